@@ -1,0 +1,174 @@
+"""The `drill` command: run, list and check drills.
+
+Exit codes: 0 every scenario and every target passed; 1 a scenario failed or a target was
+missed; 2 bad input (configuration, feature files, arguments); 130 interrupted (Ctrl-C/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from drill import __version__
+from drill.config import Config, load_config
+from drill.errors import DrillError, FeatureError
+from drill.features import check, find_features
+from drill.session import new_run_id
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drill", description="Disaster-recovery drills as code.")
+    parser.add_argument("--version", action="version", version=f"drill {__version__}")
+    parser.add_argument("--config", type=Path, default=None, help="drill.toml (default: ./drill.toml if present)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run drills and write reports/<run-id>/results.json")
+    run.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
+    run.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml (e.g. ci, quarterly)")
+    run.add_argument("--tags", default=None, help='tag expression, e.g. "tier:critical and not slow"')
+    run.add_argument("--report-dir", type=Path, default=None, help="where results go (default: reports/)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                     help="pass an argument through to pytest (repeatable), e.g. --pytest-arg=--tb=long")
+
+    listing = commands.add_parser("list", help="list scenarios with their tags and targets")
+    listing.add_argument("paths", nargs="*", type=Path)
+    listing.add_argument("--profile", default=None)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    checking = commands.add_parser("check", help="validate features and configuration without running anything")
+    checking.add_argument("paths", nargs="*", type=Path)
+    checking.add_argument("--profile", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config, profile=args.profile)
+        paths = args.paths or [config.base_dir / "features"]
+        if args.command == "run":
+            return _run(args, config, paths)
+        if args.command == "list":
+            return _list(args, config, paths)
+        return _check(config, paths)
+    except DrillError as exc:
+        print(f"drill: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("drill: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _report_errors(errors: list[FeatureError]) -> None:
+    for error in errors:
+        print(f"drill: error: {error}", file=sys.stderr)
+    print(f"drill: {len(errors)} problem(s) found; nothing was run", file=sys.stderr)
+
+
+def _check(config: Config, paths: list[Path]) -> int:
+    infos, errors = check(paths, config)
+    if errors:
+        _report_errors(errors)
+        return EXIT_USAGE
+    where = config.path or "no drill.toml: every store local (embedded default)"
+    print(f"drill: {len(infos)} scenario(s) in {len(find_features(paths))} feature file(s) are valid "
+          f"(configuration: {where}{f', profile {config.profile}' if config.profile else ''})")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
+    infos, errors = check(paths, config)
+    rows: list[dict[str, Any]] = [
+        {"location": f"{_rel(i.path)}:{i.line}", "feature": i.feature, "scenario": i.name, "tags": i.tags,
+         "targets": i.targets} for i in infos]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            tags = " ".join(f"@{t}" for t in row["tags"]) or "-"
+            targets = "; ".join(row["targets"]) or "no targets"
+            print(f"{row['location']}  {row['scenario']}\n    tags: {tags}\n    targets: {targets}")
+    if errors:
+        _report_errors(errors)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
+    import pytest
+
+    features = find_features(paths)
+    _, errors = check(features, config)
+    if errors:  # refuse before provisioning anything
+        _report_errors(errors)
+        return EXIT_USAGE
+    report_dir = (args.report_dir or config.report_dir).resolve()
+    run_id = new_run_id()
+    # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    with tempfile.TemporaryDirectory(prefix="drill-run-") as tmp:
+        module = _write_test_module(Path(tmp), features)
+        pytest_args = [str(module), "-c", str(Path(tmp) / "pytest.ini"), "--rootdir", str(Path.cwd()),
+                       "-p", "no:cacheprovider", "-q", "--tb=no", "-rN", "--no-header", "--drill-mode",
+                       # drill imported pytest-bdd and its steps (for `check`) before pytest started
+                       "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                       "--drill-report-dir", str(report_dir), "--drill-run-id", run_id]
+        if config.path:
+            pytest_args += ["--drill-config", str(config.path)]
+        if args.profile:
+            pytest_args += ["--drill-profile", args.profile]
+        if args.tags:
+            pytest_args += ["-m", args.tags]
+        if args.quiet:
+            pytest_args.append("--drill-quiet")
+        for plugin in config.plugins:
+            pytest_args += ["-p", plugin]
+        pytest_args += args.pytest_arg
+        try:
+            code = pytest.main(pytest_args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    results = report_dir / run_id / "results.json"
+    status = json.loads(results.read_text())["status"] if results.is_file() else None
+    if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
+        return EXIT_INTERRUPTED
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print(f"drill: no scenario matched{f' --tags {args.tags!r}' if args.tags else ''}", file=sys.stderr)
+        return EXIT_USAGE
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    return EXIT_OK if (code == pytest.ExitCode.OK and status == "passed") else EXIT_FAILED
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _write_test_module(directory: Path, features: list[Path]) -> Path:
+    """A generated test module that binds every scenario of the features (pytest-bdd's scenarios())."""
+    module = directory / "test_drills.py"
+    listed = ", ".join(repr(str(f.resolve())) for f in features)
+    module.write_text("from pytest_bdd import scenarios\n\n"
+                      f"scenarios({listed})\n", encoding="utf-8")
+    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    return module
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Reading .feature files for `drill list` and `drill check`, without running anything.
+
+Parsing uses pytest-bdd's own parser, so what `check` accepts is what `run` will parse.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_bdd.exceptions import GherkinParseError
+from pytest_bdd.parser import FeatureParser
+
+import drill.steps.sentences  # noqa: F401  (fills the vocabulary registry)
+from drill import vocabulary
+from drill.config import Config
+from drill.durations import DurationError, parse_duration
+from drill.errors import ConfigError, FeatureError
+from drill.stores.base import KIND_NAMES
+from drill.targets import TagError, targets_from_tags
+
+
+def find_features(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.feature")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FeatureError("no such file or directory: name a .feature file or a folder of them", path=path)
+    if not found:
+        raise FeatureError("no .feature files found here", path=", ".join(str(p) for p in paths))
+    return found
+
+
+@dataclass
+class ScenarioInfo:
+    path: Path
+    line: int
+    feature: str
+    name: str
+    tags: list[str]
+    steps: list[Any]  # pytest_bdd.parser.Step (rendered for outlines)
+    targets: list[str] = field(default_factory=list)
+
+
+def parse_feature(path: Path) -> Any:
+    try:
+        return FeatureParser(str(path.parent.resolve()), path.name).parse()
+    except GherkinParseError as exc:
+        raise FeatureError(f"{exc.message}: {exc.line_content.strip()!r} — fix the Gherkin syntax "
+                           f"(Feature:, Scenario:, Given/When/Then/And/But lines)",
+                           path=path, line=exc.line) from None
+    except UnicodeDecodeError as exc:
+        raise FeatureError(f"not UTF-8 text ({exc.reason}); save the file as UTF-8", path=path) from None
+
+
+def scenarios(path: Path) -> Iterator[ScenarioInfo]:
+    feature = parse_feature(path)
+    for template in feature.scenarios.values():
+        tags = sorted(set(template.tags) | set(feature.tags))
+        contexts: list[dict[str, Any]] = [ex for examples in template.examples for ex in examples.as_contexts()]
+        for context in contexts or [{}]:
+            rendered = template.render(context)
+            yield ScenarioInfo(path, template.line_number, feature.name or path.stem, rendered.name, tags,
+                               list(rendered.steps))
+
+
+def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[FeatureError]]:
+    """Every problem drill can see without running: syntax, undefined steps, stores, durations, tags."""
+    errors: list[FeatureError] = []
+    infos: list[ScenarioInfo] = []
+    for path in find_features(paths):
+        try:
+            found = list(scenarios(path))
+        except FeatureError as exc:
+            errors.append(exc)
+            continue
+        if not found:
+            errors.append(FeatureError("the feature has no scenarios", path=path))
+        for info in found:
+            infos.append(info)
+            errors.extend(_check_scenario(info, config))
+    return infos, errors
+
+
+def _check_scenario(info: ScenarioInfo, config: Config) -> list[FeatureError]:
+    errors: list[FeatureError] = []
+    try:
+        info.targets = [f"{t.metric.upper()} {t.target_seconds:g}s ({t.source})"
+                        for t in targets_from_tags(info.tags, config)]
+    except TagError as exc:
+        errors.append(FeatureError(str(exc), path=info.path, line=info.line))
+    declared: dict[str, str] = {}
+    for step in info.steps:
+        found = vocabulary.find(step.type, step.name)
+        if found is None:
+            errors.append(FeatureError(_undefined(step), path=info.path, line=step.line_number))
+            continue
+        _, match = found
+        groups = {k: v for k, v in match.groupdict().items() if v is not None}
+        for key in ("duration", "interval"):
+            if key in groups:
+                try:
+                    parse_duration(groups[key])
+                except DurationError as exc:
+                    errors.append(FeatureError(str(exc), path=info.path, line=step.line_number))
+        if "kind" in groups:
+            kind = KIND_NAMES[groups["kind"]]
+            try:
+                config.store(groups["store"], kind)
+            except ConfigError as exc:
+                errors.append(FeatureError(exc.detail, path=info.path, line=step.line_number))
+            declared[groups["store"]] = kind
+            continue
+        for key in ("store", "other"):
+            name = groups.get(key)
+            if name is None or name in declared:
+                continue
+            if key == "other" and "restored from its latest backup into" in step.name:
+                declared[name] = declared.get(groups["store"], "?")
+                continue
+            errors.append(FeatureError(
+                f"store {name!r} is used before it is declared: add `Given the PostgreSQL store \"{name}\"` "
+                f"(or the store kind it is) earlier in the scenario or its Background",
+                path=info.path, line=step.line_number))
+    return errors
+
+
+def _undefined(step: Any) -> str:
+    examples = [s.example for s in vocabulary.REGISTRY]
+    close = difflib.get_close_matches(f"{step.keyword} {step.name}", examples, n=2, cutoff=0.5)
+    hint = f"; did you mean: {' | '.join(close)}" if close else "; see the Vocabulary section of the README"
+    return f"undefined step: {step.keyword} {step.name}{hint}"

@@ -1,0 +1,75 @@
+"""The RPO marker writer: sequenced, timestamped markers written into a store on an interval.
+
+After a restore, the newest marker that survived is the real recovery point: RPO = disaster time
+minus that marker's time. The writer runs in a background thread until the disaster step stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from drill.errors import StoreError
+from drill.stores.base import Marker, MarkerSink
+
+
+class MarkerWriter:
+    def __init__(self, sink: MarkerSink, interval: float, store: str) -> None:
+        if interval <= 0:
+            raise StoreError("the marker interval must be above zero")
+        self.sink = sink
+        self.interval = interval
+        self.store = store
+        self.written: list[Marker] = []
+        self.error: BaseException | None = None
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"drill-markers-{store}", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def last(self) -> Marker | None:
+        return self.written[-1] if self.written else None
+
+    def start(self) -> None:
+        self.sink.prepare()
+        self.started_at = time.time()
+        self._thread.start()
+
+    def _run(self) -> None:
+        seq = 0
+        next_due = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                seq += 1
+                marker = Marker(seq, time.time())
+                self.sink.write(marker)
+                self.written.append(marker)
+                # Keep the cadence: the wait shrinks by however long the write took.
+                next_due += self.interval
+                self._stop.wait(max(0.0, next_due - time.monotonic()))
+        except BaseException as exc:  # surfaced by stop(): a writer that died silently would fake an RPO
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop writing and wait for the thread; raises if the writer had failed."""
+        if self.stopped_at is None:
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join(timeout=max(5.0, self.interval * 3))
+            self.stopped_at = time.time()
+            self.sink.close()
+        if self.error is not None:
+            raise StoreError(f"the marker writer of {self.store!r} failed after {len(self.written)} markers: "
+                             f"{self.error}") from self.error
+
+    def evidence(self) -> dict[str, object]:
+        return {"store": self.store, "interval_seconds": self.interval, "written": len(self.written),
+                "first_at": self.written[0].written_at if self.written else None,
+                "last_at": self.last.written_at if self.last else None,
+                "last_seq": self.last.seq if self.last else None,
+                "started_at": self.started_at, "stopped_at": self.stopped_at}

@@ -1,0 +1,313 @@
+"""The pytest plugin (entry point `pytest11: drill`): drill's vocabulary, lifecycle and results.
+
+Any pytest-bdd scenario gets a DrillScenario: the `drill` fixture the steps use. Its clean-up
+runs in fixture teardown, which pytest also runs at session end after a Ctrl-C. With
+--drill-report-dir the run's results.json is written at session end, interrupted or not.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drill.config import load_config
+from drill.durations import format_duration
+from drill.errors import DrillError, FeatureError
+from drill.progress import Reporter
+from drill.redact import install_log_redaction, redact_text
+from drill.results import ErrorResult, ScenarioResult, StepResult, iso
+from drill.scenario import DrillScenario
+from drill.session import DrillSession
+from drill.targets import TagError
+
+# The vocabulary: registered as a plugin so pytest-bdd finds every step definition.
+pytest_plugins = ["drill.steps.sentences"]
+
+SESSION_KEY = pytest.StashKey["DrillSession"]()
+HOLDER_KEY = pytest.StashKey["ScenarioHolder"]()
+_configs: list[pytest.Config] = []
+
+
+@dataclass
+class ScenarioHolder:
+    result: ScenarioResult | None = None
+    scenario: DrillScenario | None = None
+    current_step: StepResult | None = None
+    step_started: float = 0.0
+    failed_step: StepResult | None = None
+    errors_at_close: list[str] = field(default_factory=list)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drill", "disaster-recovery drills")
+    group.addoption("--drill-config", default=None, help="drill.toml to use (default: ./drill.toml if present)")
+    group.addoption("--drill-profile", default=None, help="profile of drill.toml to apply")
+    group.addoption("--drill-report-dir", default=None,
+                    help="write <dir>/<run-id>/results.json at the end of the session")
+    group.addoption("--drill-run-id", default=None, help="run id (default: time-stamped and random)")
+    group.addoption("--drill-quiet", action="store_true", default=False, help="no progress lines")
+    group.addoption("--drill-mode", action="store_true", default=False,
+                    help="set by `drill run`: drill's own terminal output instead of pytest's")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    install_log_redaction()
+    _configs.append(config)
+    try:
+        drill_config = load_config(
+            Path(config.getoption("drill_config")) if config.getoption("drill_config") else None,
+            profile=config.getoption("drill_profile"))
+    except DrillError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = config.getoption("drill_report_dir")
+    reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")))
+    config.stash[SESSION_KEY] = DrillSession(drill_config, reporter,
+                                             report_dir=Path(report_dir).resolve() if report_dir else None,
+                                             run_id=config.getoption("drill_run_id"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _configs:
+        _configs.remove(config)
+
+
+def _terminal_writer(config: pytest.Config) -> Any:
+    def write(text: str) -> None:
+        terminal = config.pluginmanager.getplugin("terminalreporter")
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if terminal is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                terminal.write_line(text)
+        else:
+            terminal.write_line(text)
+
+    return write
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_bdd_apply_tag(tag: str, function: Any) -> bool:
+    """Tags become markers (so `--tags`/-m can select them) and are registered, so none is 'unknown'."""
+    if _configs:
+        _configs[-1].addinivalue_line("markers", f"{tag}: tag from a .feature file")
+    with warnings.catch_warnings():
+        # pytest cannot register marker names that contain ':' (tier:critical); they are drill's own.
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        getattr(pytest.mark, tag)(function)
+    return True
+
+
+def _session(config: pytest.Config) -> DrillSession:
+    return config.stash[SESSION_KEY]
+
+
+@pytest.fixture(autouse=True)
+def _drill_scenario_lifecycle(request: pytest.FixtureRequest) -> Any:
+    """Owns a scenario's clean-up: runs on pass, fail, and (at session end) after Ctrl-C."""
+    if "_pytest_bdd_example" not in request.fixturenames:  # not a pytest-bdd scenario
+        yield
+        return
+    holder = ScenarioHolder()
+    request.node.stash[HOLDER_KEY] = holder
+    yield
+    if holder.scenario is not None:
+        errors = holder.scenario.close()
+        if errors:
+            holder.errors_at_close = errors
+            raise DrillError("clean-up failed: " + "; ".join(errors))
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest) -> DrillScenario:
+    """The running DrillScenario: what every step of the vocabulary acts through."""
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is None or holder.scenario is None:
+        raise DrillError("the drill fixture is only available inside a pytest-bdd scenario")
+    return holder.scenario
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is None:
+        return
+    session = _session(request.config)
+    tags = set(scenario.tags) | set(feature.tags)
+    result = ScenarioResult(
+        feature=_relative(feature.filename), feature_name=feature.name or "", name=scenario.name,
+        line=scenario.line_number, tags=sorted(tags), started_at=iso(time.time()), nodeid=request.node.nodeid,
+        steps=[StepResult(step.keyword, step.name, step.line_number) for step in scenario.steps])
+    session.run.scenarios.append(result)
+    holder.result = result
+    session.reporter.scenario_start(f"{result.feature}:{result.line}", result.name)
+    try:
+        holder.scenario = DrillScenario(session.config, result, session.reporter, tags)
+    except TagError as exc:
+        raise FeatureError(str(exc), path=feature.filename, line=scenario.line_number) from None
+
+
+def _step_result(holder: ScenarioHolder, step: Any) -> StepResult | None:
+    if holder.result is None:
+        return None
+    for candidate in holder.result.steps:
+        if candidate.line == step.line_number and candidate.text == step.name:
+            return candidate
+    return None
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                           step_func: Any) -> None:
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is None:
+        return
+    holder.current_step = _step_result(holder, step)
+    holder.step_started = time.monotonic()
+    if holder.scenario is not None:
+        holder.scenario.current_line = step.line_number
+    if holder.current_step is not None:
+        holder.current_step.status = "running"
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                          step_func: Any, step_func_args: Any) -> None:
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is not None and holder.current_step is not None:
+        holder.current_step.status = "passed"
+        holder.current_step.seconds = time.monotonic() - holder.step_started
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                          step_func: Any, step_func_args: Any, exception: Exception) -> None:
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is not None and holder.current_step is not None:
+        holder.current_step.status = "failed"
+        holder.current_step.seconds = time.monotonic() - holder.step_started
+        holder.current_step.error = redact_text(str(exception))
+        holder.failed_step = holder.current_step
+
+
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                                      exception: Exception) -> None:
+    holder = request.node.stash.get(HOLDER_KEY, None)
+    if holder is None:
+        return
+    found = _step_result(holder, step)
+    if found is not None:
+        found.status = "failed"
+        found.error = f"undefined step: {step.keyword} {step.name} (see `drill check` and the README vocabulary)"
+        holder.failed_step = found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A scenario whose steps passed still fails if a tag target (@tier, @rto, @rpo) was missed."""
+    holder = item.stash.get(HOLDER_KEY, None)
+    try:
+        outcome = yield
+    except Exception:
+        if holder is not None and holder.scenario is not None:
+            holder.scenario.enforce_targets(raise_on_miss=False)  # measured values still reach the report
+        raise
+    if holder is not None and holder.scenario is not None:
+        holder.scenario.enforce_targets(raise_on_miss=True)
+    return outcome
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    holder = item.stash.get(HOLDER_KEY, None)
+    if holder is None or holder.result is None:
+        return report
+    result = holder.result
+    if report.failed:
+        failed = holder.failed_step
+        error = call.excinfo.value if call.excinfo is not None else None
+        result.errors.append(ErrorResult(
+            type=type(error).__name__ if error is not None else "Error",
+            message=redact_text(str(error) if error is not None else report.longreprtext[-2000:]),
+            step=f"{failed.keyword} {failed.text}" if failed and report.when == "call" else None,
+            line=failed.line if failed and report.when == "call" else None))
+    if report.when == "call":
+        result.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+    elif report.failed:
+        result.status = "error" if result.status in ("running", "passed") else result.status
+    if report.when == "teardown":
+        ended = time.time()
+        result.ended_at = iso(ended)
+        holder_scenario = holder.scenario
+        if result.status == "running":
+            result.status = "error"
+        _session(item.config).reporter.scenario_end(result.status, _scenario_line(result))
+        if holder_scenario is not None and result.started_at is not None:
+            result.seconds = sum(p.seconds or 0 for p in holder_scenario.clock.phases) or None
+        for error in result.errors:
+            _session(item.config).reporter.line(f"    {error.type}: {error.message}")
+    return report
+
+
+def _scenario_line(result: ScenarioResult) -> str:
+    parts = []
+    for metric, measured in (("RTO", result.rto_seconds), ("RPO", result.rpo_seconds)):
+        targets = [t for t in result.targets if t.metric == metric.lower()]
+        target = min((t.target_seconds for t in targets), default=None)
+        parts.append(f"{metric} {format_duration(measured)}"
+                     + (f" / {format_duration(target)}" if target is not None else ""))
+    return "  ".join(parts)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """In `drill run`, drill prints its own progress: no pytest dots between its lines."""
+    if not config.getoption("drill_mode"):
+        return None
+    if report.when == "call":
+        return report.outcome, "", ""
+    if report.failed:
+        return "error", "", ""
+    return "", "", ""
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    for config in _configs:
+        _session(config).interrupted = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drill_session = _session(session.config)
+    if not drill_session.run.scenarios and drill_session.report_dir is None:
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        drill_session.interrupted = True
+    path = drill_session.finish()
+    if path is not None:
+        session.config.stash[_RESULTS_PATH] = path
+
+
+_RESULTS_PATH = pytest.StashKey[Path]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    drill_session = _session(config)
+    if not drill_session.run.scenarios:
+        return
+    from drill.report.terminal import summary_table
+
+    terminalreporter.write_sep("=", "drill summary")
+    for line in summary_table(drill_session.run):
+        terminalreporter.write_line(line)
+    path = config.stash.get(_RESULTS_PATH, None)
+    if path is not None:
+        terminalreporter.write_line(f"results: {_relative(str(path))}")
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -1,0 +1,146 @@
+"""The result model: what a run did, typed, written as one schema-versioned JSON file.
+
+Renderers read only this file. Nothing here may hold a secret: every string that could carry
+one passes through drill.redact before it is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import socket
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drill.redact import redact
+
+SCHEMA_VERSION = 1
+RESULTS_FILENAME = "results.json"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class StepResult:
+    keyword: str
+    text: str
+    line: int
+    status: str = "not_run"  # passed | failed | not_run | interrupted
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    store: str | None
+    started_at: str | None
+    ended_at: str | None
+    seconds: float | None
+    in_rto: bool
+    status: str
+
+
+@dataclass
+class TargetResult:
+    metric: str  # rto | rpo
+    target_seconds: float
+    source: str  # e.g. "@tier:critical", "@rto:30m", "step at line 14"
+    measured_seconds: float | None = None
+    met: bool | None = None  # None: could not be measured
+
+
+@dataclass
+class ErrorResult:
+    type: str
+    message: str
+    step: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class ScenarioResult:
+    feature: str  # path of the .feature file, relative to the working directory when possible
+    feature_name: str
+    name: str
+    line: int
+    tags: list[str]
+    status: str = "running"  # passed | failed | error | skipped | interrupted
+    started_at: str | None = None
+    ended_at: str | None = None
+    seconds: float | None = None
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    rpo_method: str | None = None  # markers | backup-consistent-time
+    targets: list[TargetResult] = field(default_factory=list)
+    phases: list[PhaseResult] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    errors: list[ErrorResult] = field(default_factory=list)
+    nodeid: str = ""
+
+    @property
+    def targets_met(self) -> bool:
+        return all(t.met is not False for t in self.targets)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    started_at: str
+    schema_version: int = SCHEMA_VERSION
+    status: str = "running"  # passed | failed | interrupted | error
+    ended_at: str | None = None
+    seconds: float | None = None
+    host: str = field(default_factory=socket.gethostname)
+    operator: str = field(default_factory=lambda: _operator())
+    drill_version: str = ""
+    git_commit: str | None = None
+    config_path: str | None = None
+    config_digest: str = ""
+    profile: str | None = None
+    command: list[str] = field(default_factory=list)
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return redact(asdict(self))  # type: ignore[no-any-return]
+
+    def write(self, directory: Path) -> Path:
+        """Write results.json atomically (a reader never sees half a file)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / RESULTS_FILENAME
+        tmp = directory / f".{RESULTS_FILENAME}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, target)
+        return target
+
+
+def _operator() -> str:
+    for var in ("DRILL_OPERATOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit of the repository holding the drills, with `-dirty` when it has local changes."""
+    try:
+        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit

@@ -1,0 +1,128 @@
+"""The store contract every kind implements: PostgreSQL, MongoDB, Redis, Docker volume, GCS, Firestore.
+
+A Store is one logical unit of data an operator names in a feature (`"userdb"`): a database, a
+Redis instance, a bucket, a volume, a Firestore project. Provisioning decides *where* it lives
+(local process, container, live); the adapter decides *how* to back it up, restore, lose,
+fingerprint, seed and mark it. Safety rules for live stores live here, once, for every kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from drill.config import StoreConfig
+from drill.errors import SafetyError
+from drill.fingerprint import Fingerprint
+
+# What a seed count and a "holds N" count mean for each kind.
+UNITS = {"postgres": "rows", "mongodb": "documents", "redis": "keys", "volume": "files",
+         "gcs": "objects", "firestore": "documents"}
+# What one part of a fingerprint is called for each kind.
+PART_LABELS = {"postgres": "table", "mongodb": "collection", "redis": "key-space", "volume": "directory",
+               "gcs": "bucket", "firestore": "collection"}
+# Human names used in sentences: `Given the PostgreSQL store "userdb"`.
+KIND_NAMES = {"PostgreSQL": "postgres", "MongoDB": "mongodb", "Redis": "redis", "Docker volume": "volume",
+              "GCS": "gcs", "Google Cloud Storage": "gcs", "Firestore": "firestore"}
+
+Progress = Callable[[str], None]
+
+
+def no_progress(_: str) -> None:
+    return None
+
+
+@dataclass
+class BackupArtifact:
+    """One backup: its files, where it stands in time, and how to check it is whole."""
+
+    id: str
+    store: str
+    kind: str
+    format: str  # e.g. pg_dump-custom, sql, sql.gz
+    path: Path
+    sha256: str | None
+    size: int
+    created_at: float  # when the backup finished being written (epoch)
+    consistent_at: float  # the moment the data in it is consistent to (epoch): the recovery point
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    server_version: str | None = None
+    fingerprint: Fingerprint | None = None  # taken in the same snapshot as the backup, when possible
+    source: str = "drill"  # drill | external (found by glob: no fingerprint, dated by name or mtime)
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "store": self.store, "format": self.format, "path": str(self.path),
+            "sha256": self.sha256, "size": self.size, "source": self.source,
+            "created_at": self.created_at, "consistent_at": self.consistent_at,
+            "tool_versions": self.tool_versions, "server_version": self.server_version,
+        }
+
+
+@dataclass(frozen=True)
+class Marker:
+    seq: int
+    written_at: float  # epoch, client clock: comparable with the disaster time
+
+
+class MarkerSink(Protocol):
+    """Where the RPO writer puts its sequenced, timestamped markers, and reads the newest back."""
+
+    def prepare(self) -> None: ...
+    def write(self, marker: Marker) -> None: ...
+    def newest(self) -> Marker | None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    name: str
+    kind: str
+    config: StoreConfig
+
+    @property
+    def unit(self) -> str: ...
+    def describe(self) -> dict[str, str]: ...
+    def seed(self, count: int, progress: Progress = no_progress) -> None: ...
+    def count(self, part: str | None = None) -> int: ...
+    def fingerprint(self) -> Fingerprint: ...
+    def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact: ...
+    def verify_backup(self, artifact: BackupArtifact) -> None: ...
+    def restore(self, artifact: BackupArtifact, into: str | None = None,
+                progress: Progress = no_progress) -> Store: ...
+    def lose(self) -> None: ...
+    def markers(self) -> MarkerSink: ...
+    def close(self) -> None: ...
+    def require_destructive(self, action: str) -> None: ...
+    def require_writes(self, action: str) -> None: ...
+
+
+class Guarded:
+    """Safety checks shared by every adapter: a live store is only touched as its config allows."""
+
+    config: StoreConfig
+    name: str
+
+    def require_destructive(self, action: str) -> None:
+        if self.config.is_live and not self.config.destructive:
+            raise SafetyError(
+                f"refusing to {action} live store {self.name!r}: its configuration does not allow it. "
+                f"Set `destructive = true` under [stores.{self.name}] in drill.toml only if this store may be "
+                f"destroyed, or restore into a new target instead (\"restored ... into\")")
+
+    def require_writes(self, action: str) -> None:
+        if self.config.is_live and not (self.config.allow_writes or self.config.destructive):
+            raise SafetyError(
+                f"refusing to {action} live store {self.name!r}: its configuration does not allow writes. "
+                f"Set `allow_writes = true` under [stores.{self.name}] in drill.toml to let drills write into it")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

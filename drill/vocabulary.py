@@ -1,0 +1,69 @@
+"""The Gherkin vocabulary as data: every sentence drill understands, with a summary and an example.
+
+steps/ binds each sentence to pytest-bdd with `sentence(...)`; `drill check` matches feature
+steps against this registry without running anything, validates the arguments it knows
+(durations, store kinds, counts), and the README documents exactly this list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pytest_bdd import given, parsers, then, when
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STORE = r'"(?P<store>[^"]+)"'
+KINDS = r"(?P<kind>PostgreSQL|MongoDB|Redis|Docker volume|GCS|Google Cloud Storage|Firestore)"
+UNITS = r"(?P<unit>rows?|documents?|keys?|objects?|files?)"
+COUNT = r"(?P<count>\d[\d,_]*)"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    types: tuple[str, ...]  # given / when / then
+    pattern: str
+    summary: str
+    example: str  # one full line as it appears in a feature, keyword included
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        return self.regex.fullmatch(text)
+
+
+REGISTRY: list[Sentence] = []
+_DECORATORS = {"given": given, "when": when, "then": then}
+
+
+def sentence(types: str, pattern: str, summary: str, example: str) -> Callable[[F], F]:
+    """Register a sentence and bind it to pytest-bdd for each of its step types ("given when")."""
+    kinds = tuple(types.split())
+    entry = Sentence(kinds, pattern, summary, example)
+    REGISTRY.append(entry)
+
+    def bind(func: F) -> F:
+        for kind in kinds:
+            # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
+            _DECORATORS[kind](parsers.re(pattern), stacklevel=2)(func)
+        return func
+
+    return bind
+
+
+def find(step_type: str, text: str) -> tuple[Sentence, re.Match[str]] | None:
+    for entry in REGISTRY:
+        if step_type in entry.types:
+            match = entry.match(text)
+            if match:
+                return entry, match
+    return None
+
+
+def parse_count(text: str) -> int:
+    return int(text.replace(",", "").replace("_", ""))

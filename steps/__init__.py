@@ -1,0 +1,1 @@
+"""The Gherkin vocabulary of drill (shipped as drill.steps)."""

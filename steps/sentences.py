@@ -1,0 +1,138 @@
+"""drill's Gherkin vocabulary. Each step is thin: it parses its words and calls the DrillScenario.
+
+Every sentence is listed, with an example, in the README ("Vocabulary"); `drill check` matches
+feature files against this same registry.
+"""
+
+from __future__ import annotations
+
+from drill.scenario import DrillScenario
+from drill.vocabulary import COUNT, KINDS, STORE, UNITS, parse_count, sentence
+
+_OTHER = r'"(?P<other>[^"]+)"'
+
+
+@sentence("given", rf"the {KINDS} store {STORE}",
+          "Declares a store and provisions it as drill.toml says (local throwaway cluster by default).",
+          'Given the PostgreSQL store "userdb"')
+def declare_store(drill: DrillScenario, kind: str, store: str) -> None:
+    drill.declare(kind, store)
+
+
+@sentence("given when", rf"{STORE} is seeded with {COUNT} {UNITS}",
+          "Fills the store with deterministic seed data: N rows in all (PostgreSQL: users, orders, order_items).",
+          'Given "userdb" is seeded with 10000 rows')
+def seed(drill: DrillScenario, store: str, count: str, unit: str) -> None:
+    drill.seed(store, parse_count(count), unit)
+
+
+@sentence("given when", rf"writes to {STORE} are recorded every (?P<interval>.+)",
+          "Starts the RPO marker writer: a sequenced, timestamped marker every interval, until the disaster.",
+          'Given writes to "userdb" are recorded every 1 second')
+def start_writer(drill: DrillScenario, store: str, interval: str) -> None:
+    drill.start_writer(store, interval)
+
+
+@sentence("given when", rf"writes to {STORE} stop",
+          "Stops the marker writer before the disaster (to leave a known gap).",
+          'When writes to "userdb" stop')
+def stop_writer(drill: DrillScenario, store: str) -> None:
+    drill.stop_writer(store)
+
+
+@sentence("given when", r"(?P<duration>\d[^\"]*?) pass(?:es)?",
+          "Lets time pass (for example so that writes accumulate after a backup).",
+          "When 2 seconds pass")
+def wait(drill: DrillScenario, duration: str) -> None:
+    drill.wait(duration)
+
+
+@sentence("given when", rf"a backup of {STORE} is taken",
+          "Takes a backup with the store's native tool (PostgreSQL: pg_dump -Fc) and fingerprints the same snapshot.",
+          'Given a backup of "userdb" is taken')
+def take_backup(drill: DrillScenario, store: str) -> None:
+    drill.take_backup(store)
+
+
+@sentence("given when", rf"a gzip'd SQL dump of {STORE} is saved as \"(?P<path>[^\"]+)\"",
+          "Writes a runbook-style backup (pg_dump | gzip) to a path; {timestamp} becomes YYYYmmdd_HHMMSS.",
+          'Given a gzip\'d SQL dump of "userdb" is saved as "backups/postgres/userdb_{timestamp}.sql.gz"')
+def save_runbook_dump(drill: DrillScenario, store: str, path: str) -> None:
+    drill.save_runbook_dump(store, path)
+
+
+@sentence("given when", rf"the latest backup of {STORE} in \"(?P<pattern>[^\"]+)\"",
+          "Uses the newest file matching a glob as the store's latest backup, dated by its name or mtime.",
+          'Given the latest backup of "userdb" in "backups/postgres/userdb_*.sql.gz"')
+def latest_backup_in(drill: DrillScenario, store: str, pattern: str) -> None:
+    drill.use_latest_backup(store, pattern)
+
+
+@sentence("when", rf"{STORE} is lost",
+          "The disaster: the store's data is destroyed (PostgreSQL: DROP DATABASE). Starts the RTO clock.",
+          'When "userdb" is lost')
+def lose(drill: DrillScenario, store: str) -> None:
+    drill.lose(store)
+
+
+@sentence("when", rf"{STORE} is restored from its latest backup",
+          "Restores the latest backup into the store itself (PostgreSQL: pg_restore -j).",
+          'When "userdb" is restored from its latest backup')
+def restore(drill: DrillScenario, store: str) -> None:
+    drill.restore(store)
+
+
+@sentence("when", rf"{STORE} is restored from its latest backup into {_OTHER}",
+          "Restores the latest backup into a new target (a new database); the original is not touched.",
+          'When "userdb" is restored from its latest backup into "userdb_restored"')
+def restore_into(drill: DrillScenario, store: str, other: str) -> None:
+    drill.restore(store, into=other)
+
+
+@sentence("when", rf"SQL is run on {STORE}",
+          "Runs the SQL of the step's doc string on a PostgreSQL store (setup, or a planted fault).",
+          'When SQL is run on "userdb"')
+def run_sql(drill: DrillScenario, store: str, docstring: str) -> None:
+    drill.run_sql(store, docstring)
+
+
+@sentence("then", rf"{STORE} matches its state at the backup",
+          "Compares the store's fingerprint (counts, content hashes, schema) with the one taken at its backup.",
+          'Then "userdb" matches its state at the backup')
+def matches(drill: DrillScenario, store: str) -> None:
+    drill.assert_matches(store)
+
+
+@sentence("then", rf"{STORE} matches the state of {_OTHER} at the backup",
+          "Compares a restored copy with the fingerprint of another store's latest backup.",
+          'Then "userdb_restored" matches the state of "userdb" at the backup')
+def matches_other(drill: DrillScenario, store: str, other: str) -> None:
+    drill.assert_matches(store, source=other)
+
+
+@sentence("then", rf"{STORE} holds {COUNT} {UNITS}",
+          "Counts everything in the store (PostgreSQL: rows of every table but drill's markers).",
+          'Then "userdb" holds 10000 rows')
+def holds(drill: DrillScenario, store: str, count: str, unit: str) -> None:
+    drill.assert_count(store, parse_count(count), unit)
+
+
+@sentence("then", rf"{STORE} holds {COUNT} {UNITS} in \"(?P<part>[^\"]+)\"",
+          "Counts one table/collection, as the runbook's `SELECT COUNT(*) FROM users`.",
+          'Then "userdb" holds 2000 rows in "users"')
+def holds_in(drill: DrillScenario, store: str, count: str, unit: str, part: str) -> None:
+    drill.assert_count(store, parse_count(count), unit, part)
+
+
+@sentence("then", r"the recovery time is within (?P<duration>.+)",
+          "RTO target: from the disaster to the verified restore.",
+          "Then the recovery time is within 30 minutes")
+def rto_within(drill: DrillScenario, duration: str) -> None:
+    drill.check_target("rto", duration, drill.current_line)
+
+
+@sentence("then", r"the data loss is at most (?P<duration>.+)",
+          "RPO target: disaster time minus the newest surviving marker (or the backup's consistent time).",
+          "Then the data loss is at most 1 hour")
+def rpo_at_most(drill: DrillScenario, duration: str) -> None:
+    drill.check_target("rpo", duration, drill.current_line)
