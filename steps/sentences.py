@@ -89,9 +89,9 @@ def restore_into(drill: DrillScenario, store: str, other: str) -> None:
     drill.restore(store, into=other)
 
 
-@sentence("when", rf"SQL is run on {STORE}",
+@sentence("given when", rf"SQL is run on {STORE}:?",
           "Runs the SQL of the step's doc string on a PostgreSQL store (setup, or a planted fault).",
-          'When SQL is run on "userdb"')
+          'When SQL is run on "userdb":')
 def run_sql(drill: DrillScenario, store: str, docstring: str) -> None:
     drill.run_sql(store, docstring)
 

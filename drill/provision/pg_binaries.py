@@ -104,12 +104,16 @@ def for_local_cluster() -> PgBinaries:
 
 
 def for_client(server_major: int) -> PgBinaries:
-    """Client tools for a server: the newest found, which must be at least the server's major version."""
-    clients = sorted((b for b in available() if b.has(CLIENT_PROGRAMS)), key=lambda b: b.major, reverse=True)
+    """Client tools for a server: its own major version if found, else the nearest newer one.
+
+    pg_dump must be at least the server's version; a much newer one writes SQL (e.g. SET
+    transaction_timeout from 17 on) that the older server cannot restore, so nearest wins.
+    """
+    clients = sorted((b for b in available() if b.has(CLIENT_PROGRAMS)), key=lambda b: b.major)
     if not clients:
         raise ProvisionError(f"no pg_dump/pg_restore found: {_INSTALL_HINT}")
-    if clients[0].major < server_major:
-        raise ProvisionError(f"pg_dump {clients[0].version} ({clients[0].bin_dir}) is older than the server "
-                             f"(major {server_major}); pg_dump must be at least the server's version: "
-                             f"{_INSTALL_HINT}")
-    return clients[0]
+    for binaries in clients:
+        if binaries.major >= server_major:
+            return binaries
+    raise ProvisionError(f"pg_dump {clients[-1].version} ({clients[-1].bin_dir}) is older than the server "
+                         f"(major {server_major}); pg_dump must be at least the server's version: {_INSTALL_HINT}")

@@ -1,0 +1,85 @@
+"""Malformed features and configuration: an error with file and line, and nothing is run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import run_drill
+
+GOOD = '''Feature: ok
+  Scenario: fine
+    Given the PostgreSQL store "db"
+    And "db" is seeded with 10 rows
+'''
+
+
+def test_malformed_feature_names_file_and_line(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("broken.feature", 'Feature: broken\n  Scenario: x\n    Given the PostgreSQL store "db"\n'
+                                    '    Wehn "db" is lost\n')
+    for command in ("check", "run"):
+        run = run_drill(drill_dir, command)
+        assert run.code == 2, run.output
+        assert "features/broken.feature:4:" in run.stderr
+        assert 'Wehn "db" is lost' in run.stderr
+        assert run.results is None  # nothing ran, nothing provisioned
+
+
+def test_undefined_step_and_bad_duration_are_found_by_check(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("typo.feature", '''Feature: typos
+  @rto:soon
+  Scenario: x
+    Given the PostgreSQL store "db"
+    When "db" is exploded
+    Then the recovery time is within 3 fortnights
+    And "other" holds 3 rows
+''')
+    run = run_drill(drill_dir, "check")
+    assert run.code == 2
+    assert "typo.feature:3: @rto:soon: cannot read duration 'soon'" in run.stderr
+    assert 'typo.feature:5: undefined step: When "db" is exploded' in run.stderr
+    assert "typo.feature:6: unknown unit 'fortnights'" in run.stderr
+    assert "typo.feature:7: store 'other' is used before it is declared" in run.stderr
+
+
+def test_unknown_tier_is_reported(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("tier.feature", GOOD.replace("  Scenario", "  @tier:platinum\n  Scenario"))
+    run = run_drill(drill_dir, "check")
+    assert run.code == 2
+    assert "unknown tier in @tier:platinum; tiers: critical, important, standard" in run.stderr
+
+
+def test_malformed_toml_names_file_and_line(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("ok.feature", GOOD)
+    (drill_dir / "drill.toml").write_text('[stores.db]\nkind = "postgres"\nprovision = local\n')
+    run = run_drill(drill_dir, "run")
+    assert run.code == 2
+    assert "drill.toml:3:" in run.stderr and "not valid TOML" in run.stderr
+    assert run.results is None
+
+
+def test_invalid_setting_names_file_line_key_and_allowed_values(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("ok.feature", GOOD)
+    (drill_dir / "drill.toml").write_text('[drill]\nbackup_dir = "b"\n\n[stores.db]\nkind = "postgres"\n'
+                                          'provision = "somewhere"\n')
+    run = run_drill(drill_dir, "check")
+    assert run.code == 2
+    assert ("drill.toml:6: [stores.db.provision] 'somewhere' is not allowed; one of: local, container, live"
+            in run.stderr)
+
+
+def test_store_kind_conflict_between_feature_and_config(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("ok.feature", GOOD)
+    (drill_dir / "drill.toml").write_text('[stores.db]\nkind = "redis"\n')
+    run = run_drill(drill_dir, "check")
+    assert run.code == 2
+    assert "ok.feature:3: the feature uses store 'db' as postgres but it is configured as kind 'redis'" in run.stderr
+
+
+def test_list_shows_scenarios_tags_and_targets(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("ok.feature", GOOD.replace("  Scenario", "  @tier:critical @rpo:5m\n  Scenario"))
+    run = run_drill(drill_dir, "list")
+    assert run.code == 0, run.output
+    assert "features/ok.feature:3  fine" in run.stdout
+    assert "@rpo:5m @tier:critical" in run.stdout
+    assert "RTO 1800s (@tier:critical)" in run.stdout and "RPO 300s (@rpo:5m)" in run.stdout

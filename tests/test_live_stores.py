@@ -1,0 +1,114 @@
+"""Live stores: never destroyed without `destructive = true`, restores go to a new database, and the
+password of the live URL appears nowhere in results, reports, backups or output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from drill.provision import pg_binaries
+from drill.provision.local_postgres import LocalPostgresCluster
+from tests.conftest import run_drill
+
+PASSWORD = "Sup3r-S3cret-pw"
+
+FEATURE = '''Feature: live drills
+  Scenario: a test-mode restore of a live database
+    Given the PostgreSQL store "prod"
+    And "prod" is seeded with 300 rows
+    And writes to "prod" are recorded every 100 milliseconds
+    And a backup of "prod" is taken
+    When "prod" is restored from its latest backup into "prod_drill"
+    Then "prod_drill" matches the state of "prod" at the backup
+    And "prod" holds 300 rows
+
+  Scenario: losing a live database that may not be destroyed
+    Given the PostgreSQL store "prod"
+    And a backup of "prod" is taken
+    When "prod" is lost
+    And "prod" is restored from its latest backup
+'''
+
+CONFIG = '''
+[stores.prod]
+kind = "postgres"
+provision = "live"
+url_env = "PROD_URL"
+allow_writes = true
+'''
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[LocalPostgresCluster]:
+    """A real password-protected server standing in for production (drill reaches it only by URL)."""
+    with LocalPostgresCluster(pg_binaries.for_local_cluster(), superuser_password=PASSWORD) as cluster:
+        with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE prod")
+        yield cluster
+
+
+def _databases(cluster: LocalPostgresCluster) -> set[str]:
+    with psycopg.connect(cluster.conninfo("postgres")) as conn:
+        return {str(r[0]) for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_password(
+        tmp_path: Path, live_server: LocalPostgresCluster) -> None:
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "live.feature").write_text(FEATURE)
+    (tmp_path / "drill.toml").write_text(CONFIG)
+    url = live_server.url("prod")
+    assert PASSWORD in url
+    run = run_drill(tmp_path, "run", env={"PROD_URL": url})
+
+    restore = run.scenario("a test-mode restore of a live database")
+    assert restore["status"] == "passed", run.output
+    assert restore["evidence"]["fingerprints"]["prod_drill"]["differences"] == []
+    assert restore["evidence"]["stores"]["prod"]["location"] == f"postgresql://postgres@127.0.0.1:{live_server.port}/prod"
+
+    refused = run.scenario("losing a live database that may not be destroyed")
+    assert refused["status"] == "failed"
+    message = refused["errors"][0]["message"]
+    assert "refusing to lose live store 'prod'" in message
+    assert "destructive = true" in message and "[stores.prod]" in message
+    assert refused["steps"][2]["status"] == "failed" and refused["steps"][3]["status"] == "not_run"
+    assert refused["rto_seconds"] is None  # refused before the clock started
+
+    # Production is intact and the scratch database is gone.
+    databases = _databases(live_server)
+    assert "prod" in databases and "prod_drill" not in databases
+    with psycopg.connect(live_server.conninfo("prod")) as conn:
+        row = conn.execute("SELECT count(*) FROM users").fetchone()
+    assert row is not None and row[0] == 60
+
+    # The password is nowhere: output, results, reports, backup manifests.
+    assert PASSWORD not in run.output
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".txt", ".log", ".md")]
+    assert any(p.name == "results.json" for p in written)
+    for path in written:
+        assert PASSWORD not in path.read_text(errors="replace"), path
+
+
+def test_wrong_password_error_does_not_echo_the_url(tmp_path: Path, live_server: LocalPostgresCluster) -> None:
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "live.feature").write_text(FEATURE.split("\n  Scenario: losing")[0] + "\n")
+    (tmp_path / "drill.toml").write_text(CONFIG)
+    wrong = live_server.url("prod").replace(PASSWORD, "Wr0ng-pa55word")
+    run = run_drill(tmp_path, "run", env={"PROD_URL": wrong})
+    assert run.code == 1
+    scenario = run.scenario("a test-mode restore of a live database")
+    assert "password authentication failed" in scenario["errors"][0]["message"]
+    assert "Wr0ng-pa55word" not in run.output
+    assert "Wr0ng-pa55word" not in (next(tmp_path.glob("reports/*/results.json"))).read_text()
+
+
+def test_a_missing_url_variable_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "live.feature").write_text(FEATURE.split("\n  Scenario: losing")[0] + "\n")
+    (tmp_path / "drill.toml").write_text(CONFIG)
+    run = run_drill(tmp_path, "run", env={"PROD_URL": ""})
+    scenario = run.scenario("a test-mode restore of a live database")
+    assert "environment variable PROD_URL is not set" in scenario["errors"][0]["message"]
