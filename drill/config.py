@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError
@@ -149,12 +149,14 @@ def _line_from_toml_error(message: str) -> int | None:
 class _Validator:
     """Turns the parsed TOML into a Config, pointing every complaint at file and line."""
 
-    TOP_KEYS = {"drill", "tiers", "stores", "profiles"}
-    DRILL_KEYS = {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins"}
-    TIER_KEYS = {"rto", "rpo"}
-    STORE_KEYS = {"kind", "provision", "database", "url_env", "destructive", "allow_writes",
-                  "restore_jobs", "image", "depends_on"}
-    PROFILE_KEYS = {"stores", "seed_scale", "tiers", "backup_dir"}
+    TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles"})
+    DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins"})
+    TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
+    STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
+         "depends_on"})
+    PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
@@ -179,6 +181,10 @@ class _Validator:
                 continue
             if in_table and key is not None and re.match(rf'^\s*"?{re.escape(key)}"?\s*=', line):
                 return number
+        if header_line is None:
+            # A sub-table such as [storez.db] of a table that has no header of its own.
+            prefix = re.compile(r"^\s*\[+\s*" + re.escape(table) + r"\s*[.\]]")
+            header_line = next((n for n, line in enumerate(self.lines, start=1) if prefix.match(line)), None)
         if header_line is None and key is not None:
             # Dotted keys or inline tables: fall back to the first mention of the key.
             for number, line in enumerate(self.lines, start=1):
@@ -186,7 +192,7 @@ class _Validator:
                     return number
         return header_line
 
-    def check_keys(self, table: str, data: dict[str, Any], allowed: set[str]) -> None:
+    def check_keys(self, table: str, data: dict[str, Any], allowed: frozenset[str]) -> None:
         for key in data:
             if key not in allowed:
                 raise self.error(f"unknown key {key!r}; allowed here: {', '.join(sorted(allowed))}",

@@ -6,6 +6,8 @@ import re
 
 from drill.errors import DurationError
 
+__all__ = ["DURATION_HELP", "DurationError", "format_duration", "parse_duration"]
+
 _UNIT_SECONDS = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
     "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
@@ -60,7 +62,7 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
-        minutes, secs = divmod(int(round(seconds)), 60)
+        minutes, secs = divmod(round(seconds), 60)
         return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
-    hours, rest = divmod(int(round(seconds)), 3600)
+    hours, rest = divmod(round(seconds), 3600)
     return f"{hours}h" if rest < 60 else f"{hours}h{rest // 60:02d}m"

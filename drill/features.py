@@ -6,6 +6,7 @@ Parsing uses pytest-bdd's own parser, so what `check` accepts is what `run` will
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +15,14 @@ from typing import Any
 from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.parser import FeatureParser
 
-import drill.steps.sentences  # noqa: F401  (fills the vocabulary registry)
 from drill import vocabulary
 from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError
 from drill.stores.base import KIND_NAMES
 from drill.targets import TagError, targets_from_tags
+
+importlib.import_module("drill.steps.sentences")  # fills the vocabulary registry
 
 
 def find_features(paths: Iterable[Path]) -> list[Path]:

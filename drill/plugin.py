@@ -129,7 +129,8 @@ def drill(request: pytest.FixtureRequest) -> DrillScenario:
     holder = request.node.stash.get(HOLDER_KEY, None)
     if holder is None or holder.scenario is None:
         raise DrillError("the drill fixture is only available inside a pytest-bdd scenario")
-    return holder.scenario
+    scenario: DrillScenario = holder.scenario
+    return scenario
 
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
@@ -227,10 +228,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     result = holder.result
     if report.failed:
         failed = holder.failed_step
-        error = call.excinfo.value if call.excinfo is not None else None
+        raised = call.excinfo.value if call.excinfo is not None else None
         result.errors.append(ErrorResult(
-            type=type(error).__name__ if error is not None else "Error",
-            message=redact_text(str(error) if error is not None else report.longreprtext[-2000:]),
+            type=type(raised).__name__ if raised is not None else "Error",
+            message=redact_text(str(raised) if raised is not None else report.longreprtext[-2000:]),
             step=f"{failed.keyword} {failed.text}" if failed and report.when == "call" else None,
             line=failed.line if failed and report.when == "call" else None))
     if report.when == "call":

@@ -256,10 +256,8 @@ class DrillScenario:
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
         record = self.restores.get(name)
-        if source is None and record is not None:
-            artifact = record.artifact
-        else:
-            artifact = self.latest_backup(source or name)
+        # A restored store is compared with the backup it came from; otherwise with the latest backup.
+        artifact = record.artifact if source is None and record is not None else self.latest_backup(source or name)
         if artifact.fingerprint is None:
             raise VerificationError(
                 f"the state of {artifact.store!r} at backup {artifact.id} is unknown (drill did not take that "
@@ -356,7 +354,8 @@ def _missed_message(target: TargetResult) -> str:
             f"{format_duration(target.target_seconds)} ({target.source})")
 
 
-_NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)(?:[_T-]?(?P<H>[0-2]\d)(?P<M>[0-5]\d)(?P<S>[0-5]\d)?)?")
+_NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
+                        r"(?:[_T-]?(?P<H>[0-2]\d)(?P<M>[0-5]\d)(?P<S>[0-5]\d)?)?")
 
 
 def _date_of(path: Path) -> float:

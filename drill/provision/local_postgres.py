@@ -233,11 +233,9 @@ class LocalPostgresCluster:
             return
         root = self.root
         if (self.data_dir / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
                 self._run_as_server_user([self.binaries.path("pg_ctl"), "stop", "-D", str(self.data_dir),
                                           "-m", "immediate", "-w", "-t", "30"], timeout=40)
-            except (OSError, subprocess.SubprocessError):
-                pass
             _kill_postmaster(self.data_dir)
         shutil.rmtree(root, ignore_errors=True)
         self.root = None

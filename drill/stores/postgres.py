@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -109,7 +110,7 @@ class PgServer:
             env["PGSSLMODE"] = self.sslmode
         return env
 
-    def connect(self, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+    def connect(self, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
         try:
             return psycopg.connect(self.conninfo(dbname or self.admin_db), autocommit=autocommit,
                                    connect_timeout=15)
@@ -133,7 +134,7 @@ class PgMarkerSink:
     def __init__(self, server: PgServer, database: str) -> None:
         self.server = server
         self.database = database
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def prepare(self) -> None:
         self._conn = self.server.connect(self.database)
@@ -152,7 +153,7 @@ class PgMarkerSink:
             if not exists or exists[0] is None:
                 return None
             row = conn.execute(f"SELECT seq, written_at FROM {MARKER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
-        return Marker(int(row[0]), float(row[1])) if row else None  # type: ignore[arg-type]
+        return Marker(int(row[0]), float(row[1])) if row else None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -207,12 +208,12 @@ class PostgresStore(Guarded):
                 if conn.execute("SELECT to_regclass(%s)", (f"{schema or 'public'}.{table}",)).fetchone() == (None,):
                     raise StoreError(f"{self.name!r} has no table {part!r}")
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
-                return int(row[0]) if row else 0  # type: ignore[call-overload]
+                return int(row[0]) if row else 0
             total = 0
             for _oid, schema_name, table_name in conn.execute(_TABLES).fetchall():
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                     sql.Identifier(str(schema_name), str(table_name)))).fetchone()
-                total += int(row[0]) if row else 0  # type: ignore[call-overload]
+                total += int(row[0]) if row else 0
             return total
 
     def execute_sql(self, text: str) -> None:
@@ -352,7 +353,7 @@ class PostgresStore(Guarded):
         opener = gzip.open if fmt == "sql.gz" else open
         sent = 0
         try:
-            with opener(path, "rb") as source:  # type: ignore[operator]
+            with opener(path, "rb") as source:
                 while block := source.read(1 << 20):
                     proc.stdin.write(block)
                     sent += len(block)
@@ -375,7 +376,7 @@ class PostgresStore(Guarded):
         items = 0
         last = 0.0
         for line in proc.stderr:
-            tail = (tail + [line.rstrip()])[-20:]
+            tail = [*tail, line.rstrip()][-20:]
             if "processing" in line or "creating" in line:
                 items += 1
                 if time.monotonic() - last > 1.0:
@@ -406,19 +407,19 @@ class PostgresStore(Guarded):
         self.scratch.clear()
 
 
-def fingerprint_in(conn: psycopg.Connection[tuple[object, ...]]) -> Fingerprint:
+def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
     """Fingerprint the database of `conn` inside its current transaction (so a snapshot can be shared)."""
     conn.execute(_STABLE_SESSION)
     tables = conn.execute(_TABLES).fetchall()
-    oids = [int(oid) for oid, _, _ in tables]  # type: ignore[call-overload]
+    oids = [int(oid) for oid, _, _ in tables]
     schema: dict[int, dict[str, str]] = {oid: {} for oid in oids}
     for relid, name, num, typ, notnull, default in conn.execute(_COLUMNS, {"oids": oids}):
         text = f"#{num} {typ}{' NOT NULL' if notnull else ''}{f' DEFAULT {default}' if default else ''}"
-        schema[int(relid)][f"column {name}"] = text  # type: ignore[call-overload]
+        schema[int(relid)][f"column {name}"] = text
     for relid, name, definition in conn.execute(_INDEXES, {"oids": oids}):
-        schema[int(relid)][f"index {name}"] = _strip_schema_names(str(definition))  # type: ignore[call-overload]
+        schema[int(relid)][f"index {name}"] = _strip_schema_names(str(definition))
     for relid, name, definition in conn.execute(_CONSTRAINTS, {"oids": oids}):
-        schema[int(relid)][f"constraint {name}"] = str(definition)  # type: ignore[call-overload]
+        schema[int(relid)][f"constraint {name}"] = str(definition)
     parts: dict[str, PartPrint] = {}
     for oid, schema_name, table_name in tables:
         ident = sql.Identifier(str(schema_name), str(table_name))
@@ -428,9 +429,9 @@ def fingerprint_in(conn: psycopg.Connection[tuple[object, ...]]) -> Fingerprint:
                         " FROM {} AS t").format(ident)
         row = conn.execute(query).fetchone()
         assert row is not None
-        count, total = int(row[0]), str(row[1])  # type: ignore[call-overload]
+        count, total = int(row[0]), str(row[1])
         content = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32]
-        parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, schema[int(oid)])  # type: ignore[call-overload]
+        parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, schema[int(oid)])
     extras = {f"sequence {name}": str(value) for name, value in conn.execute(_SEQUENCES)}
     return Fingerprint(kind="postgres", part_label="table", unit="rows", parts=parts, extras=extras,
                        taken_at=time.time())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -102,7 +103,7 @@ def split(total: int) -> tuple[int, int, int]:
     return users, orders, total - users - orders
 
 
-def seed(conn: psycopg.Connection[tuple[object, ...]], total: int,
+def seed(conn: psycopg.Connection[tuple[Any, ...]], total: int,
          progress: Callable[[str], None]) -> dict[str, int]:
     """Create the seed tables and fill them with `total` rows in all. The tables must not exist yet."""
     users, orders, items = split(total)
@@ -112,7 +113,7 @@ def seed(conn: psycopg.Connection[tuple[object, ...]], total: int,
                                      ("order_items", ITEMS, items, {"orders": orders})):
         for lo in range(1, count + 1, CHUNK):
             hi = min(count, lo + CHUNK - 1)
-            conn.execute(sql, {"lo": lo, "hi": hi, **extra})  # type: ignore[arg-type]
+            conn.execute(sql, {"lo": lo, "hi": hi, **extra})
             done += hi - lo + 1
             progress(f"{table}: {hi}/{count} rows ({done}/{total} in all)")
     conn.execute("ANALYZE users; ANALYZE orders; ANALYZE order_items")

@@ -1,0 +1,33 @@
+"""The repository's own drills (features/) pass on the embedded default: the README's first command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import REPO, run_drill
+
+
+def test_bundled_features_are_valid() -> None:
+    run = run_drill(REPO, "check")
+    assert run.code == 0, run.output
+    assert "are valid" in run.stdout
+
+
+def test_bundled_drills_pass_and_write_results(tmp_path: Path) -> None:
+    run = run_drill(REPO, "run", "--report-dir", str(tmp_path))
+    assert run.code == 0, run.output
+    [results] = list(tmp_path.glob("*/results.json"))
+    import json
+
+    data = json.loads(results.read_text())
+    assert data["status"] == "passed" and data["schema_version"] == 1
+    names = {s["name"] for s in data["scenarios"]}
+    assert "The user database is restored from its latest backup" in names
+    assert "The order database is restored from its latest backup" in names
+    assert "The user database is restored into a new database while the original stays untouched" in names
+    assert "The user database loses only what was written after its backup" in names
+    for scenario in data["scenarios"]:
+        assert scenario["rto_seconds"] is not None and scenario["rpo_seconds"] is not None
+        assert all(t["met"] for t in scenario["targets"])
+    writer = next(s for s in data["scenarios"] if s["name"].startswith("The user database loses"))
+    assert writer["rpo_method"] == "markers" and writer["rpo_seconds"] >= 3.0
