@@ -247,6 +247,8 @@ class _Validator:
             seed_scale=self.scale("drill", drill_table),
             plugins=tuple(self.string_list("drill", drill_table, "plugins")),
         )
+        for name in profiles:  # every profile is validated now, not only when it is first used
+            self.apply_profile(config, name)
         chosen = profile or drill_table.get("default_profile")
         if chosen is not None:
             config = self.apply_profile(config, str(chosen))

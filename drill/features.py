@@ -108,9 +108,13 @@ def _check_scenario(info: ScenarioInfo, config: Config) -> list[FeatureError]:
         for key in ("duration", "interval"):
             if key in groups:
                 try:
-                    parse_duration(groups[key])
+                    seconds = parse_duration(groups[key])
                 except DurationError as exc:
                     errors.append(FeatureError(str(exc), path=info.path, line=step.line_number))
+                    continue
+                for prefix, metric in (("the recovery time is within", "RTO"), ("the data loss is at most", "RPO")):
+                    if step.name.startswith(prefix):
+                        info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
         if "kind" in groups:
             kind = KIND_NAMES[groups["kind"]]
             try:

@@ -41,6 +41,7 @@ class ScenarioHolder:
     step_started: float = 0.0
     failed_step: StepResult | None = None
     errors_at_close: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -241,12 +242,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "teardown":
         ended = time.time()
         result.ended_at = iso(ended)
-        holder_scenario = holder.scenario
         if result.status == "running":
             result.status = "error"
         _session(item.config).reporter.scenario_end(result.status, _scenario_line(result))
-        if holder_scenario is not None and result.started_at is not None:
-            result.seconds = sum(p.seconds or 0 for p in holder_scenario.clock.phases) or None
+        result.seconds = time.monotonic() - holder.started
         for error in result.errors:
             _session(item.config).reporter.line(f"    {error.type}: {error.message}")
     return report

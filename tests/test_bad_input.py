@@ -83,3 +83,21 @@ def test_list_shows_scenarios_tags_and_targets(drill_dir: Path, write_feature: A
     assert "features/ok.feature:3  fine" in run.stdout
     assert "@rpo:5m @tier:critical" in run.stdout
     assert "RTO 1800s (@tier:critical)" in run.stdout and "RPO 300s (@rpo:5m)" in run.stdout
+
+
+def test_tags_select_scenarios(drill_dir: Path, write_feature: Any) -> None:
+    write_feature("two.feature", '''Feature: two
+  @tier:critical
+  Scenario: critical one
+    Given the PostgreSQL store "db"
+
+  @tier:standard
+  Scenario: standard one
+    Given the PostgreSQL store "db"
+''')
+    run = run_drill(drill_dir, "run", "--tags", "tier:critical")
+    assert run.code == 1, run.output  # it ran, but an @tier target with no restore cannot be met
+    assert [s["name"] for s in run.results["scenarios"]] == ["critical one"]
+    assert "could not be measured" in run.results["scenarios"][0]["errors"][0]["message"]
+    none = run_drill(drill_dir, "run", "--tags", "tier:platinum")
+    assert none.code == 2 and "no scenario matched --tags 'tier:platinum'" in none.stderr

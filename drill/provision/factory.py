@@ -63,8 +63,7 @@ def _live_postgres(config: StoreConfig, cleanup: CleanupStack, config_path: str 
                      user=unquote(parts.username or "postgres"), password=password,
                      tools=pg_binaries.available()[0] if pg_binaries.available() else _no_tools(),
                      sslmode=query.get("sslmode"), description=url_without_password(url)[0])
-    major = int(probe.server_version().split(".")[0].split()[0])
-    probe.tools = pg_binaries.for_client(major)
+    probe.tools = pg_binaries.for_client(probe.server_major())
     store = PostgresStore(name=config.name, config=config, server=probe, database=database)
     if not probe.database_exists(database):
         raise ProvisionError(f"live store {config.name!r}: database {database!r} does not exist on "

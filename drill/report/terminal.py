@@ -12,7 +12,8 @@ def _measure(result: ScenarioResult, metric: str) -> str:
     if not targets:
         return format_duration(measured)
     tightest = min(targets, key=lambda t: t.target_seconds)
-    verdict = "" if all(t.met for t in targets) else " MISSED"
+    # A target that was never evaluated (an interrupted scenario) is not called missed.
+    verdict = " MISSED" if any(t.met is False for t in targets) else ""
     return f"{format_duration(measured)} / {format_duration(tightest.target_seconds)}{verdict}"
 
 

@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +102,7 @@ class PgServer:
         return ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname]
 
     def tool_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.pop("PGPASSWORD", None)
+        env = dict(os.environ)  # like psycopg, the tools fall back on the environment's PGPASSWORD
         if self.password is not None:
             env["PGPASSWORD"] = self.password
         if self.sslmode:
@@ -126,6 +125,12 @@ class PgServer:
         with self.connect() as conn:
             row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "unknown"
+
+    def server_major(self) -> int:
+        """From server_version_num (e.g. 150018), which also works for 17devel or 16beta1."""
+        with self.connect() as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+        return int(row[0]) // 10000 if row else 0
 
 
 class PgMarkerSink:
@@ -313,8 +318,10 @@ class PostgresStore(Guarded):
                 progress: Progress = no_progress) -> Store:
         self.verify_backup(artifact)  # before the target is touched
         target = into or self.database
+        # A copy in a new database is drill's own: it may be written to and dropped, even on a live server.
         target_store = self if target == self.database else PostgresStore(
-            name=into or self.name, config=self.config, server=self.server, database=target)
+            name=into or self.name, config=replace(self.config, name=into or self.name, destructive=True),
+            server=self.server, database=target)
         if self.server.database_exists(target):
             if target == self.database:
                 self.require_destructive("overwrite")
