@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,32 @@ def scenarios(path: Path) -> Iterator[ScenarioInfo]:
                                list(rendered.steps))
 
 
+def load_plugins(config: Config) -> list[Any]:
+    """Import the step plugins drill.toml names (`[drill] plugins`), found next to drill.toml first.
+
+    Returns the pytest-bdd step contexts they define, so that `check` accepts their sentences.
+    """
+    if not config.plugins:
+        return []
+    if str(config.base_dir) not in sys.path:
+        sys.path.insert(0, str(config.base_dir))
+    from pytest_bdd.steps import step_function_context_registry  # no public listing of step definitions
+
+    for name in config.plugins:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import step plugin {name!r}: {exc}", path=config.path,
+                              key="drill.plugins") from None
+    return [ctx for ctx in list(step_function_context_registry.values())
+            if not getattr(ctx.step_func, "__module__", "").startswith("drill.")]
+
+
 def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[FeatureError]]:
     """Every problem drill can see without running: syntax, undefined steps, stores, durations, tags."""
     errors: list[FeatureError] = []
     infos: list[ScenarioInfo] = []
+    extra_steps = load_plugins(config)
     for path in find_features(paths):
         try:
             found = list(scenarios(path))
@@ -86,11 +109,15 @@ def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[F
             errors.append(FeatureError("the feature has no scenarios", path=path))
         for info in found:
             infos.append(info)
-            errors.extend(_check_scenario(info, config))
+            errors.extend(_check_scenario(info, config, extra_steps))
     return infos, errors
 
 
-def _check_scenario(info: ScenarioInfo, config: Config) -> list[FeatureError]:
+def _plugin_step(step: Any, extra_steps: list[Any]) -> bool:
+    return any(ctx.type in (None, step.type) and ctx.parser.is_matching(step.name) for ctx in extra_steps)
+
+
+def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) -> list[FeatureError]:
     errors: list[FeatureError] = []
     try:
         info.targets = [f"{t.metric.upper()} {t.target_seconds:g}s ({t.source})"
@@ -101,7 +128,8 @@ def _check_scenario(info: ScenarioInfo, config: Config) -> list[FeatureError]:
     for step in info.steps:
         found = vocabulary.find(step.type, step.name)
         if found is None:
-            errors.append(FeatureError(_undefined(step), path=info.path, line=step.line_number))
+            if not _plugin_step(step, extra_steps):
+                errors.append(FeatureError(_undefined(step), path=info.path, line=step.line_number))
             continue
         _, match = found
         groups = {k: v for k, v in match.groupdict().items() if v is not None}

@@ -101,3 +101,20 @@ def test_tags_select_scenarios(drill_dir: Path, write_feature: Any) -> None:
     assert "could not be measured" in run.results["scenarios"][0]["errors"][0]["message"]
     none = run_drill(drill_dir, "run", "--tags", "tier:platinum")
     assert none.code == 2 and "no scenario matched --tags 'tier:platinum'" in none.stderr
+
+
+def test_step_plugins_named_in_drill_toml_are_known_to_check_and_run(drill_dir: Path, write_feature: Any) -> None:
+    (drill_dir / "drill.toml").write_text('[drill]\nplugins = ["house_steps"]\n')
+    (drill_dir / "house_steps.py").write_text(
+        "from pytest_bdd import parsers, then\n\n"
+        "@then(parsers.parse('\"{store}\" has a table named \"{table}\"'))\n"
+        "def has_table(drill, store, table):\n"
+        "    assert drill.store(store).count(table) >= 0\n")
+    write_feature("house.feature", GOOD + '    Then "db" has a table named "users"\n'
+                                          '    And "db" has a table named "nope"\n')
+    assert run_drill(drill_dir, "check").code == 0
+    run = run_drill(drill_dir, "run")
+    assert run.code == 1, run.output
+    [scenario] = run.results["scenarios"]
+    assert [s["status"] for s in scenario["steps"]][-2:] == ["passed", "failed"]
+    assert "'db' has no table 'nope'" in scenario["errors"][0]["message"]
