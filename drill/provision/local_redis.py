@@ -1,0 +1,252 @@
+"""A throwaway Redis server: temporary directory, free loopback port, removed afterwards.
+
+The server runs daemonized (`--daemonize yes`, its own session) with persistence off (`--save ""
+--appendonly no`): drill takes RDB snapshots itself with BGSAVE. It can be started on an
+existing RDB file (a restored copy) and stopped and started again on the same port (an
+in-place restore). Servers left behind by a killed drill (its pid is gone) are swept on the
+next provisioning, like throwaway PostgreSQL clusters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from drill.errors import ProvisionError
+from drill.provision.local_postgres import free_port
+
+log = logging.getLogger(__name__)
+PREFIX = "drill-redis-"
+OWNER_FILE = "drill-owner.pid"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+RDB_NAME = "dump.rdb"
+
+
+def redis_server_binary() -> str:
+    """$DRILL_REDIS_SERVER, else redis-server on PATH (Debian: apt-get install redis-server)."""
+    explicit = os.environ.get("DRILL_REDIS_SERVER")
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise ProvisionError(f"DRILL_REDIS_SERVER={explicit} is not an executable redis-server")
+        return explicit
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ProvisionError("no redis-server found on PATH: install it (apt-get install redis-server) or set "
+                             "DRILL_REDIS_SERVER to its path")
+    return found
+
+
+def redis_server_version(binary: str) -> str:
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProvisionError(f"cannot run {binary} --version: {exc}") from None
+    for word in done.stdout.split():
+        if word.startswith("v="):
+            return word[2:]
+    return "unknown"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # The daemonized server is not our child: once it exits it may stay a zombie until init reaps it.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
+    """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
+    removed = []
+    root = tmp_root or Path(tempfile.gettempdir())
+    for candidate in root.glob(f"{PREFIX}*"):
+        try:
+            owner = int((candidate / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(owner):
+            continue
+        pid = _read_pid(candidate / "redis.pid")
+        if pid is not None:
+            _kill_and_wait(pid)
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+        log.info("removed a Redis server left by drill process %s: %s", owner, candidate)
+    return removed
+
+
+@dataclass
+class LocalRedisServer:
+    """start() makes the directory and runs the server; stop() kills it and removes everything (idempotent)."""
+
+    binary: str
+    version: str = "unknown"
+    root: Path | None = None
+    port: int = 0
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "data"
+
+    @property
+    def rdb_path(self) -> Path:
+        return self.data_dir / RDB_NAME
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    def client(self, db: int = 0) -> redis.Redis:
+        # No retries: readiness polling and SHUTDOWN expect connection errors and handle them at once.
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=60, socket_connect_timeout=5,
+                           retry=Retry(NoBackoff(), 0))
+
+    def start(self, rdb: Path | None = None) -> None:
+        """A new server, empty or holding a copy of the RDB file `rdb`."""
+        sweep_stale_servers()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        self.data_dir.mkdir()
+        try:
+            if rdb is not None:
+                shutil.copyfile(rdb, self.rdb_path)
+            last_error = ""
+            for _attempt in range(3):  # another process may grab the free port between probe and bind
+                self.port = free_port()
+                try:
+                    self.start_server()
+                    return
+                except ProvisionError as exc:
+                    last_error = str(exc)
+                    if "Address already in use" not in last_error:
+                        raise
+            raise ProvisionError(last_error)
+        except BaseException:
+            # A failed start cleans up after itself and says why.
+            self.stop()
+            raise
+
+    def start_server(self) -> None:
+        """Start redis-server on self.port and self.data_dir (again, after stop_server) and wait until it answers."""
+        self.log_file.unlink(missing_ok=True)
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+                "--dbfilename", RDB_NAME, "--daemonize", "yes", "--pidfile", str(self.pid_file),
+                "--logfile", str(self.log_file), "--save", "", "--appendonly", "no"]
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, timeout=READY_TIMEOUT,
+                                  start_new_session=True, cwd=str(self.data_dir))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ProvisionError(f"cannot run {self.binary}: {exc}") from None
+        if done.returncode != 0:
+            raise ProvisionError(f"redis-server {self.version} did not start (exit {done.returncode}): "
+                                 f"{(done.stderr or done.stdout).strip()}\nserver log:\n{self._log_tail()}")
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Poll PING until the server that wrote our pid file answers (loading a large RDB takes a while)."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        last: Exception | str | None = None
+        client = self.client()
+        try:
+            while time.monotonic() < deadline:
+                tail = self._log_tail()
+                if "Failed listening" in tail or "Address already in use" in tail or "Fatal" in tail \
+                        or "# Short read" in tail or "Bad file format" in tail:
+                    raise ProvisionError(f"redis-server {self.version} on 127.0.0.1:{self.port} failed to start; "
+                                         f"server log:\n{tail}")
+                try:
+                    if client.ping():
+                        info: Any = client.info("server")
+                        pid = _read_pid(self.pid_file)
+                        if pid is not None and int(info["process_id"]) == pid:
+                            return
+                        last = f"port {self.port} is answered by process {info['process_id']}, not ours ({pid})"
+                except redis.exceptions.BusyLoadingError as exc:  # still loading the RDB file
+                    last = exc
+                except redis.exceptions.ConnectionError as exc:  # transient while the server starts
+                    last = exc
+                time.sleep(0.02)
+        finally:
+            client.close()
+        raise ProvisionError(f"redis-server on 127.0.0.1:{self.port} was not ready within {READY_TIMEOUT:.0f}s: "
+                             f"{last}\nserver log:\n{self._log_tail()}")
+
+    def stop_server(self) -> None:
+        """SHUTDOWN NOSAVE (the data on disk stays as it is) and wait for the process to be gone."""
+        if self.root is None:
+            return
+        pid = _read_pid(self.pid_file)
+        client = self.client()
+        try:
+            client.shutdown(nosave=True)
+        except redis.exceptions.ConnectionError:
+            pass  # the connection closes as the server exits (or it was not running)
+        except redis.exceptions.RedisError as exc:
+            log.warning("SHUTDOWN NOSAVE of the Redis server on port %s failed: %s", self.port, exc)
+        finally:
+            client.close()
+        if pid is None:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _pid_alive(pid):
+            _kill_and_wait(pid)
+        self.pid_file.unlink(missing_ok=True)
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        """Kill the server (it is being thrown away) and delete its directory; safe to call more than once."""
+        if self.root is None:
+            return
+        pid = _read_pid(self.pid_file)
+        if pid is not None:
+            _kill_and_wait(pid)
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None

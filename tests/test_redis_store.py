@@ -1,0 +1,310 @@
+"""Redis stores against real redis-server processes: drills that pass, planted faults that fail by name.
+
+Every drill runs `drill run` as a subprocess. Faults are planted through a step plugin the test
+writes into the drill's project (faults.py, named by drill.toml's `[drill] plugins`), which runs
+a Redis command on the restored store through RedisStore.execute_command.
+
+Without redis-server these tests fail (./dev test installs it); they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drill.config import StoreConfig
+from drill.errors import BackupError, SafetyError, StoreError
+from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
+from drill.stores.redis import MARKER_KEY, RedisServer, RedisStore
+from tests.conftest import run_drill
+
+
+def _require_redis_server() -> None:
+    if shutil.which("redis-server") is None and not os.environ.get("DRILL_REDIS_SERVER"):
+        pytest.fail("redis-server is not installed (apt-get install -y redis-server; ./dev test does it)")
+
+
+@pytest.fixture(autouse=True)
+def _redis_server_installed() -> None:
+    _require_redis_server()
+
+
+FAULTS_PLUGIN = '''
+from pytest_bdd import parsers, when
+
+from drill.scenario import DrillScenario
+
+
+@when(parsers.parse('the Redis command "{command}" is run on "{store}"'))
+def run_redis_command(drill: DrillScenario, command: str, store: str) -> None:
+    drill.store(store).execute_command(*command.split())
+'''
+
+SCENARIO = '''
+  Scenario: {name}
+    Given the Redis store "cache"
+    And "cache" is seeded with 600 keys
+    And a backup of "cache" is taken
+    When "cache" is lost
+    And "cache" is restored from its latest backup
+    And the Redis command "{command}" is run on "cache"
+    Then "cache" matches its state at the backup
+'''
+
+# name -> (planted fault, what the failure message must say). Key i of the seed has type i % 6
+# (string, hash, list, set, zset, stream); every key with i % 7 == 3 has a TTL.
+FAULTS = {
+    "faithful restore": ("PING", None),
+    "a changed value": ("SET seed:string:00000006 Mallory",
+                        "key-space db0: content differs with the same count (600 keys): at least one changed"),
+    "a missing key": ("DEL seed:hash:00000007",
+                      "key-space db0: 600 keys at the backup, 599 now (1 missing)"),
+    "a lost TTL": ("PERSIST seed:string:00000024",
+                   "key-space db0: keys with a TTL changed (was: 86; now: 85)"),
+    "a changed list element": ("LSET seed:list:00000008 0 changed",
+                               "key-space db0: content differs with the same count (600 keys)"),
+    "a moved expiry": ("EXPIRE seed:set:00000003 99999",
+                       "key-space db0: content differs with the same count (600 keys)"),
+}
+
+
+def _project(root: Path, feature: str) -> Path:
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    (root / "features" / "redis.feature").write_text(feature, encoding="utf-8")
+    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
+    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n', encoding="utf-8")
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def _port_closed(location: str) -> bool:
+    port = int(location.split("127.0.0.1:", 1)[1].split(" ", 1)[0])
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    _require_redis_server()
+    root = _project(tmp_path_factory.mktemp("redis-faults"), "Feature: planted Redis faults\n" + "".join(
+        SCENARIO.format(name=name, command=command) for name, (command, _) in FAULTS.items()))
+    return run_drill(root, "run", env=_env(root))
+
+
+def test_drill_check_accepts_the_plugin_step(tmp_path: Path) -> None:
+    root = _project(tmp_path, "Feature: f\n" + SCENARIO.format(name="x", command="PING"))
+    run = run_drill(root, "check", env=_env(root))
+    assert run.code == 0, run.output
+
+
+def test_faithful_restore_passes(fault_run: Any) -> None:
+    scenario = fault_run.scenario("faithful restore")
+    assert scenario["status"] == "passed", fault_run.output
+    prints = scenario["evidence"]["fingerprints"]["cache"]
+    assert prints["differences"] == []
+    assert prints["before"]["parts"] == prints["after"]["parts"]
+    assert prints["before"]["total"] == 600
+    assert prints["before"]["parts"]["db0"]["schema"]["types"] == \
+        "hash:100 list:100 set:100 stream:100 string:100 zset:100"
+    [backup] = scenario["evidence"]["backups"]
+    assert backup["format"] == "redis-rdb" and len(backup["sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", [n for n, (_, msg) in FAULTS.items() if msg])
+def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str) -> None:
+    expected = FAULTS[name][1]
+    assert expected is not None
+    scenario = fault_run.scenario(name)
+    assert scenario["status"] == "failed", fault_run.output
+    messages = " ".join(e["message"] for e in scenario["errors"])
+    assert expected in messages, messages
+    assert "does not match the state of 'cache'" in messages
+    failing = [s for s in scenario["steps"] if s["status"] == "failed"]
+    assert [s["text"] for s in failing] == ['"cache" matches its state at the backup']
+    differences = scenario["evidence"]["fingerprints"]["cache"]["differences"]
+    assert any(expected in d["message"] for d in differences)
+
+
+def test_every_throwaway_server_is_gone_after_the_run(fault_run: Any) -> None:
+    assert fault_run.code == 1
+    for scenario in fault_run.results["scenarios"]:
+        assert _port_closed(scenario["evidence"]["stores"]["cache"]["location"])
+
+
+BUNDLED_LIKE = '''Feature: Redis drills
+  @tier:important
+  Scenario: in place, with markers
+    Given the Redis store "cache"
+    And "cache" is seeded with 1200 keys
+    And writes to "cache" are recorded every 0.2 seconds
+    And a backup of "cache" is taken
+    And 1 second passes
+    When "cache" is lost
+    And "cache" is restored from its latest backup
+    Then "cache" matches its state at the backup
+    And "cache" holds 1200 keys
+    And "cache" holds 1200 keys in "db0"
+    And the recovery time is within 2 hours
+    And the data loss is at most 1 hour
+
+  @tier:important
+  Scenario: into a second server
+    Given the Redis store "cache"
+    And "cache" is seeded with 300 keys
+    And a backup of "cache" is taken
+    When "cache" is restored from its latest backup into "cache_copy"
+    Then "cache_copy" matches the state of "cache" at the backup
+    And "cache_copy" holds 300 keys
+    And "cache" holds 300 keys
+'''
+
+
+def test_a_redis_drill_passes_with_rto_and_rpo_measured(tmp_path: Path) -> None:
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "redis.feature").write_text(BUNDLED_LIKE, encoding="utf-8")
+    run = run_drill(tmp_path, "run")
+    assert run.code == 0, run.output
+    in_place = run.scenario("in place, with markers")
+    assert in_place["status"] == "passed"
+    assert in_place["rto_seconds"] is not None and in_place["rto_seconds"] > 0
+    markers = in_place["evidence"]["markers"]["cache"]
+    assert markers["method"] == "markers", markers
+    # The backup holds the markers written before it, not the ones written during the second after it.
+    assert markers["lost"] >= 3, markers
+    assert 0.5 < in_place["rpo_seconds"] < 30
+    copy = run.scenario("into a second server")
+    assert copy["status"] == "passed"
+    assert copy["evidence"]["fingerprints"]["cache_copy"]["differences"] == []
+    for scenario in run.results["scenarios"]:  # type: ignore[index]
+        assert _port_closed(scenario["evidence"]["stores"]["cache"]["location"])
+
+
+def test_the_bundled_redis_feature_passes(tmp_path: Path) -> None:
+    feature = Path(__file__).resolve().parent.parent / "features" / "redis_restore.feature"
+    run = run_drill(tmp_path, "run", str(feature))
+    assert run.code == 0, run.output
+
+
+LIVE = '''Feature: live Redis
+  @tier:important
+  Scenario: a live server restored in place by replaying the backup
+    Given the Redis store "cache"
+    And "cache" is seeded with 700 keys
+    And writes to "cache" are recorded every 0.2 seconds
+    And a backup of "cache" is taken
+    When "cache" is lost
+    And "cache" is restored from its latest backup
+    Then "cache" matches its state at the backup
+    And "cache" holds 700 keys in "db0"
+    And "cache" holds 701 keys
+    And the data loss is at most 1 hour
+'''
+
+
+def test_a_live_store_is_restored_by_dump_restore_replay_with_ttls(tmp_path: Path) -> None:
+    binary = redis_server_binary()
+    live = LocalRedisServer(binary, version=redis_server_version(binary))
+    live.start()
+    try:
+        client = live.client(2)
+        client.set("elsewhere", "ünïcode", px=50_000_000)  # another logical db, with a TTL
+        client.close()
+        (tmp_path / "features").mkdir()
+        (tmp_path / "features" / "live.feature").write_text(LIVE, encoding="utf-8")
+        (tmp_path / "drill.toml").write_text(
+            '[stores.cache]\nkind = "redis"\nprovision = "live"\nurl_env = "CACHE_URL"\ndestructive = true\n',
+            encoding="utf-8")
+        run = run_drill(tmp_path, "run", env={"CACHE_URL": f"redis://127.0.0.1:{live.port}/0"})
+        assert run.code == 0, run.output
+        scenario = run.scenario("a live server restored in place by replaying the backup")
+        prints = scenario["evidence"]["fingerprints"]["cache"]
+        assert set(prints["after"]["parts"]) == {"db0", "db2"}
+        assert prints["after"]["parts"]["db2"]["schema"]["keys with a TTL"] == "1"
+        assert scenario["evidence"]["markers"]["cache"]["method"] == "markers"
+        assert live.client(2).pttl("elsewhere") > 0
+    finally:
+        live.stop()
+
+
+# -- the store in-process, on a real server --------------------------------------------------------------
+
+
+@pytest.fixture
+def store() -> Iterator[RedisStore]:
+    binary = redis_server_binary()
+    local = LocalRedisServer(binary, version=redis_server_version(binary))
+    local.start()
+    try:
+        server = RedisServer(host="127.0.0.1", port=local.port, local=local, description="test")
+        yield RedisStore(name="cache", config=StoreConfig(name="cache", kind="redis"), server=server,
+                         closers=[local.stop])
+    finally:
+        local.stop()
+
+
+def test_logical_databases_are_parts_and_markers_are_left_out(store: RedisStore) -> None:
+    store.seed(60)
+    store.execute_command("SET", "other", "välue", db=1)
+    store.execute_command("ZADD", MARKER_KEY, 1, "1:1.0")
+    before = store.fingerprint()
+    assert set(before.parts) == {"db0", "db1"}
+    assert (before.parts["db0"].count, before.parts["db1"].count) == (60, 1)
+    assert store.count() == 61 and store.count("db0") == 60 and store.count("db1") == 1
+    with pytest.raises(StoreError, match="no key-space 'users'"):
+        store.count("users")
+    store.execute_command("ZADD", MARKER_KEY, 2, "2:2.0")  # marker writes do not change the fingerprint
+    assert store.fingerprint().parts == before.parts
+    marker = store.markers().newest()
+    assert marker is not None and (marker.seq, marker.written_at) == (2, 2.0)
+
+
+def test_backup_restore_in_place_and_into_a_copy(store: RedisStore, tmp_path: Path) -> None:
+    store.seed(120)
+    artifact = store.backup(tmp_path / "backups")
+    assert artifact.fingerprint is not None and artifact.fingerprint.total == 120
+    assert not list((tmp_path / "backups").glob("*.partial"))
+    store.lose()
+    assert store.count() == 0
+    assert store.restore(artifact) is store
+    assert store.fingerprint().parts == artifact.fingerprint.parts
+    copy = store.restore(artifact, into="copy")
+    try:
+        assert isinstance(copy, RedisStore) and copy.server.port != store.server.port
+        assert copy.fingerprint().parts == artifact.fingerprint.parts
+    finally:
+        copy.close()
+    assert copy.server.local is not None and copy.server.local.root is None  # its server is gone
+
+
+def test_a_corrupt_or_foreign_backup_is_refused_before_anything_is_touched(store: RedisStore, tmp_path: Path) -> None:
+    store.seed(30)
+    artifact = store.backup(tmp_path)
+    with artifact.path.open("r+b") as handle:
+        handle.seek(20)
+        handle.write(b"\x00corrupt")
+    with pytest.raises(BackupError, match="is corrupt: sha256"):
+        store.restore(artifact)
+    assert store.count() == 30
+    foreign = tmp_path / "not.rdb"
+    foreign.write_bytes(b"PGDMP...")
+    with pytest.raises(BackupError, match="not a Redis RDB file"):
+        store.verify_backup(replace(artifact, path=foreign, sha256=None))
+
+
+def test_a_live_store_is_not_lost_without_permission(store: RedisStore) -> None:
+    live = replace(store, config=StoreConfig(name="cache", kind="redis", provision="live", url_env="X"),
+                   closers=[])
+    with pytest.raises(SafetyError, match="refusing to lose live store"):
+        live.require_destructive("lose")
+    with pytest.raises(SafetyError, match="does not allow writes"):
+        live.seed(10)
