@@ -1,0 +1,222 @@
+"""MongoDB stores against a real wire-protocol server (nx-27017 here, mongod when it is on PATH).
+
+Drills run as a user runs them (`drill run` in a subprocess); faults are planted by a step plugin
+(`faults.py`, named in drill.toml) through the store's public `database()`. With CI set, a server
+that cannot start fails these tests; they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+
+from drill.config import StoreConfig
+from drill.errors import BackupError, ProvisionError
+from drill.provision.local_mongodb import LocalMongoServer
+from drill.stores.mongodb import SUMS_FILE, MongoServer, MongoStore, document_hash, seed_documents
+from tests.conftest import run_drill
+
+FAULTS_PLUGIN = '''
+from pytest_bdd import parsers, when
+
+
+@when(parsers.parse('the MongoDB collection "{coll}" of "{store}" gets {change}'))
+def plant(drill, coll, store, change):
+    db = drill.store(store).database()
+    first = db[coll].find_one(sort=[("_id", 1)])
+    if change == "a changed field":
+        db[coll].update_one({"_id": first["_id"]}, {"$set": {"status": "tampered"}})
+    elif change == "a missing document":
+        db[coll].delete_one({"_id": first["_id"]})
+    elif change == "a missing index":
+        [name] = [ix["name"] for ix in db[coll].list_indexes() if dict(ix["key"]) == {"status": 1}]
+        db[coll].drop_index(name)
+    elif change != "no change":
+        raise AssertionError(f"unknown change {change!r}")
+'''
+
+SCENARIO = '''
+  Scenario: {name}
+    Given the MongoDB store "notifydb"
+    And "notifydb" is seeded with 500 documents
+    And a backup of "notifydb" is taken
+    When "notifydb" is lost
+    And "notifydb" is restored from its latest backup
+    And the MongoDB collection "notifications" of "notifydb" gets {change}
+    Then "notifydb" matches its state at the backup
+'''
+
+EXTRA = '''
+  Scenario: restored into a new database
+    Given the MongoDB store "notifydb"
+    And "notifydb" is seeded with 300 documents
+    And a backup of "notifydb" is taken
+    When "notifydb" is restored from its latest backup into "notifydb_copy"
+    Then "notifydb_copy" matches the state of "notifydb" at the backup
+    And "notifydb_copy" holds 300 documents
+    And "notifydb_copy" holds 180 documents in "notifications"
+    And "notifydb" holds 300 documents
+
+  Scenario: markers measure the data loss
+    Given the MongoDB store "notifydb"
+    And "notifydb" is seeded with 100 documents
+    And writes to "notifydb" are recorded every 200 milliseconds
+    And a backup of "notifydb" is taken
+    And 1 second passes
+    When "notifydb" is lost
+    And "notifydb" is restored from its latest backup
+    Then "notifydb" matches its state at the backup
+    And "notifydb" holds 100 documents
+'''
+
+# name -> (planted change, what the failure message must say)
+FAULTS = {
+    "faithful restore": ("no change", None),
+    "a changed field": ("a changed field",
+                        "collection notifications: content differs with the same count (300 documents)"),
+    "a missing document": ("a missing document",
+                           "collection notifications: 300 documents at the backup, 299 now (1 missing)"),
+    "a missing index": ("a missing index", "collection notifications: index {status: 1} missing"),
+}
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root: Path = tmp_path_factory.mktemp("mongo-faults")
+    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n', encoding="utf-8")
+    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
+    feature = "Feature: planted faults in a MongoDB restore\n" + "".join(
+        SCENARIO.format(name=name, change=change) for name, (change, _) in FAULTS.items()) + EXTRA
+    (root / "features").mkdir()
+    (root / "features" / "faults.feature").write_text(feature, encoding="utf-8")
+    return run_drill(root, "run", env={"PYTHONPATH": str(root)})
+
+
+def test_faithful_restore_passes(fault_run: Any) -> None:
+    scenario = fault_run.scenario("faithful restore")
+    assert scenario["status"] == "passed", fault_run.output
+    prints = scenario["evidence"]["fingerprints"]["notifydb"]
+    assert prints["differences"] == []
+    assert prints["before"]["parts"] == prints["after"]["parts"]
+    assert prints["before"]["total"] == 500
+    assert set(prints["before"]["parts"]) == {"notifications", "users", "templates"}
+    # The unique index is part of what is compared (keyed by key spec: see drill/stores/mongodb.py).
+    assert prints["before"]["parts"]["users"]["schema"]["index {email: 1}"] == "{email: 1} unique"
+    [backup] = scenario["evidence"]["backups"]
+    assert backup["format"] == "mongodump" and backup["sha256"]
+
+
+@pytest.mark.parametrize("name", [n for n, (_, msg) in FAULTS.items() if msg])
+def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str) -> None:
+    expected = FAULTS[name][1]
+    scenario = fault_run.scenario(name)
+    assert scenario["status"] == "failed", fault_run.output
+    messages = " ".join(e["message"] for e in scenario["errors"])
+    assert expected in messages, messages
+    assert "does not match the state of 'notifydb'" in messages
+    failing = [s for s in scenario["steps"] if s["status"] == "failed"]
+    assert [s["text"] for s in failing] == ['"notifydb" matches its state at the backup']
+    differences = scenario["evidence"]["fingerprints"]["notifydb"]["differences"]
+    assert any(expected in d["message"] for d in differences)
+
+
+def test_restore_into_a_new_database_and_markers(fault_run: Any) -> None:
+    copy = fault_run.scenario("restored into a new database")
+    assert copy["status"] == "passed", fault_run.output
+    rpo = fault_run.scenario("markers measure the data loss")
+    assert rpo["status"] == "passed", fault_run.output
+    assert rpo["rpo_method"] == "markers"
+    assert rpo["rpo_seconds"] >= 0.8  # a second of markers after the backup was lost
+
+
+def test_the_run_fails_as_a_whole(fault_run: Any) -> None:
+    assert fault_run.code == 1
+    assert "3/6 scenarios passed" in fault_run.stdout
+
+
+# -- the store used directly -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalMongoServer]:
+    local = LocalMongoServer()
+    try:
+        local.start()
+    except ProvisionError as exc:
+        pytest.fail(f"no MongoDB server could start: {exc}")
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def store(server: LocalMongoServer, request: pytest.FixtureRequest) -> Iterator[MongoStore]:
+    name = f"t_{request.node.name.replace('[', '_').replace(']', '')[:40]}"
+    mongo = MongoServer(uri=server.uri, description="test")
+    mongo.client().drop_database(name)
+    yield MongoStore(name=name, config=StoreConfig(name=name, kind="mongodb"), server=mongo, database_name=name)
+    mongo.client().drop_database(name)
+    mongo.close()
+
+
+def test_backup_is_in_mongodump_layout(store: MongoStore, tmp_path: Path) -> None:
+    store.seed(100)
+    artifact = store.backup(tmp_path)
+    assert artifact.path.is_dir() and not list(tmp_path.glob(".*partial"))
+    db_dir = artifact.path / store.database_name
+    assert sorted(p.name for p in db_dir.iterdir()) == [
+        "notifications.bson", "notifications.metadata.json", "templates.bson", "templates.metadata.json",
+        "users.bson", "users.metadata.json"]
+    with (db_dir / "users.bson").open("rb") as handle:
+        assert len(list(bson.decode_file_iter(handle))) == 30
+    metadata = json.loads((db_dir / "users.metadata.json").read_text())
+    assert metadata["collectionName"] == "users" and "options" in metadata and metadata["uuid"] == ""
+    # canonical extended JSON, as mongodump writes it
+    assert {"v": {"$numberInt": "2"}, "key": {"_id": {"$numberInt": "1"}}, "name": "_id_"} in metadata["indexes"]
+    assert artifact.fingerprint is not None and artifact.fingerprint.total == 100
+    assert (artifact.path / SUMS_FILE).is_file()
+    store.verify_backup(artifact)
+
+
+def test_gzip_backup_restores(store: MongoStore, tmp_path: Path) -> None:
+    store.gzip = True
+    store.seed(60)
+    artifact = store.backup(tmp_path)
+    assert {p.suffix for p in (artifact.path / store.database_name).iterdir()} == {".gz"}
+    store.lose()
+    store.restore(artifact)
+    assert store.fingerprint().parts == artifact.fingerprint.parts  # type: ignore[union-attr]
+
+
+def test_a_corrupt_or_truncated_backup_is_refused_before_the_target_is_touched(
+        store: MongoStore, tmp_path: Path) -> None:
+    store.seed(60)
+    artifact = store.backup(tmp_path)
+    data = artifact.path / store.database_name / "notifications.bson"
+    data.write_bytes(data.read_bytes()[:-7])
+    with pytest.raises(BackupError, match=r"notifications\.bson has sha256"):
+        store.restore(artifact)
+    assert store.count() == 60  # untouched
+    artifact.sha256 = None  # a backup drill did not take: the documents themselves must decode
+    (artifact.path / SUMS_FILE).unlink()
+    with pytest.raises(BackupError, match="does not decode completely"):
+        store.verify_backup(artifact)
+
+
+def test_document_hash_ignores_field_order_but_not_values_or_types() -> None:
+    a = {"_id": 1, "x": {"b": 2, "a": [1, {"d": 1, "c": 2}]}}
+    b = {"x": {"a": [1, {"c": 2, "d": 1}], "b": 2}, "_id": 1}
+    assert document_hash(a) == document_hash(b)
+    assert document_hash(a) != document_hash({"_id": 1, "x": {"b": 2, "a": [{"d": 1, "c": 2}, 1]}})
+    assert document_hash({"v": 1}) != document_hash({"v": 1.0})
+
+
+def test_seed_is_deterministic_and_exact() -> None:
+    for count in (0, 1, 2, 3, 10, 2000):
+        docs = seed_documents(count)
+        assert sum(len(v) for v in docs.values()) == count
+    assert seed_documents(50) == seed_documents(50)
