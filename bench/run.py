@@ -1,0 +1,230 @@
+"""drill against the native tools, side by side in one run. Every figure is a ratio to a baseline
+measured in the same run on the same data. Prints a table and writes JSON.
+
+    ./dev bench               the full run (about 1 GB of PostgreSQL data; ~10 minutes)
+    ./dev bench --smoke       a tiny run that checks the suite itself works (part of the tests)
+
+1. overhead: a whole drill (backup with fingerprint, lose, restore, verify) through `drill run`, against
+   the runbook's shell steps (pg_dump | gzip; dropdb; createdb; gunzip | psql; SELECT COUNT(*)) and the
+   same with pg_dump -Fc and pg_restore -j.
+2. verification speed: drill's fingerprint against COPY ... TO '/dev/null' (how fast the server hands out
+   the data).
+3. provisioning: time to a ready local PostgreSQL.
+4. scaling: drill time and the drill process tree's peak RSS at several data sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from drill.config import StoreConfig
+from drill.provision import pg_binaries
+from drill.provision.local_postgres import LocalPostgresCluster
+from drill.stores import postgres_seed
+from drill.stores.postgres import PgServer, PostgresStore
+
+ROWS_PER_MB = 5200  # measured for drill's seed schema (rows of users/orders/order_items, with indexes)
+GOALS = {"overhead_vs_fc_j": 1.10, "fingerprint_vs_copy": 0.8, "peak_rss_mb": 200.0}
+
+FEATURE = """Feature: bench
+  Scenario: bench drill
+    Given the PostgreSQL store "bench"
+    And a backup of "bench" is taken
+    When "bench" is lost
+    And "bench" is restored from its latest backup
+    Then "bench" matches its state at the backup
+"""
+
+NATIVE_GZIP = """set -euo pipefail
+pg_dump {conn} {db} | gzip > "$WORK/dump.sql.gz"
+dropdb {conn} {db}
+createdb {conn} {db}
+gunzip -c "$WORK/dump.sql.gz" | psql -X -q -v ON_ERROR_STOP=1 {conn} -d {db} > /dev/null
+for t in users orders order_items; do psql -X -q -t {conn} -d {db} -c "SELECT COUNT(*) FROM $t" > /dev/null; done
+"""
+
+NATIVE_FC = """set -euo pipefail
+pg_dump -Fc {conn} -f "$WORK/dump.fc" {db}
+dropdb {conn} {db}
+createdb {conn} {db}
+pg_restore -j {jobs} {conn} -d {db} "$WORK/dump.fc"
+for t in users orders order_items; do psql -X -q -t {conn} -d {db} -c "SELECT COUNT(*) FROM $t" > /dev/null; done
+"""
+
+
+def seed(cluster: LocalPostgresCluster, db: str, megabytes: float) -> int:
+    rows = max(10, int(megabytes * ROWS_PER_MB))
+    with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    with psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
+        with conn.transaction():
+            postgres_seed.seed(conn, rows, lambda _: None)
+        conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(size[0]) if size else 0
+
+
+def timed_process(args: list[str], **kwargs: Any) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a process and the children it waited for."""
+    start = time.monotonic()
+    proc = subprocess.Popen(args, **kwargs)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} exited {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def drill_run(cluster: LocalPostgresCluster, db: str, work: Path) -> tuple[float, float]:
+    project = work / "project"
+    (project / "features").mkdir(parents=True, exist_ok=True)
+    (project / "features" / "bench.feature").write_text(FEATURE)
+    (project / "drill.toml").write_text(
+        f'[drill]\nbackup_dir = "{work / "backups"}"\nreport_dir = "{work / "reports"}"\n\n'
+        f'[stores.bench]\nkind = "postgres"\nprovision = "live"\nurl_env = "BENCH_URL"\ndatabase = "{db}"\n'
+        f'destructive = true\n')
+    env = {**os.environ, "BENCH_URL": cluster.url(db)}
+    result = timed_process([sys.executable, "-m", "drill", "run", "--quiet"], cwd=project, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for leftover in (work / "backups").rglob("*"):
+        if leftover.is_file():
+            leftover.unlink()
+    return result
+
+
+def native(script: str, cluster: LocalPostgresCluster, db: str, work: Path, binaries: pg_binaries.PgBinaries) -> float:
+    conn = f"-h 127.0.0.1 -p {cluster.port} -U postgres"
+    body = script.format(conn=conn, db=db, jobs=max(1, min(4, os.cpu_count() or 1)))
+    env = {**os.environ, "WORK": str(work), "PATH": f"{binaries.bin_dir}:{os.environ['PATH']}"}
+    seconds, _ = timed_process(["bash", "-c", body], env=env)
+    for leftover in work.glob("dump.*"):
+        leftover.unlink()
+    return seconds
+
+
+def fingerprint_vs_copy(cluster: LocalPostgresCluster, db: str, binaries: pg_binaries.PgBinaries,
+                        repeats: int) -> dict[str, float]:
+    server = PgServer("127.0.0.1", cluster.port, "postgres", None, binaries)
+    store = PostgresStore("bench", StoreConfig(name="bench", kind="postgres"), server, db)
+    copies, prints = [], []
+    for _ in range(repeats):
+        with psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
+            start = time.monotonic()
+            for table in postgres_seed.SEED_TABLES:
+                conn.execute(f"COPY (SELECT * FROM {table}) TO '/dev/null'")
+            copies.append(time.monotonic() - start)
+        start = time.monotonic()
+        store.fingerprint()
+        prints.append(time.monotonic() - start)
+    copy, fingerprint = statistics.median(copies), statistics.median(prints)
+    return {"copy_seconds": copy, "fingerprint_seconds": fingerprint, "ratio": copy / fingerprint}
+
+
+def provisioning(binaries: pg_binaries.PgBinaries, repeats: int) -> dict[str, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.monotonic()
+        with LocalPostgresCluster(binaries):
+            times.append(time.monotonic() - start)
+    return {"postgres_seconds": statistics.median(times)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suite, measures nothing")
+    parser.add_argument("--size-mb", type=float, default=1024, help="dataset for overhead and verification")
+    parser.add_argument("--scaling-mb", default="10,100,1024", help="sizes for the scaling run")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    size = 2.0 if args.smoke else args.size_mb
+    scaling = [1.0, 2.0] if args.smoke else [float(s) for s in args.scaling_mb.split(",")]
+    repeats = 1 if args.smoke else 3
+    binaries = pg_binaries.for_local_cluster()
+    report: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                          "postgres": binaries.version, "postgres_source": binaries.source},
+                              "smoke": args.smoke, "goals": GOALS}
+    with tempfile.TemporaryDirectory(prefix="drill-bench-") as tmp, LocalPostgresCluster(binaries) as cluster:
+        work = Path(tmp)
+        say = (lambda *_: None) if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
+        say(f"seeding {size:g} MB ...")
+        db_bytes = seed(cluster, "bench", size)
+        say("drill run ...")
+        drill_seconds, drill_rss = drill_run(cluster, "bench", work)
+        say("native: pg_dump | gzip ... psql ...")
+        gzip_seconds = native(NATIVE_GZIP, cluster, "bench", work, binaries)
+        say("native: pg_dump -Fc ... pg_restore -j ...")
+        fc_seconds = native(NATIVE_FC, cluster, "bench", work, binaries)
+        report["overhead"] = {"database_mb": db_bytes / 1e6, "drill_seconds": drill_seconds,
+                              "native_gzip_psql_seconds": gzip_seconds, "native_fc_restore_j_seconds": fc_seconds,
+                              "ratio_vs_gzip_psql": drill_seconds / gzip_seconds,
+                              "ratio_vs_fc_j": drill_seconds / fc_seconds}
+        say("fingerprint vs COPY ...")
+        report["verification"] = {"postgres": fingerprint_vs_copy(cluster, "bench", binaries, repeats)}
+        points = []
+        for megabytes in scaling:
+            say(f"scaling: {megabytes:g} MB ...")
+            if megabytes == size:
+                seconds, rss, actual = drill_seconds, drill_rss, db_bytes
+            else:
+                actual = seed(cluster, "scale", megabytes)
+                seconds, rss = drill_run(cluster, "scale", work)
+            points.append({"size_mb": megabytes, "database_mb": actual / 1e6, "drill_seconds": seconds,
+                           "peak_rss_mb": rss})
+        report["scaling"] = points
+    say("provisioning ...")
+    report["provisioning"] = provisioning(binaries, repeats)
+    report["verdicts"] = {
+        "overhead_vs_fc_j": report["overhead"]["ratio_vs_fc_j"] <= GOALS["overhead_vs_fc_j"],
+        "fingerprint_vs_copy": report["verification"]["postgres"]["ratio"] >= GOALS["fingerprint_vs_copy"],
+        "peak_rss_mb": max(p["peak_rss_mb"] for p in points) <= GOALS["peak_rss_mb"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+def print_table(report: dict[str, Any]) -> None:
+    o, v, verdicts = report["overhead"], report["verification"]["postgres"], report["verdicts"]
+    def mark(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+    rows = [
+        ("measure", "drill", "baseline", "ratio", "goal"),
+        (f"PostgreSQL drill, {o['database_mb']:.0f} MB vs pg_dump -Fc / pg_restore -j",
+         f"{o['drill_seconds']:.1f}s", f"{o['native_fc_restore_j_seconds']:.1f}s", f"{o['ratio_vs_fc_j']:.2f}x",
+         f"<= {GOALS['overhead_vs_fc_j']}x {mark(verdicts['overhead_vs_fc_j'])}"),
+        ("PostgreSQL drill vs pg_dump | gzip, gunzip | psql", f"{o['drill_seconds']:.1f}s",
+         f"{o['native_gzip_psql_seconds']:.1f}s", f"{o['ratio_vs_gzip_psql']:.2f}x", "-"),
+        ("PostgreSQL fingerprint rate vs COPY TO /dev/null", f"{v['fingerprint_seconds']:.2f}s",
+         f"{v['copy_seconds']:.2f}s", f"{v['ratio']:.2f}x",
+         f">= {GOALS['fingerprint_vs_copy']}x {mark(verdicts['fingerprint_vs_copy'])}"),
+        ("local PostgreSQL ready", f"{report['provisioning']['postgres_seconds']:.2f}s", "-", "-", "-"),
+    ]
+    for point in report["scaling"]:
+        rows.append((f"scaling: {point['database_mb']:.0f} MB database", f"{point['drill_seconds']:.1f}s", "-",
+                     f"{point['peak_rss_mb']:.0f} MB RSS",
+                     f"<= {GOALS['peak_rss_mb']:.0f} MB {mark(point['peak_rss_mb'] <= GOALS['peak_rss_mb'])}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for number, row in enumerate(rows):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if number == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

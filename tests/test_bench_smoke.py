@@ -1,0 +1,27 @@
+"""A tiny run of the benchmark suite, so that it cannot rot (the full run is ./dev bench)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, drill_env
+
+
+def test_benchmark_smoke_run_measures_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=drill_env(), timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    overhead = report["overhead"]
+    assert overhead["drill_seconds"] > 0 and overhead["native_fc_restore_j_seconds"] > 0
+    assert overhead["ratio_vs_fc_j"] == overhead["drill_seconds"] / overhead["native_fc_restore_j_seconds"]
+    assert report["verification"]["postgres"]["ratio"] > 0
+    assert report["provisioning"]["postgres_seconds"] > 0
+    assert [p["size_mb"] for p in report["scaling"]] == [1.0, 2.0]
+    assert all(p["peak_rss_mb"] > 10 for p in report["scaling"])
+    assert set(report["verdicts"]) == {"overhead_vs_fc_j", "fingerprint_vs_copy", "peak_rss_mb"}
+    assert "PostgreSQL drill" in done.stdout and "ratio" in done.stdout
