@@ -58,10 +58,10 @@ class MarkerWriter:
     def stop(self) -> None:
         """Stop writing and wait for the thread; raises if the writer had failed."""
         if self.stopped_at is None:
+            self.stopped_at = time.time()  # when the writes stopped being asked for (not when the thread ended)
             self._stop.set()
             if self._thread.is_alive():
                 self._thread.join(timeout=max(5.0, self.interval * 3))
-            self.stopped_at = time.time()
             self.sink.close()
         if self.error is not None:
             raise StoreError(f"the marker writer of {self.store!r} failed after {len(self.written)} markers: "

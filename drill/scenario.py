@@ -16,6 +16,7 @@ import json
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class DrillScenario:
         self.writers: dict[str, MarkerWriter] = {}
         self.disaster_at: dict[str, float] = {}
         self.restores: dict[str, RestoreRecord] = {}
+        # A live store restored without "into" goes to a new database; its name then means that copy.
+        self.aliases: dict[str, str] = {}
         self.throwaway_backups: list[Path] = []
         # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
         self.fingerprints_by_path: dict[Path, Fingerprint] = {}
@@ -81,7 +84,7 @@ class DrillScenario:
 
     def store(self, name: str) -> Store:
         try:
-            return self.stores[name]
+            return self.stores[self.aliases.get(name, name)]
         except KeyError:
             raise StoreError(f"store {name!r} is not declared in this scenario: add a step such as "
                              f"`Given the PostgreSQL store \"{name}\"` before using it") from None
@@ -203,6 +206,14 @@ class DrillScenario:
     def restore(self, name: str, into: str | None = None) -> Store:
         store = self.store(name)
         artifact = self.latest_backup(name)
+        # Kinds with no "new database" to restore into (Redis) restore a live store in place, which
+        # needs `destructive = true`.
+        redirected = into is None and store.config.is_live and getattr(store, "live_restore_into_new_target", True)
+        if redirected:
+            # Live stores are never overwritten by default (even when destructive): a new scratch target.
+            into = f"{name}_drill_{uuid.uuid4().hex[:8]}"
+            self.reporter.info(f"{name} is live: restoring into a new target {into} (it is dropped afterwards)",
+                               force=True)
         if into is not None and into in self.stores:
             raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")
         self.clock.start()  # a restore with no disaster before it starts the clock itself
@@ -215,6 +226,8 @@ class DrillScenario:
             self.cleanup.push(f"close {into!r}", target.close)
         record = RestoreRecord(source=name, target=target_name, artifact=artifact, started_at=started)
         self.restores[target_name] = record
+        if redirected:
+            self.aliases[name] = target_name
         self._measure_rpo(record, target)
         return target
 
@@ -254,7 +267,7 @@ class DrillScenario:
     # -- verification -----------------------------------------------------------------------------------
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
-        record = self.restores.get(name)
+        record = self.restores.get(self.aliases.get(name, name))
         # A restored store is compared with the backup it came from; otherwise with the latest backup.
         artifact = record.artifact if source is None and record is not None else self.latest_backup(source or name)
         if artifact.fingerprint is None:
@@ -269,7 +282,7 @@ class DrillScenario:
         with self.clock.phase("verify", name):
             actual = store.fingerprint()
             differences = compare(expected, actual)
-            self.result.evidence["fingerprints"][name] = {
+            self.result.evidence["fingerprints"][store.name] = {
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
                 "differences": [d.to_dict() for d in differences]}
             if differences:
@@ -291,7 +304,7 @@ class DrillScenario:
         self._verified(name)
 
     def _verified(self, name: str) -> None:
-        if name in self.restores and self.clock.started:
+        if self.aliases.get(name, name) in self.restores and self.clock.started:
             self.clock.stop()
             self.result.rto_seconds = self.clock.rto()
 

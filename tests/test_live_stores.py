@@ -25,6 +25,13 @@ FEATURE = '''Feature: live drills
     Then "prod_drill" matches the state of "prod" at the backup
     And "prod" holds 300 rows
 
+  Scenario: a plain restore of a live database goes into a new database
+    Given the PostgreSQL store "prod"
+    And a backup of "prod" is taken
+    When "prod" is restored from its latest backup
+    Then "prod" matches its state at the backup
+    And "prod" holds 300 rows
+
   Scenario: losing a live database that may not be destroyed
     Given the PostgreSQL store "prod"
     And a backup of "prod" is taken
@@ -69,6 +76,12 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     assert restore["evidence"]["fingerprints"]["prod_drill"]["differences"] == []
     assert restore["evidence"]["stores"]["prod"]["location"] == f"postgresql://postgres@127.0.0.1:{live_server.port}/prod"
 
+    plain = run.scenario("a plain restore of a live database goes into a new database")
+    assert plain["status"] == "passed", run.output
+    [copy] = [name for name in plain["evidence"]["fingerprints"]]
+    assert copy.startswith("prod_drill_") and plain["evidence"]["fingerprints"][copy]["differences"] == []
+    assert plain["rto_seconds"] is not None
+
     refused = run.scenario("losing a live database that may not be destroyed")
     assert refused["status"] == "failed"
     message = refused["errors"][0]["message"]
@@ -79,7 +92,7 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
 
     # Production is intact and the scratch database is gone.
     databases = _databases(live_server)
-    assert "prod" in databases and "prod_drill" not in databases
+    assert "prod" in databases and not [d for d in databases if d.startswith("prod_drill")]
     with psycopg.connect(live_server.conninfo("prod")) as conn:
         row = conn.execute("SELECT count(*) FROM users").fetchone()
     assert row is not None and row[0] == 60
