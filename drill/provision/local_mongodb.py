@@ -25,11 +25,10 @@ import pymongo
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
 from drill.errors import ProvisionError
-from drill.provision.local_postgres import free_port
+from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-mongo-"
-OWNER_FILE = "drill-owner.pid"
 SERVER_PID_FILE = "server.pid"
 READY_TIMEOUT = 60.0
 # Errors that only mean "not listening yet" while the server starts.
@@ -52,21 +51,11 @@ def find_server() -> tuple[str, Path]:
                          "install one: pip install nx-27017 (or drill[dev]), or install MongoDB's mongod")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
@@ -74,23 +63,15 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _kill_leftover(root: Path) -> None:
+    pid = read_pid(root / SERVER_PID_FILE)
+    if pid is not None:
+        _kill(pid)
+
+
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    removed = []
-    root = tmp_root or Path(tempfile.gettempdir())
-    for candidate in root.glob(f"{PREFIX}*"):
-        try:
-            owner = int((candidate / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _pid_alive(owner):
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            _kill(int((candidate / SERVER_PID_FILE).read_text().strip()))
-        shutil.rmtree(candidate, ignore_errors=True)
-        removed.append(candidate)
-        log.info("removed a MongoDB server left by drill process %s: %s", owner, candidate)
-    return removed
+    return sweep_stale(PREFIX, "MongoDB server", _kill_leftover, tmp_root)
 
 
 @dataclass
@@ -123,7 +104,7 @@ class LocalMongoServer:
         self.program, self.path = find_server()
         sweep_stale_servers()
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
-        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        mark_owned(self.root)
         (self.root / "data").mkdir()
         try:
             self._start_server()

@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,17 +24,11 @@ import psycopg
 
 from drill.errors import ProvisionError
 from drill.provision.pg_binaries import PgBinaries
+from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-pg-"
-OWNER_FILE = "drill-owner.pid"
 READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -51,26 +44,14 @@ def _server_user() -> pwd.struct_passwd | None:
                          "to run PostgreSQL as; create one (useradd --system postgres) or run drill as a normal user")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill_postmaster(data_dir: Path) -> None:
-    pid_file = data_dir / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
+    pid = read_pid(data_dir / "postmaster.pid")
+    if pid is None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGQUIT)  # immediate shutdown: the cluster is being thrown away
     deadline = time.monotonic() + 10
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
@@ -78,20 +59,7 @@ def _kill_postmaster(data_dir: Path) -> None:
 
 def sweep_stale_clusters(tmp_root: Path | None = None) -> list[Path]:
     """Remove clusters whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    removed = []
-    root = tmp_root or Path(tempfile.gettempdir())
-    for candidate in root.glob(f"{PREFIX}*"):
-        try:
-            owner = int((candidate / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _pid_alive(owner):
-            continue
-        _kill_postmaster(candidate / "data")
-        shutil.rmtree(candidate, ignore_errors=True)
-        removed.append(candidate)
-        log.info("removed a cluster left by drill process %s: %s", owner, candidate)
-    return removed
+    return sweep_stale(PREFIX, "PostgreSQL cluster", lambda root: _kill_postmaster(root / "data"), tmp_root)
 
 
 @dataclass
@@ -140,7 +108,7 @@ class LocalPostgresCluster:
         sweep_stale_clusters()
         user = _server_user()
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
-        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        mark_owned(self.root)
         self.socket_dir.mkdir()
         if user:
             for path in (self.root, self.socket_dir):

