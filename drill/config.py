@@ -50,6 +50,7 @@ class StoreConfig:
     allow_writes: bool = False  # live: may a drill seed it and write RPO markers into it
     restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
     image: str | None = None  # container: image reference (a later seam; see README)
+    appendonly: bool = False  # redis: the local server keeps an AOF, and backups carry the AOF folder too
     depends_on: tuple[str, ...] = ()
 
     @property
@@ -155,7 +156,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on"})
+         "depends_on", "appendonly"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -278,9 +279,11 @@ class _Validator:
         if provision not in PROVISION_MODES:
             raise self.error(f"{provision!r} is not allowed; one of: {', '.join(PROVISION_MODES)}",
                              table, "provision")
-        for flag in ("destructive", "allow_writes"):
+        for flag in ("destructive", "allow_writes", "appendonly"):
             if flag in data and not isinstance(data[flag], bool):
                 raise self.error("must be true or false", table, flag)
+        if data.get("appendonly") and kind != "redis":
+            raise self.error(f"only applies to redis stores, and this one is {kind}", table, "appendonly")
         for text_key in ("database", "url_env", "image"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
@@ -299,6 +302,7 @@ class _Validator:
             allow_writes=data.get("allow_writes", base.allow_writes if base else False),
             restore_jobs=jobs,
             image=data.get("image", base.image if base else None),
+            appendonly=data.get("appendonly", base.appendonly if base else False),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
         )

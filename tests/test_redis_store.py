@@ -9,9 +9,11 @@ Without redis-server these tests fail (./dev test installs it); they never skip.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
+import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -308,3 +310,75 @@ def test_a_live_store_is_not_lost_without_permission(store: RedisStore) -> None:
         live.require_destructive("lose")
     with pytest.raises(SafetyError, match="does not allow writes"):
         live.seed(10)
+
+
+@pytest.fixture
+def aof_store() -> Iterator[RedisStore]:
+    binary = redis_server_binary()
+    local = LocalRedisServer(binary, version=redis_server_version(binary), appendonly=True)
+    local.start()
+    try:
+        server = RedisServer(host="127.0.0.1", port=local.port, local=local, description="test")
+        yield RedisStore(name="cache", config=StoreConfig(name="cache", kind="redis", appendonly=True),
+                         server=server, closers=[local.stop])
+    finally:
+        local.stop()
+
+
+def _aof_enabled(store: RedisStore) -> int:
+    info: Any = store._call(lambda c: c.info("persistence"))
+    return int(info["aof_enabled"])
+
+
+def test_an_aof_store_is_backed_up_with_its_aof_folder_and_restored_from_it(aof_store: RedisStore,
+                                                                              tmp_path: Path) -> None:
+    aof_store.seed(150)
+    artifact = aof_store.backup(tmp_path)
+    assert artifact.format == "redis-rdb+aof" and artifact.path.name.endswith(".rdb-aof.tar")
+    with tarfile.open(artifact.path) as tar:
+        names = set(tar.getnames())
+    assert "dump.rdb" in names and "appendonlydir/appendonly.aof.manifest" in names
+    assert any(n.endswith(".base.rdb") for n in names) and any(n.endswith(".incr.aof") for n in names)
+    assert artifact.fingerprint is not None
+    aof_store.lose()
+    aof_store.restore(artifact)
+    assert _aof_enabled(aof_store) == 1  # the restored server runs on the AOF it was given
+    assert aof_store.fingerprint().parts == artifact.fingerprint.parts
+    copy = aof_store.restore(artifact, into="copy")
+    try:
+        assert isinstance(copy, RedisStore) and _aof_enabled(copy) == 1
+        assert copy.fingerprint().parts == artifact.fingerprint.parts
+    finally:
+        copy.close()
+
+
+def test_an_aof_backup_missing_a_file_or_truncated_is_refused_before_the_store_is_touched(
+        aof_store: RedisStore, tmp_path: Path) -> None:
+    aof_store.seed(40)
+    artifact = aof_store.backup(tmp_path)
+    with tarfile.open(artifact.path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+    gutted = tmp_path / "gutted.rdb-aof.tar"
+    with tarfile.open(gutted, "w") as tar:
+        for member, data in members:
+            if not member.name.endswith(".incr.aof"):
+                tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(BackupError, match=r"lacks AOF files its manifest names: appendonly\.aof\.1\.incr\.aof"):
+        aof_store.restore(replace(artifact, path=gutted, sha256=None))
+    truncated = tmp_path / "truncated.rdb-aof.tar"
+    truncated.write_bytes(artifact.path.read_bytes()[: artifact.size // 2])
+    with pytest.raises(BackupError, match="not a readable Redis RDB\\+AOF archive"):
+        aof_store.restore(replace(artifact, path=truncated, sha256=None))
+    with pytest.raises(BackupError, match="is corrupt: sha256"):
+        aof_store.restore(replace(artifact, path=truncated))
+    assert aof_store.count() == 40 and _aof_enabled(aof_store) == 1
+
+
+def test_a_drill_on_an_aof_store_passes(tmp_path: Path) -> None:
+    root = _project(tmp_path, "Feature: AOF\n" + SCENARIO.format(name="aof restore", command="PING"))
+    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n\n[stores.cache]\nkind = "redis"\n'
+                                     'appendonly = true\n', encoding="utf-8")
+    run = run_drill(root, "run", env=_env(root))
+    assert run.code == 0, run.output
+    [backup] = run.scenario("aof restore")["evidence"]["backups"]
+    assert backup["format"] == "redis-rdb+aof"

@@ -1,7 +1,9 @@
 """A throwaway Redis server: temporary directory, free loopback port, removed afterwards.
 
-The server runs daemonized (`--daemonize yes`, its own session) with persistence off (`--save ""
---appendonly no`): drill takes RDB snapshots itself with BGSAVE. It can be started on an
+The server runs daemonized (`--daemonize yes`, its own session) with RDB saves off (`--save ""`):
+drill takes RDB snapshots itself with BGSAVE. The AOF is off unless the store asks for it
+(`appendonly = true`); then Redis 7 keeps it as a folder, `appendonlydir/`, next to dump.rdb, and
+automatic AOF rewrites are off so that a backup copying the folder never races a rewrite. It can be started on an
 existing RDB file (a restored copy) and stopped and started again on the same port (an
 in-place restore). Servers left behind by a killed drill (its pid is gone) are swept on the
 next provisioning, like throwaway PostgreSQL clusters.
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ PREFIX = "drill-redis-"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 RDB_NAME = "dump.rdb"
+AOF_DIR = "appendonlydir"
 
 
 def redis_server_binary() -> str:
@@ -87,6 +91,7 @@ class LocalRedisServer:
     version: str = "unknown"
     root: Path | None = None
     port: int = 0
+    appendonly: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -96,6 +101,10 @@ class LocalRedisServer:
     @property
     def rdb_path(self) -> Path:
         return self.data_dir / RDB_NAME
+
+    @property
+    def aof_dir(self) -> Path:
+        return self.data_dir / AOF_DIR
 
     @property
     def pid_file(self) -> Path:
@@ -110,8 +119,9 @@ class LocalRedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=60, socket_connect_timeout=5,
                            retry=Retry(NoBackoff(), 0))
 
-    def start(self, rdb: Path | None = None) -> None:
-        """A new server, empty or holding a copy of the RDB file `rdb`."""
+    def start(self, rdb: Path | None = None, data: Callable[[Path], None] | None = None) -> None:
+        """A new server, empty, or holding a copy of the RDB file `rdb`, or the files `data(dir)` puts in
+        its data directory (a backup's dump.rdb and appendonlydir/)."""
         sweep_stale_servers()
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
         mark_owned(self.root)
@@ -119,6 +129,8 @@ class LocalRedisServer:
         try:
             if rdb is not None:
                 shutil.copyfile(rdb, self.rdb_path)
+            if data is not None:
+                data(self.data_dir)
             last_error = ""
             for _attempt in range(3):  # another process may grab the free port between probe and bind
                 self.port = free_port()
@@ -140,7 +152,11 @@ class LocalRedisServer:
         self.log_file.unlink(missing_ok=True)
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                 "--dbfilename", RDB_NAME, "--daemonize", "yes", "--pidfile", str(self.pid_file),
-                "--logfile", str(self.log_file), "--save", "", "--appendonly", "no"]
+                "--logfile", str(self.log_file), "--save", ""]
+        if self.appendonly:
+            args += ["--appendonly", "yes", "--appenddirname", AOF_DIR, "--auto-aof-rewrite-percentage", "0"]
+        else:
+            args += ["--appendonly", "no"]
         try:
             done = subprocess.run(args, capture_output=True, text=True, timeout=READY_TIMEOUT,
                                   start_new_session=True, cwd=str(self.data_dir))

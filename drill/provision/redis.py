@@ -14,8 +14,8 @@ from drill.stores.redis import RedisServer, RedisStore
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     binary = redis_server_binary()
     version = redis_server_version(binary)
-    progress(f"starting a throwaway Redis {version} server ({binary})")
-    local = LocalRedisServer(binary, version=version)
+    progress(f"starting a throwaway Redis {version} server ({binary}{', with an AOF' if config.appendonly else ''})")
+    local = LocalRedisServer(binary, version=version, appendonly=config.appendonly)
     cleanup.push(f"remove the throwaway Redis server of {config.name!r}", local.stop)
     local.start()
     server = RedisServer(host="127.0.0.1", port=local.port, local=local,

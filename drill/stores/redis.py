@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 import uuid
 from collections import Counter
@@ -34,7 +36,13 @@ import redis
 from drill.config import StoreConfig
 from drill.errors import BackupError, ProvisionError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
-from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
+from drill.provision.local_redis import (
+    AOF_DIR,
+    RDB_NAME,
+    LocalRedisServer,
+    redis_server_binary,
+    redis_server_version,
+)
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -48,6 +56,8 @@ from drill.stores.base import (
 
 MARKER_KEY = b"drill:markers"
 RDB_MAGIC = b"REDIS"
+AOF_FORMAT = "redis-rdb+aof"  # a tar of dump.rdb and appendonlydir/ (manifest, base and incr files)
+AOF_BASENAME = "appendonly.aof"
 BGSAVE_TIMEOUT = 3600.0
 SCAN_BATCH = 1000
 SEED_BATCH = 1000
@@ -252,7 +262,10 @@ class RedisStore(Guarded):
         client = self.server.client()
         try:
             source = self._rdb_location(client)
+            aof = self._aof_location(client)
             consistent_at = self._bgsave(client, progress)
+            if aof is not None:
+                self._wait_for_aof_rewrite(client)
         except redis.exceptions.RedisError as exc:
             raise BackupError(f"BGSAVE of {self.name!r} failed: {redact_text(str(exc))}") from None
         finally:
@@ -260,22 +273,58 @@ class RedisStore(Guarded):
         if not source.is_file():
             raise BackupError(f"the RDB file of {self.name!r} is not reachable from this machine ({source}); "
                               f"drill copies the server's dump.rdb, so it must run where the file is")
+        if aof is not None and not (aof / "").is_dir():
+            raise BackupError(f"the AOF folder of {self.name!r} is not reachable from this machine ({aof})")
         created = time.time()
         backup_id = f"{self.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
-        final = directory / f"{backup_id}.rdb"
+        final = directory / (f"{backup_id}.rdb" if aof is None else f"{backup_id}.rdb-aof.tar")
         partial = final.with_name(f".{final.name}.partial")
         try:
-            shutil.copyfile(source, partial)  # Redis renames a finished RDB into place: the file is whole
+            if aof is None:
+                shutil.copyfile(source, partial)  # Redis renames a finished RDB into place: the file is whole
+            else:
+                _write_aof_tar(partial, source, aof)
             digest = sha256_file(partial)
             os.replace(partial, final)  # only a complete copy gets a name that looks like a backup
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        progress(f"copied {source.name} ({final.stat().st_size} bytes) to {final}")
+        copied = source.name if aof is None else f"{source.name} and {aof.name}/"
+        progress(f"copied {copied} ({final.stat().st_size} bytes) to {final}")
         return BackupArtifact(
-            id=backup_id, store=self.name, kind="redis", format="redis-rdb", path=final, sha256=digest,
+            id=backup_id, store=self.name, kind="redis", format="redis-rdb" if aof is None else AOF_FORMAT,
+            path=final, sha256=digest,
             size=final.stat().st_size, created_at=time.time(), consistent_at=consistent_at,
             tool_versions={"redis-server": version}, server_version=version, fingerprint=fingerprint)
+
+    def _aof_location(self, client: redis.Redis) -> Path | None:
+        """The AOF folder when the server keeps one (Redis 7: appendonlydir/), else None."""
+        if self.server.local is not None:
+            return self.server.local.aof_dir if self.server.local.appendonly else None
+        try:
+            enabled: Any = client.config_get("appendonly")
+            if str(enabled.get("appendonly")) != "yes" or self._major() < 7:
+                return None  # before Redis 7 the AOF is one file; drill backs up the RDB only
+            directory: Any = client.config_get("dir")
+            dirname: Any = client.config_get("appenddirname")
+            filename: Any = client.config_get("appendfilename")
+        except redis.exceptions.ResponseError:
+            return None
+        if str(filename.get("appendfilename")) != AOF_BASENAME:
+            return None  # a restore starts servers with the default AOF names; such a backup is the RDB only
+        return Path(str(directory["dir"])) / str(dirname["appenddirname"])
+
+    def _wait_for_aof_rewrite(self, client: redis.Redis) -> None:
+        """An AOF rewrite swaps the folder's files: copy it only when none is running or scheduled."""
+        deadline = time.monotonic() + BGSAVE_TIMEOUT
+        while True:
+            persistence: Any = client.info("persistence")
+            if not int(persistence.get("aof_rewrite_in_progress", 0)) \
+                    and not int(persistence.get("aof_rewrite_scheduled", 0)):
+                return
+            if time.monotonic() > deadline:
+                raise BackupError(f"an AOF rewrite of {self.name!r} did not finish in {BGSAVE_TIMEOUT:.0f}s")
+            time.sleep(0.05)
 
     def _bgsave(self, client: redis.Redis, progress: Progress) -> float:
         """Issue BGSAVE (after any save already running) and wait for it; returns when it was issued."""
@@ -326,6 +375,9 @@ class RedisStore(Guarded):
             if digest != artifact.sha256:
                 raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
                                   f"match {artifact.sha256} recorded when it was taken ({path})")
+        if artifact.format == AOF_FORMAT:
+            _check_aof_tar(path)
+            return
         with path.open("rb") as handle:
             head = handle.read(len(RDB_MAGIC))
         if head != RDB_MAGIC:
@@ -348,9 +400,11 @@ class RedisStore(Guarded):
         self.require_destructive("overwrite")
         progress(f"stopping the Redis server of {self.name} (SHUTDOWN NOSAVE)")
         local.stop_server()
-        partial = local.rdb_path.with_name(f".{local.rdb_path.name}.partial")
-        shutil.copyfile(artifact.path, partial)
-        os.replace(partial, local.rdb_path)
+        shutil.rmtree(local.aof_dir, ignore_errors=True)
+        local.rdb_path.unlink(missing_ok=True)
+        _place_backup(artifact, local.data_dir)
+        # A backup that carries an AOF is loaded from it (Redis prefers the AOF when it is on).
+        local.appendonly = artifact.format == AOF_FORMAT
         progress(f"starting the Redis server of {self.name} on {artifact.path.name}, port {local.port}")
         local.start_server()
         return self
@@ -364,10 +418,11 @@ class RedisStore(Guarded):
                              f"drill only restores a live Redis store in place (or a local store into a copy)")
         self.require_destructive("overwrite")
         binary = redis_server_binary()
-        source = LocalRedisServer(binary, version=redis_server_version(binary))
+        source = LocalRedisServer(binary, version=redis_server_version(binary),
+                                  appendonly=artifact.format == AOF_FORMAT)
         progress(f"starting a throwaway Redis server on {artifact.path.name} to replay it into {self.name}")
         try:
-            source.start(rdb=artifact.path)
+            source.start(data=lambda directory: _place_backup(artifact, directory))
             source_store = RedisStore(name=f"{self.name} backup", config=replace(self.config, provision="local"),
                                       server=RedisServer(host="127.0.0.1", port=source.port, local=source))
             if source_store._major() < 7:
@@ -420,10 +475,10 @@ class RedisStore(Guarded):
 
     def _restore_copy(self, artifact: BackupArtifact, into: str, local: LocalRedisServer,
                       progress: Progress) -> Store:
-        copy = LocalRedisServer(local.binary, version=local.version)
+        copy = LocalRedisServer(local.binary, version=local.version, appendonly=artifact.format == AOF_FORMAT)
         progress(f"starting a throwaway Redis server for {into} on {artifact.path.name}")
         try:
-            copy.start(rdb=artifact.path)
+            copy.start(data=lambda directory: _place_backup(artifact, directory))
         except ProvisionError as exc:
             raise StoreError(f"restoring {artifact.id} into {into!r} failed: {exc}") from None
         server = RedisServer(host="127.0.0.1", port=copy.port,
@@ -447,6 +502,80 @@ class RedisStore(Guarded):
         while self.closers:
             closer = self.closers.pop()
             closer()
+
+
+# -- AOF backups: a tar of dump.rdb and appendonlydir/ ------------------------------------------------------------
+
+def _aof_manifest_files(manifest: str) -> list[str]:
+    """File names in a Redis 7 AOF manifest (lines such as `file appendonly.aof.1.base.rdb seq 1 type b`)."""
+    names = []
+    for line in manifest.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "file":
+            names.append(words[1])
+    return names
+
+
+def _write_aof_tar(target: Path, rdb: Path, aof: Path) -> None:
+    """dump.rdb plus the AOF folder as its manifest names it. The manifest is read before and after the
+    copy: a rewrite in between (possible on a live server) swaps the files, so the copy is made again."""
+    manifest_path = aof / f"{AOF_BASENAME}.manifest"
+    for _attempt in range(5):
+        before = manifest_path.read_text()
+        with tarfile.open(target, "w") as tar:
+            tar.add(rdb, arcname=RDB_NAME)
+            data = before.encode()
+            info = tarfile.TarInfo(f"{AOF_DIR}/{manifest_path.name}")
+            info.size, info.mtime = len(data), int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+            for name in _aof_manifest_files(before):
+                tar.add(aof / name, arcname=f"{AOF_DIR}/{name}")  # incr files only grow: a prefix is whole
+        if manifest_path.read_text() == before:
+            return
+    raise BackupError(f"the AOF of {aof} kept being rewritten while drill copied it; try again")
+
+
+def _check_aof_tar(path: Path) -> None:
+    """A readable tar holding dump.rdb and an AOF folder whose manifest's files are all there."""
+    try:
+        with tarfile.open(path, "r") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            for name, member in members.items():
+                if not member.isfile() or not (name == RDB_NAME or (name.startswith(f"{AOF_DIR}/")
+                                                                    and "/" not in name[len(AOF_DIR) + 1:]
+                                                                    and ".." not in name)):
+                    raise BackupError(f"backup {path} holds {name!r}, which is not part of a Redis backup")
+            manifest = members.get(f"{AOF_DIR}/{AOF_BASENAME}.manifest")
+            if RDB_NAME not in members or manifest is None:
+                raise BackupError(f"backup {path} lacks {RDB_NAME} or the AOF manifest")
+            handle = tar.extractfile(manifest)
+            assert handle is not None
+            missing = [n for n in _aof_manifest_files(handle.read().decode(errors="replace"))
+                       if f"{AOF_DIR}/{n}" not in members]
+            if missing:
+                raise BackupError(f"backup {path} lacks AOF files its manifest names: {', '.join(missing)}")
+            rdb = tar.extractfile(members[RDB_NAME])
+            assert rdb is not None
+            if rdb.read(len(RDB_MAGIC)) != RDB_MAGIC:
+                raise BackupError(f"backup {path}: {RDB_NAME} is not a Redis RDB file")
+            for member in members.values():  # read every byte: a truncated tar fails here
+                body = tar.extractfile(member)
+                assert body is not None
+                while body.read(1 << 20):
+                    pass
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackupError(f"backup {path} is not a readable Redis RDB+AOF archive: {exc}") from None
+
+
+def _place_backup(artifact: BackupArtifact, directory: Path) -> None:
+    """Put a backup's files where a server starting in `directory` loads them."""
+    if artifact.format != AOF_FORMAT:
+        partial = directory / f".{RDB_NAME}.partial"
+        shutil.copyfile(artifact.path, partial)
+        os.replace(partial, directory / RDB_NAME)
+        return
+    with tarfile.open(artifact.path, "r") as tar:
+        tar.extractall(directory, filter="data")  # names were checked by verify_backup; "data" refuses escapes
 
 
 # -- fingerprints ---------------------------------------------------------------------------------------------
