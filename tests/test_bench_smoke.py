@@ -25,3 +25,18 @@ def test_benchmark_smoke_run_measures_every_figure(tmp_path: Path) -> None:
     assert all(p["peak_rss_mb"] > 10 for p in report["scaling"])
     assert set(report["verdicts"]) == {"overhead_vs_fc_j", "fingerprint_vs_copy", "peak_rss_mb"}
     assert "PostgreSQL drill" in done.stdout and "ratio" in done.stdout
+
+
+def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
+    out = tmp_path / "stores.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "store_bench.py"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=drill_env(), timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert set(report["stores"]) == {"redis", "mongodb"}
+    for kind, found in report["stores"].items():
+        assert [p["items"] for p in found["points"]] == [200, 1000], kind
+        assert all(p["peak_rss_mb"] > 10 and p["fingerprint_seconds"] > 0 for p in found["points"]), kind
+        assert found["native_seconds"] > 0 and found["provisioning_seconds"] > 0, kind
+        assert found["ratio"] == found["native_seconds"] / found["points"][-1]["fingerprint_seconds"]
+        assert f"{kind}: fingerprint rate" in done.stdout

@@ -23,6 +23,7 @@ import pytest
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError, StoreError
+from drill.fingerprint import Fingerprint, compare
 from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
 from drill.stores.redis import MARKER_KEY, RedisServer, RedisStore
 from tests.conftest import run_drill
@@ -382,3 +383,21 @@ def test_a_drill_on_an_aof_store_passes(tmp_path: Path) -> None:
     assert run.code == 0, run.output
     [backup] = run.scenario("aof restore")["evidence"]["backups"]
     assert backup["format"] == "redis-rdb+aof"
+
+
+def test_fingerprints_are_made_in_the_server_and_fall_back_to_the_client_when_scripting_is_refused(
+        store: RedisStore) -> None:
+    store.seed(90)
+    scripted = store.fingerprint().parts["db0"]
+    assert scripted.schema["content hash"] == "server script (sha1)"
+    store.execute_command("ACL", "SETUSER", "noscripts", "on", ">secret-pw", "~*", "&*", "+@all", "-@scripting")
+    limited = replace(store, server=replace(store.server, username="noscripts", password="secret-pw"), closers=[])
+    fetched = limited.fingerprint().parts["db0"]
+    assert fetched.schema["content hash"] == "client (blake2b)"
+    assert fetched.count == scripted.count == 90 and fetched.schema["types"] == scripted.schema["types"]
+    differences = compare(Fingerprint("redis", "key-space", "keys", {"db0": scripted}),
+                          Fingerprint("redis", "key-space", "keys", {"db0": fetched}))
+    assert any("content hash" in d.message for d in differences), differences  # never silently equal
+    store.execute_command("HSET", "seed:hash:00000001", "name", "changed")
+    assert limited.fingerprint().parts["db0"].content != fetched.content
+    assert store.fingerprint().parts["db0"].content != scripted.content

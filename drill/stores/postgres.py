@@ -414,6 +414,36 @@ class PostgresStore(Guarded):
         self.scratch.clear()
 
 
+# Each row's 64-bit hash, summed as numeric: order-independent, and duplicated rows add up (unlike
+# XOR, where two identical rows would cancel out). Tried in order, fastest first:
+# The row is `r.*`, never a bare `r`, which a column named r would shadow.
+# - hash_record_extended (PostgreSQL 14+): each column hashed in binary by its type's hash function,
+#   no text conversion; about 3x faster than COPY TO /dev/null. Values are compared as their type
+#   compares them (numeric 1.0 = 1.00). Fails for a table with a column type that has no hash
+#   support (json, point, ...): that table falls back.
+# - hashtextextended over the row's text form (PostgreSQL 11+), then md5 slices (any version).
+_CONTENT_SUMS = (
+    ("hash_record_extended", "SELECT count(*), coalesce(sum(hash_record_extended(r.*, 0)), 0) FROM {} AS r"),
+    ("hashtextextended(row text)", "SELECT count(*), coalesce(sum(hashtextextended(r.*::text, 0)), 0) FROM {} AS r"),
+    ("md5(row text)", "SELECT count(*), coalesce(sum(('x' || left(md5(r.*::text), 16))::bit(64)::bigint::numeric), 0)"
+                      " FROM {} AS r"),
+)
+
+
+def _content_sum(conn: psycopg.Connection[tuple[Any, ...]], table: sql.Identifier) -> tuple[str, int, str]:
+    last: psycopg.Error | None = None
+    for method, query in _CONTENT_SUMS:
+        try:
+            with conn.transaction():  # a savepoint: a method the server or a column type lacks is rolled back
+                row = conn.execute(sql.SQL(query).format(table)).fetchone()
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.FeatureNotSupported) as exc:
+            last = exc
+            continue
+        assert row is not None
+        return method, int(row[0]), str(row[1])
+    raise StoreError(f"no way to hash the rows of {table.as_string(conn)}: {last}")
+
+
 def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
     """Fingerprint the database of `conn` inside its current transaction (so a snapshot can be shared)."""
     conn.execute(_STABLE_SESSION)
@@ -430,15 +460,10 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
     parts: dict[str, PartPrint] = {}
     for oid, schema_name, table_name in tables:
         ident = sql.Identifier(str(schema_name), str(table_name))
-        # Order-independent: the sum of 64-bit slices of each row's md5. Duplicated rows add up
-        # (unlike XOR, where two identical rows would cancel out).
-        query = sql.SQL("SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)"
-                        " FROM {} AS t").format(ident)
-        row = conn.execute(query).fetchone()
-        assert row is not None
-        count, total = int(row[0]), str(row[1])
+        method, count, total = _content_sum(conn, ident)
         content = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32]
-        parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, schema[int(oid)])
+        # The method is part of the schema: two fingerprints made differently are never called equal.
+        parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, {**schema[int(oid)], "content hash": method})
     extras = {f"sequence {name}": str(value) for name, value in conn.execute(_SEQUENCES)}
     return Fingerprint(kind="postgres", part_label="table", unit="rows", parts=parts, extras=extras,
                        taken_at=time.time())
