@@ -24,7 +24,7 @@ def _environment() -> Any:
         raise DrillError("the HTML report needs jinja2: pip install 'drill[report]'") from None
     env = jinja2.Environment(loader=jinja2.PackageLoader("drill.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
-                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+                             lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
     env.filters["duration"] = format_duration
     env.filters["value"] = value_text
     return env
