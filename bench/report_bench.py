@@ -22,10 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drill.report.history import record_run  # noqa: E402
-from drill.report.integrity import seal  # noqa: E402
-from drill.report.model import load  # noqa: E402
-from drill.report.render import FORMATS, render  # noqa: E402
+from drill.report.history import record_run
+from drill.report.integrity import seal
+from drill.report.model import load
+from drill.report.render import FORMATS, render
 
 SCHEMA = {f"column c{i}": f"#{i} text NOT NULL" for i in range(10)}
 
@@ -71,8 +71,8 @@ def build(root: Path, template: dict[str, Any], scenarios: int, runs: int, seed:
     for run in range(runs):
         results = copy.deepcopy({k: v for k, v in template.items() if k != "scenarios"})
         month = 1 + (run * 12 // max(runs, 1))
-        results.update(run_id=f"2026{month:02d}01T000000Z-run{run:03d}", started_at=f"2026-{month:02d}-01T00:00:00+00:00",
-                       status="passed")
+        results.update(run_id=f"2026{month:02d}01T000000Z-run{run:03d}",
+                       started_at=f"2026-{month:02d}-01T00:00:00+00:00", status="passed")
         results["scenarios"] = []
         for i in range(scenarios):
             s = copy.deepcopy(base[i % len(base)])

@@ -7,6 +7,7 @@ by a NUL byte. Used to open a report the way a reader's browser does and see wha
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -147,10 +148,8 @@ class Chromium:
         return load
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, queue.Empty, OSError):
             self.send("Browser.close")
-        except (RuntimeError, queue.Empty, OSError):
-            pass
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -221,10 +221,11 @@ def test_cucumber_json(project: Project) -> None:
     [feature] = features
     assert feature["uri"] == "features/report.feature" and feature["keyword"] == "Feature"
     scenarios = {e["name"]: e for e in feature["elements"]}
-    statuses = [s["result"]["status"] for s in scenarios["a restore with a planted changed row"]["steps"]]
+    planted = scenarios["a restore with a planted changed row"]
+    statuses = [s["result"]["status"] for s in planted["steps"]]
     assert statuses[-1] == "failed" and set(statuses[:-1]) == {"passed"}
-    assert "content differs" in scenarios["a restore with a planted changed row"]["steps"][-1]["result"]["error_message"]
-    assert {t["name"] for t in scenarios["a restore with a planted changed row"]["tags"]} == {"@tier:critical"}
+    assert "content differs" in planted["steps"][-1]["result"]["error_message"]
+    assert {t["name"] for t in planted["tags"]} == {"@tier:critical"}
     assert all(isinstance(s["result"]["duration"], int) for s in scenarios["a faithful restore"]["steps"])
     [long] = json.loads((project.interrupted_dir / "cucumber.json").read_text())
     steps = {s["name"]: s["result"] for s in long["elements"][0]["steps"]}
@@ -333,7 +334,8 @@ def test_report_command_formats_and_bad_input(project: Project, tmp_path: Path) 
     bad = _drill(project, "report", str(run_dir), "--format", "pdf")
     assert bad.returncode == 2 and "unknown report format 'pdf'; choose from html, md, junit, json" in bad.stderr
     missing = _drill(project, "report", "reports/nope")
-    assert missing.returncode == 2 and "reports/nope: no such results file; give a reports/<run-id>/results.json" in missing.stderr
+    assert missing.returncode == 2
+    assert "reports/nope: no such results file; give a reports/<run-id>/results.json" in missing.stderr
     (tmp_path / "junk.json").write_text("{not json")
     junk = _drill(project, "report", str(tmp_path / "junk.json"))
     assert junk.returncode == 2 and "not readable JSON" in junk.stderr

@@ -67,9 +67,13 @@ def reports_after_run(results: Path, formats_option: list[str] | None) -> None:
     """Write the reports at the end of `drill run`; a rendering problem never changes the run's verdict."""
     if formats_option and any(v.strip().lower() == "none" for v in formats_option):
         return
+    problems: list[str] = []
     try:
-        written = write_reports(results, parse_formats(formats_option))
+        written = write_reports(results, parse_formats(formats_option), problems=problems)
     except (DrillError, OSError) as exc:
         print(f"drill: warning: reports not written: {exc}", file=sys.stderr)
         return
-    print("reports: " + ", ".join(_rel(p) for p in written))
+    for problem in problems:
+        print(f"drill: warning: report not written: {problem}", file=sys.stderr)
+    if written:
+        print("reports: " + ", ".join(_rel(p) for p in written))

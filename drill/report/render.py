@@ -66,8 +66,13 @@ def render(loaded: LoadedRun, fmt: str) -> str:
     return FORMATS[fmt][1](loaded)
 
 
-def write_reports(results: Path, formats: list[str], output: Path | None = None) -> list[Path]:
-    """Render each format; files go next to results.json (or into `output`, a folder)."""
+def write_reports(results: Path, formats: list[str], output: Path | None = None,
+                  problems: list[str] | None = None) -> list[Path]:
+    """Render each format; files go next to results.json (or into `output`, a folder).
+
+    With `problems` (a list), a format that cannot be rendered is noted there and the others are
+    still written; without it the first failure raises.
+    """
     loaded = load(results)
     folder = output or loaded.path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,7 +81,13 @@ def write_reports(results: Path, formats: list[str], output: Path | None = None)
         name, renderer = FORMATS[fmt]
         path = folder / name
         tmp = folder / f".{name}.tmp"
-        tmp.write_text(renderer(loaded), encoding="utf-8")
+        try:
+            tmp.write_text(renderer(loaded), encoding="utf-8")
+        except DrillError as exc:
+            if problems is None:
+                raise
+            problems.append(f"{name}: {exc}")
+            continue
         tmp.replace(path)
         written.append(path)
     return written
