@@ -252,6 +252,9 @@ def test_verify_passes_on_untouched_results(project: Project) -> None:
     done = _drill(project, "report", "--verify")
     assert done.returncode == 0, done.stderr
     assert "verified 3 run(s)" in done.stdout and "chain is intact" in done.stdout
+    one = _drill(project, "report", "--verify", str(project.interrupted_dir))
+    assert one.returncode == 0, one.stderr
+    assert f"verified run {project.interrupted['run_id']}" in one.stdout
 
 
 def _copy(project: Project, tmp_path: Path) -> Path:
@@ -276,6 +279,9 @@ def test_an_edited_result_fails_verify(project: Project, tmp_path: Path) -> None
     done = _verify(copy)
     assert done.returncode == 1
     assert f"TAMPERED: run {run_id}: edited: reports/{run_id}/results.json: its content does not match" in done.stderr
+    assert "verification failed: 1 problem(s)" in done.stderr  # the other runs are fine
+    alone = _verify(copy, str(path))
+    assert alone.returncode == 1 and f"run {run_id}: edited" in alone.stderr
     # A report of the edited results says so in its summary.
     rendered = subprocess.run([sys.executable, "-m", "drill", "report", str(path), "--format", "html"], cwd=copy,
                               capture_output=True, text=True, env=drill_env(), timeout=120)
@@ -396,3 +402,22 @@ def test_report_benchmark_smoke(project: Project, tmp_path: Path) -> None:
     assert set(figures["formats"]) == {"html", "md", "junit", "json"}
     assert figures["total_seconds"] < 30, figures  # seconds, even on a loaded CI machine
     assert "report of 200 scenarios" in done.stdout
+
+
+def test_a_format_that_cannot_render_does_not_stop_the_others(project: Project, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from drill.errors import DrillError
+    from drill.report import render
+
+    def broken(loaded: Any) -> str:
+        raise DrillError("the HTML report needs jinja2: pip install 'drill[report]'")
+
+    monkeypatch.setitem(render.FORMATS, "html", ("report.html", broken))
+    assert project.first.results is not None
+    problems: list[str] = []
+    written = render.write_reports(project.run_dir(project.first.results) / "results.json", list(render.FORMATS),
+                                   tmp_path, problems=problems)
+    assert [p.name for p in written] == ["summary.md", "junit.xml", "cucumber.json"]
+    assert problems == ["report.html: the HTML report needs jinja2: pip install 'drill[report]'"]
+    with pytest.raises(DrillError, match="needs jinja2"):
+        render.write_reports(project.run_dir(project.first.results) / "results.json", ["html"], tmp_path)

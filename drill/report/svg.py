@@ -108,7 +108,7 @@ class TrendPoint:
 
 def trend(metric: str, points: list[TrendPoint], target: float | None) -> str:
     """One drill's measurement across runs; the target as a dashed line when it fits the scale."""
-    width, height, left, bottom, top_pad = 560, 150, 60, 30, 12
+    width, height, left, bottom, top_pad = 560, 160, 60, 30, 22
     values = [p.value for p in points if p.value is not None]
     peak = max(values, default=0.0)
     top = peak * 1.15 if peak > 0 else 1.0
@@ -142,11 +142,13 @@ def trend(metric: str, points: list[TrendPoint], target: float | None) -> str:
         body.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="{5 if p.current else 3.5}" fill="{colour}"'
                     f'{ring}>'
                     f'<title>{escape(f"{p.label}: {format_duration(p.value)} ({p.status})")}</title></circle>')
-    shown = sorted({0, len(points) - 1, *range(0, len(points), max(1, len(points) // 6))})
+    body.append(f'<text x="{left + 6}" y="{top_pad + 2}" font-weight="bold">{metric.upper()} per run</text>')
+    shown = sorted({0, len(points) - 1, *range(0, len(points), max(1, len(points) // 5))})
     for i in shown:
         if 0 <= i < len(points):
             x = left + (i * step if len(points) > 1 else plot_w / 2)
-            body.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{escape(points[i].label)}</text>')
+            anchor = "start" if i == 0 and len(points) > 1 else ("end" if i == len(points) - 1 and i else "middle")
+            body.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="{anchor}">{escape(points[i].label)}</text>')
     if target is not None:
         if target_on_scale:
             y = top_pad + plot_h * (1 - target / top)
@@ -154,8 +156,8 @@ def trend(metric: str, points: list[TrendPoint], target: float | None) -> str:
                         f'stroke="{FAIL}" stroke-dasharray="5,3"/><text x="{left + plot_w}" y="{y - 3:.1f}" '
                         f'text-anchor="end">target {escape(format_duration(target))}</text>')
         else:
-            body.append(f'<text x="{left + plot_w}" y="{top_pad + 8}" text-anchor="end">target '
-                        f'{escape(format_duration(target))} (far above the chart)</text>')
+            body.append(f'<text x="{left + plot_w / 2:.1f}" y="{top_pad + 2}" text-anchor="middle">target '
+                        f'{escape(format_duration(target))}: far above this scale</text>')
     if not values:
         body.append(f'<text x="{left + 10}" y="{top_pad + plot_h / 2:.1f}">not measured in any run</text>')
     return _svg(width, height, body, f"trend-{metric}",
