@@ -100,8 +100,8 @@ def context(loaded: LoadedRun) -> dict[str, Any]:
             for metric in ("rto", "rpo"):
                 target = tightest(s, metric)
                 charts[metric] = svg.trend(metric, [svg.TrendPoint(
-                    label, p.rto_seconds if metric == "rto" else p.rpo_seconds, p.status, current)
-                    for _, label, p, current in recent], target.target_seconds if target else None)
+                    row.label, row.point.rto_seconds if metric == "rto" else row.point.rpo_seconds, row.point.status,
+                    row.current) for row in recent], target.target_seconds if target else None)
         gauges = {}
         for metric in ("rto", "rpo"):
             target = tightest(s, metric)

@@ -77,8 +77,17 @@ class Quarter:
 
 
 @dataclass
+class TrendRow:
+    run_id: str
+    label: str  # when the run started, as the chart shows it
+    when: dt.datetime | None
+    point: ScenarioPoint
+    current: bool  # the run being reported
+
+
+@dataclass
 class Trend:
-    points: list[tuple[str, str, ScenarioPoint, bool]] = field(default_factory=list)  # run id, label, point, current
+    points: list[TrendRow] = field(default_factory=list)
     quarters: list[Quarter] = field(default_factory=list)
 
 
@@ -104,7 +113,7 @@ def trends(loaded: LoadedRun) -> dict[str, Trend]:
         label = when.strftime("%Y-%m-%d %H:%M") if when else run_id
         for point in points:
             if point.id in result:
-                result[point.id].points.append((run_id, label, point, run_id == loaded.run.run_id))
+                result[point.id].points.append(TrendRow(run_id, label, when, point, run_id == loaded.run.run_id))
     for trend in result.values():
         trend.quarters = _quarters(trend.points)
     return result
@@ -115,12 +124,11 @@ def _worst(values: list[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def _quarters(points: list[tuple[str, str, ScenarioPoint, bool]]) -> list[Quarter]:
+def _quarters(rows: list[TrendRow]) -> list[Quarter]:
     grouped: dict[str, list[ScenarioPoint]] = {}
-    for _, label, point, _ in points:
-        when = _when(label.replace(" ", "T")) if label[:4].isdigit() else None
-        key = f"{when.year}-Q{(when.month - 1) // 3 + 1}" if when else "unknown"
-        grouped.setdefault(key, []).append(point)
+    for row in rows:
+        key = f"{row.when.year}-Q{(row.when.month - 1) // 3 + 1}" if row.when else "unknown"
+        grouped.setdefault(key, []).append(row.point)
     return [Quarter(quarter=key, runs=len(ps), passed=sum(1 for p in ps if p.status == "passed"),
                     rto_worst=_worst([p.rto_seconds for p in ps]), rpo_worst=_worst([p.rpo_seconds for p in ps]),
                     rto_target=ps[-1].rto_target, rpo_target=ps[-1].rpo_target)
