@@ -7,6 +7,7 @@ test would take months or hand-editing to produce.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def _four_quarters(tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 def test_the_trend_has_a_row_per_quarter(tmp_path: Path) -> None:
-    reports, paths = _four_quarters(tmp_path)
+    _, paths = _four_quarters(tmp_path)
     loaded = load(paths[-1])
     [trend] = trends(loaded).values()
     assert [row.point.rto_seconds for row in trend.points] == [10.0, 20.0, 30.0, 90.0, 15.0]
@@ -60,7 +61,7 @@ def test_the_chain_links_every_entry(tmp_path: Path) -> None:
     entries = read_history(reports)
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev == "0" * 64
-    assert all(later.prev == earlier.hash for earlier, later in zip(entries, entries[1:], strict=False))
+    assert all(later.prev == earlier.hash for earlier, later in pairwise(entries))
     assert verify(reports) == []
 
 
