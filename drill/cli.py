@@ -1,4 +1,4 @@
-"""The `drill` command: run, list and check drills.
+"""The `drill` command: run, list and check drills; report on their results.
 
 Exit codes: 0 every scenario and every target passed; 1 a scenario failed or a target was
 missed; 2 bad input (configuration, feature files, arguments); 130 interrupted (Ctrl-C/SIGTERM).
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tags", default=None, help='tag expression, e.g. "tier:critical and not slow"')
     run.add_argument("--report-dir", type=Path, default=None, help="where results go (default: reports/)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--report-format", action="append", default=None, metavar="FORMAT",
+                     help="reports written at the end: html, md, junit, json (Cucumber), all (default) or none")
     run.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                      help="pass an argument through to pytest (repeatable), e.g. --pytest-arg=--tb=long")
 
@@ -46,13 +48,29 @@ def _parser() -> argparse.ArgumentParser:
     checking = commands.add_parser("check", help="validate features and configuration without running anything")
     checking.add_argument("paths", nargs="*", type=Path)
     checking.add_argument("--profile", default=None)
+
+    report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
+                                                "JSON; --verify checks results and history for tampering")
+    report.add_argument("results", nargs="?", type=Path, default=None,
+                        help="reports/<run-id>/results.json or its folder (default: the latest run)")
+    report.add_argument("--format", action="append", default=None, metavar="FORMAT",
+                        help="html, md, junit, json (Cucumber) or all (default); repeat or comma-separate")
+    report.add_argument("--output", "-o", default=None,
+                        help="folder for the files (default: next to results.json); '-' prints one format")
+    report.add_argument("--verify", action="store_true",
+                        help="check every results.json digest and the history hash chain; exit 1 naming the run")
+    report.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config, profile=args.profile)
+        config = load_config(args.config, profile=getattr(args, "profile", None))
+        if args.command == "report":
+            from drill.report.cli import report_command
+
+            return report_command(args, config)
         paths = args.paths or [config.base_dir / "features"]
         if args.command == "run":
             return _run(args, config, paths)
@@ -138,6 +156,10 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
             signal.signal(signal.SIGTERM, previous)
     results = report_dir / run_id / "results.json"
     status = json.loads(results.read_text())["status"] if results.is_file() else None
+    if results.is_file():
+        from drill.report.cli import reports_after_run
+
+        reports_after_run(results, args.report_format)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
         return EXIT_INTERRUPTED
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:

@@ -114,11 +114,13 @@ class RunResult:
         return redact(asdict(self))  # type: ignore[no-any-return]
 
     def write(self, directory: Path) -> Path:
-        """Write results.json atomically (a reader never sees half a file)."""
+        """Write results.json atomically (a reader never sees half a file), sealed with its sha256."""
+        from drill.report.integrity import seal
+
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / RESULTS_FILENAME
         tmp = directory / f".{RESULTS_FILENAME}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n",
+        tmp.write_text(json.dumps(seal(self.to_dict()), indent=2, sort_keys=False, default=str) + "\n",
                        encoding="utf-8")
         os.replace(tmp, target)
         return target

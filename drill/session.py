@@ -10,6 +10,7 @@ from pathlib import Path
 
 from drill import __version__
 from drill.config import Config
+from drill.errors import DrillError
 from drill.progress import Reporter
 from drill.results import RunResult, git_commit, iso
 
@@ -59,6 +60,13 @@ class DrillSession:
             self.run.status = "failed"
         self.run.ended_at = iso(now)
         self.run.seconds = now - self.started
-        if self.run_dir is None:
+        if self.run_dir is None or self.report_dir is None:
             return None
-        return self.run.write(self.run_dir)
+        path = self.run.write(self.run_dir)
+        from drill.report.history import record_run
+
+        try:  # the results are written whatever happens to the history
+            record_run(self.report_dir, path)
+        except (DrillError, OSError) as exc:
+            self.reporter.line(f"drill: warning: run not added to the history: {exc}")
+        return path

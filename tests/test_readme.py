@@ -29,7 +29,7 @@ def test_every_configuration_key_is_documented(key: str) -> None:
     assert re.search(rf"`{key}`", README), f"README does not document the drill.toml key `{key}`"
 
 
-@pytest.mark.parametrize("command", ["drill run", "drill list", "drill check"])
+@pytest.mark.parametrize("command", ["drill run", "drill list", "drill check", "drill report"])
 def test_every_cli_command_is_documented(command: str) -> None:
     assert command in README
 

@@ -1,0 +1,132 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no script, nothing fetched) that prints to PDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from drill.durations import format_duration
+from drill.errors import DrillError
+from drill.report import svg
+from drill.report.history import scenario_id
+from drill.report.model import LoadedRun
+from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
+from drill.results import ScenarioResult
+
+KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded")
+
+
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError:
+        raise DrillError("the HTML report needs jinja2: pip install 'drill[report]'") from None
+    env = jinja2.Environment(loader=jinja2.PackageLoader("drill.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
+    env.filters["duration"] = format_duration
+    env.filters["value"] = value_text
+    return env
+
+
+_ENV: Any = None
+
+
+def value_text(key: str, value: Any) -> str:
+    """An evidence value as a person reads it: times as UTC, durations as durations, the rest as JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if key.endswith("_at") or key in ("recovery_point",):
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC).isoformat(timespec="milliseconds")
+        if key.endswith("seconds"):
+            return format_duration(float(value))
+        if key == "size":
+            return f"{value:,} bytes"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _fingerprint_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    before = (entry.get("before") or {}).get("parts", {}) or {}
+    after = (entry.get("after") or {}).get("parts", {}) or {}
+    rows = []
+    for part in sorted(set(before) | set(after)):
+        b, a = before.get(part), after.get(part)
+        rows.append({
+            "part": part,
+            "count_before": b.get("count") if b else None, "count_after": a.get("count") if a else None,
+            "content_before": (b or {}).get("content"), "content_after": (a or {}).get("content"),
+            "same": b is not None and a is not None and b == a,
+            "schema_same": b is not None and a is not None and b.get("schema") == a.get("schema")})
+    return rows
+
+
+def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
+    ev = scenario.evidence
+    fingerprints = []
+    for store, entry in (ev.get("fingerprints") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        fingerprints.append({
+            "store": store, "backup": entry.get("backup"),
+            "total_before": (entry.get("before") or {}).get("total"),
+            "total_after": (entry.get("after") or {}).get("total"),
+            "unit": (entry.get("before") or {}).get("unit", "items"),
+            "label": (entry.get("before") or {}).get("part_label", "part"),
+            "rows": _fingerprint_rows(entry),
+            "extras_before": (entry.get("before") or {}).get("extras") or {},
+            "extras_after": (entry.get("after") or {}).get("extras") or {},
+            "differences": [d.get("message", str(d)) if isinstance(d, dict) else str(d)
+                            for d in entry.get("differences") or []]})
+    return {
+        "stores": ev.get("stores") or {}, "backups": ev.get("backups") or [], "fingerprints": fingerprints,
+        "markers": ev.get("markers") or {}, "counts": ev.get("counts") or {}, "seeded": ev.get("seeded") or {},
+        "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
+                  for k, v in ev.items() if k not in KNOWN_EVIDENCE}}
+
+
+def context(loaded: LoadedRun) -> dict[str, Any]:
+    run = loaded.run
+    all_trends = trends(loaded)
+    scenarios = []
+    for index, s in enumerate(run.scenarios, 1):
+        trend = all_trends.get(scenario_id(s.feature, s.name))
+        charts = {}
+        if trend is not None:
+            recent = trend.points[-TREND_RUNS:]
+            for metric in ("rto", "rpo"):
+                target = tightest(s, metric)
+                charts[metric] = svg.trend(metric, [svg.TrendPoint(
+                    row.label, row.point.rto_seconds if metric == "rto" else row.point.rpo_seconds, row.point.status,
+                    row.current) for row in recent], target.target_seconds if target else None)
+        gauges = {}
+        for metric in ("rto", "rpo"):
+            target = tightest(s, metric)
+            gauges[metric] = svg.gauge(metric, s.rto_seconds if metric == "rto" else s.rpo_seconds,
+                                       target.target_seconds if target else None, metric_met(s, metric))
+        scenarios.append({
+            "anchor": f"s{index}", "result": s, "rto_text": measure_text(s, "rto"),
+            "rpo_text": measure_text(s, "rpo"), "gauges": gauges, "timeline": svg.timeline(s.phases, s.started_at,
+                                                                                             s.ended_at),
+            "trend_charts": charts, "quarters": trend.quarters if trend else [],
+            "runs_in_trend": len(trend.points) if trend else 0, "evidence": _evidence(s)})
+    return {"run": run, "loaded": loaded, "summary": summarize(loaded), "scenarios": scenarios,
+            "generated_at": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
+            "trend_runs": TREND_RUNS}
+
+
+def render_html(loaded: LoadedRun) -> str:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    from markupsafe import Markup
+
+    ctx = context(loaded)
+    for s in ctx["scenarios"]:  # charts are built here with every text escaped
+        s["gauges"] = {k: Markup(v) for k, v in s["gauges"].items()}
+        s["timeline"] = Markup(s["timeline"])
+        s["trend_charts"] = {k: Markup(v) for k, v in s["trend_charts"].items()}
+    return str(_ENV.get_template("report.html.j2").render(**ctx))

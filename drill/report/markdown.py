@@ -1,0 +1,50 @@
+"""A Markdown summary for a CI job summary (e.g. >> $GITHUB_STEP_SUMMARY): verdict, table, failures."""
+
+from __future__ import annotations
+
+from drill.durations import format_duration
+from drill.report.model import LoadedRun
+from drill.report.view import measure_text, summarize
+
+ICONS = {"passed": "✅", "failed": "❌", "error": "❌", "interrupted": "⏹️", "skipped": "⏭️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(loaded: LoadedRun) -> str:
+    run, summary = loaded.run, summarize(loaded)
+    lines = [f"## Drill run {run.run_id}: {ICONS.get(run.status, '')} {summary.verdict}".replace("  ", " "), "",
+             f"**{summary.passed}/{summary.scenarios} drills passed**, "
+             f"**{summary.targets_met}/{summary.targets} targets met**"
+             + (f" ({summary.targets_missed} missed)" if summary.targets_missed else "")
+             + (f", {summary.interrupted} interrupted" if summary.interrupted else "")
+             + f"; run time {format_duration(run.seconds)}, by {run.operator} on {run.host}.", ""]
+    if loaded.seal_problem or loaded.history_problems:
+        lines += ["> [!CAUTION]", "> Integrity check failed: "
+                  + "; ".join([*([f"results.json: {loaded.seal_problem}"] if loaded.seal_problem else []),
+                               *(str(p) for p in loaded.history_problems)]), ""]
+    lines += ["| Drill | Status | RTO measured / target | RPO measured / target | Duration |",
+              "|---|---|---|---|---|"]
+    for s in run.scenarios:
+        lines.append(f"| {_cell(s.name)} | {ICONS.get(s.status, '')} {s.status} | {_cell(measure_text(s, 'rto'))} | "
+                     f"{_cell(measure_text(s, 'rpo'))} | {format_duration(s.seconds)} |")
+    failures = [s for s in run.scenarios if s.errors or s.status not in ("passed", "skipped")]
+    if failures:
+        lines += ["", "### Failures", ""]
+        for s in failures:
+            lines.append(f"**{_cell(s.name)}** ({s.feature}:{s.line}): {s.status}")
+            for e in s.errors:
+                where = f" in step `{e.step}` (line {e.line})" if e.step else ""
+                lines += [f"- {e.type}{where}:", "", "  ```", *[f"  {x}" for x in e.message.splitlines()[:20]],
+                          "  ```"]
+            if not s.errors:
+                stopped = [st for st in s.steps if st.status in ("interrupted", "failed")]
+                if stopped:
+                    lines.append(f"- stopped at step `{stopped[0].keyword} {stopped[0].text}` "
+                                 f"(line {stopped[0].line}): {stopped[0].status}")
+            lines.append("")
+    lines += ["", f"<sub>drill {run.drill_version} · commit {run.git_commit or '-'} · config digest "
+                  f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]}</sub>", ""]
+    return "\n".join(lines)
