@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from drill.durations import format_duration
-from drill.errors import DrillError
 from drill.report import svg
 from drill.report.history import scenario_id
 from drill.report.model import LoadedRun
@@ -18,10 +17,7 @@ KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "see
 
 
 def _environment() -> Any:
-    try:
-        import jinja2
-    except ImportError:
-        raise DrillError("the HTML report needs jinja2: pip install 'drill[report]'") from None
+    import jinja2  # imported here: only the HTML report needs it
     env = jinja2.Environment(loader=jinja2.PackageLoader("drill.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
