@@ -110,6 +110,10 @@ class LocalRedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=60, socket_connect_timeout=5,
                            retry=Retry(NoBackoff(), 0))
 
+    def sibling(self) -> LocalRedisServer:
+        """A new, not yet started server like this one (a restored copy runs where the original does)."""
+        return LocalRedisServer(self.binary, version=self.version)
+
     def start(self, rdb: Path | None = None) -> None:
         """A new server, empty or holding a copy of the RDB file `rdb`."""
         sweep_stale_servers()
