@@ -378,16 +378,20 @@ class VolumeStore(Guarded):
                 raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
                                   f"match {artifact.sha256} recorded when it was taken ({path})")
         try:
-            with tarfile.open(path, mode="r:gz") as archive:
-                for member in archive:
-                    name = member.name
-                    if name.startswith("/") or ".." in Path(name).parts:
-                        raise BackupError(f"backup {path} holds an entry outside the volume: {name!r}")
-                    if member.isfile():
-                        handle = archive.extractfile(member)
-                        assert handle is not None
-                        while handle.read(CHUNK):
-                            pass
+            with gzip.open(path, "rb") as unzipped:
+                with tarfile.open(fileobj=unzipped, mode="r|") as archive:
+                    for member in archive:
+                        name = member.name
+                        if name.startswith("/") or ".." in Path(name).parts:
+                            raise BackupError(f"backup {path} holds an entry outside the volume: {name!r}")
+                        if member.isfile():
+                            handle = archive.extractfile(member)
+                            assert handle is not None
+                            while handle.read(CHUNK):
+                                pass
+                # tar stops at its end-of-archive blocks; gzip checks its CRC only at the very end.
+                while unzipped.read(CHUNK):
+                    pass
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise BackupError(f"backup {path} is not a readable tar.gz: {exc}") from None
 
@@ -406,20 +410,24 @@ class VolumeStore(Guarded):
                                                           stop_containers=()),
                                 client=self.client, volume=target, helper_image=self.helper_image,
                                 labels=self.labels)
-        with self._services_stopped(progress) if into is None else contextlib.nullcontext():
-            if self._volume_exists(target):
-                progress(f"emptying volume {target}")
-                self._sh(f"find {MOUNT} -mindepth 1 -delete", target)
-            else:
-                progress(f"creating volume {target}")
-                self.client.volumes.create(name=target, labels=self.labels)
-                if into is not None:
-                    store.closers.append(lambda: _remove_volume(self.client, target))
-            with tempfile.TemporaryFile() as plain:
+        with tempfile.TemporaryFile() as plain:
+            # Unpacked before the target is touched: a backup that changed since it was verified fails here.
+            try:
                 with gzip.open(artifact.path, "rb") as source:
                     while block := source.read(CHUNK):
                         plain.write(block)
-                plain.seek(0)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise BackupError(f"backup {artifact.path} is not a readable tar.gz: {exc}") from None
+            plain.seek(0)
+            with self._services_stopped(progress) if into is None else contextlib.nullcontext():
+                if self._volume_exists(target):
+                    progress(f"emptying volume {target}")
+                    self._sh(f"find {MOUNT} -mindepth 1 -delete", target)
+                else:
+                    progress(f"creating volume {target}")
+                    self.client.volumes.create(name=target, labels=self.labels)
+                    if into is not None:
+                        store.closers.append(lambda: _remove_volume(self.client, target))
                 progress(f"extracting {artifact.path.name} into volume {target}")
                 self._put(plain, target)
         return store
