@@ -24,6 +24,7 @@ IMAGES = REPO / ".ci" / "docker-images"
 POSTGRES_IMAGE = "drill-local/postgres:15"
 REDIS_IMAGE = "drill-local/redis:7"
 HELPER_IMAGE = "drill-local/alpine"
+MONGO_IMAGE = "drill-local/mongo:7"  # nx-27017 behind a mongod-like entrypoint (no mongod on Debian)
 TESTCONTAINERS_ENV = {"TESTCONTAINERS_RYUK_DISABLED": "true", "TESTCONTAINERS_CONNECTION_MODE": "docker_host"}
 
 

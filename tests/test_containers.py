@@ -35,7 +35,7 @@ from drill.provision.container import (
 )
 from drill.provision.factory import provision
 from tests.conftest import REPO, drill_env, run_drill
-from tests.docker_engine import HELPER_IMAGE, POSTGRES_IMAGE
+from tests.docker_engine import HELPER_IMAGE, MONGO_IMAGE, POSTGRES_IMAGE
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -132,9 +132,36 @@ def test_an_image_the_engine_cannot_get_is_named() -> None:
     assert "`image = ...` in drill.toml" in str(caught.value)
 
 
-def test_a_kind_without_a_container_image_is_refused_clearly() -> None:
+def test_a_kind_without_container_provisioning_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from drill.provision import factory
+
+    # A kind module that has provision_local/provision_live but no provision_container (e.g. a cloud store).
+    module = types.SimpleNamespace(provision_local=None, provision_live=None)
+    monkeypatch.setattr(factory, "_kind_module", lambda kind: module)
     with pytest.raises(ProvisionError, match='provision = "container" is not available for gcs stores'):
         provision(StoreConfig(name="bucket", kind="gcs", provision="container"), CleanupStack())
+
+
+def test_mongodb_in_a_container_round_trip(tmp_path: Path) -> None:
+    from drill.fingerprint import compare
+
+    cleanup = CleanupStack()
+    try:
+        store = provision(StoreConfig(name="notifydb", kind="mongodb", provision="container", image=MONGO_IMAGE),
+                          cleanup)
+        assert store.describe()["location"].startswith("container drill-")
+        store.seed(200)
+        before = store.fingerprint()
+        artifact = store.backup(tmp_path)
+        store.lose()
+        assert store.count() == 0
+        store.restore(artifact)
+        assert compare(before, store.fingerprint()) == []
+    finally:
+        assert cleanup.run() == []
+    assert _left_by_drill(docker_client()) == []
 
 
 def test_leftovers_of_a_killed_drill_are_swept(tmp_path: Path) -> None:
