@@ -48,7 +48,7 @@ def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Pr
 
     container.start(probe, (psycopg.OperationalError,))
     server = PgServer(host="127.0.0.1", port=port, user="postgres", password=password,
-                      tools=pg_binaries.available()[0] if pg_binaries.available() else pg_binaries.for_client(0),
+                      tools=pg_binaries.for_client(0),  # any client tools to ask the version; chosen below
                       description=f"container {container.name} ({image}) on 127.0.0.1:{port}")
     server.tools = pg_binaries.for_client(server.server_major())
     server.description = f"container {container.name} ({image}, PostgreSQL {server.server_version()}) on " \
