@@ -49,10 +49,11 @@ def engine_session() -> Iterator[dict[str, str]]:
         done = subprocess.run([str(ENGINE), "start"], capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             pytest.fail(f"no Docker engine answers and `.ci/docker-engine start` failed:\n{done.stderr}{done.stdout}")
-        started = True
         for line in done.stdout.splitlines():
             if line.startswith("export DOCKER_HOST="):
-                env["DOCKER_HOST"] = line.split("=", 1)[1]
+                env["DOCKER_HOST"] = line.split("=", 1)[1].strip()
+            if line.startswith("export DRILL_DOCKER_STARTED=1"):
+                started = True  # ours to stop (0: it was running already)
     env.update(TESTCONTAINERS_ENV)
     saved = {key: os.environ.get(key) for key in ("DOCKER_HOST", *TESTCONTAINERS_ENV)}
     os.environ.update({key: env[key] for key in saved if key in env})

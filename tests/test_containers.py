@@ -221,3 +221,19 @@ def test_ctrl_c_removes_the_container_without_the_reaper(tmp_path: Path) -> None
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(seen) + rest
     assert client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={proc.pid}"}) == []
+
+
+def test_a_reaper_that_cannot_run_is_done_without(tmp_path: Path) -> None:
+    """Ryuk enabled but its image cannot be pulled here: drill warns, goes on, and still removes everything."""
+    root = _drills_copy(tmp_path)
+    run = run_drill(root, "run", "--profile", "local-images", "features/redis_container.feature",
+                    env={"TESTCONTAINERS_RYUK_DISABLED": "false"}, timeout=600)
+    assert run.code == 0, run.output
+    assert run.scenario("The cache in a container is restored from its latest RDB snapshot")["status"] == "passed"
+    assert _left_by_drill(docker_client()) == []
+
+
+def test_the_container_drills_are_valid_without_an_engine() -> None:
+    run = run_drill(REPO / "docker-drills", "check", "--profile", "local-images")
+    assert run.code == 0, run.output
+    assert "5 scenario(s)" in run.stdout

@@ -112,6 +112,23 @@ def remove_labelled(client: Any, label: str, value: str) -> None:
                              f"`docker rm -f`")
 
 
+def _reaper_or_none() -> None:
+    """Start testcontainers' reaper (Ryuk) when it is enabled; when it cannot run (its image cannot be
+    pulled, no privileges), go on without it: drill's own clean-up removes every container it made."""
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import Reaper
+
+    if testcontainers_config.ryuk_disabled:
+        return
+    try:
+        Reaper.get_instance()
+    except Exception as exc:
+        log.warning("testcontainers' reaper (Ryuk, %s) cannot run here (%s); going on without it: drill removes "
+                    "its containers itself (set TESTCONTAINERS_RYUK_DISABLED=true to skip this attempt)",
+                    testcontainers_config.ryuk_image, _short(exc))
+        testcontainers_config.ryuk_disabled = True
+
+
 @dataclass
 class ContainerSpec:
     """What to run: drill passes the same settings to the official images and to look-alikes."""
@@ -157,13 +174,10 @@ class Container:
         for source, mount in self.spec.volumes.items():
             wrapped.with_volume_mapping(source, mount["bind"], mount.get("mode", "rw"))
         self._wrapped = wrapped
+        _reaper_or_none()
         try:
             wrapped.start()
         except Exception as exc:
-            if "ryuk" in str(exc).lower():
-                raise ProvisionError(
-                    f"testcontainers' reaper (Ryuk) could not start for the {self.spec.what}: {_short(exc)}. "
-                    f"Set TESTCONTAINERS_RYUK_DISABLED=true: drill removes its containers itself") from None
             raise ProvisionError(f"the {self.spec.what} (image {self.spec.image}) did not start: {_short(exc)}"
                                  f"{self._logs_note()}") from None
         self.wait_ready(probe, transient)
