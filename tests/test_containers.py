@@ -237,3 +237,35 @@ def test_the_container_drills_are_valid_without_an_engine() -> None:
     run = run_drill(REPO / "docker-drills", "check", "--profile", "local-images")
     assert run.code == 0, run.output
     assert "5 scenario(s)" in run.stdout
+
+
+def test_a_killed_drill_leaves_a_container_that_the_next_one_sweeps(tmp_path: Path) -> None:
+    root = _drills_copy(tmp_path)
+    for feature in (root / "features").glob("*.feature"):
+        feature.unlink()
+    (root / "features" / "long.feature").write_text(LONG_FEATURE)
+    proc = subprocess.Popen([sys.executable, "-m", "drill", "run", "--profile", "local-images"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=drill_env())
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "waiting 10m" in line:
+            break
+    assert any("waiting 10m" in line for line in seen), "".join(seen)
+    proc.kill()  # SIGKILL: drill's clean-up cannot run
+    proc.communicate(timeout=60)
+    client = docker_client()
+    label = {"label": f"{OWNER_LABEL}={proc.pid}"}
+    [left] = client.containers.list(all=True, filters=label)
+    try:
+        removed = sweep_stale(client)  # what every container or volume provisioning does first
+        assert f"container {left.name}" in removed
+        assert client.containers.list(all=True, filters=label) == []
+    finally:
+        for container in client.containers.list(all=True, filters=label):
+            container.remove(force=True)
