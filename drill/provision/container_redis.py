@@ -40,6 +40,10 @@ class ContainerRedisServer(LocalRedisServer):
     what: str = "Redis container"
     container: Container | None = None
 
+    @property
+    def label(self) -> str:
+        return f"container {self.container.name} ({self.image})" if self.container else "container"
+
     def sibling(self) -> LocalRedisServer:
         return ContainerRedisServer(self.binary, version=self.version, image=self.image, cleanup=self.cleanup,
                                     what=f"{self.what} (restored copy)")

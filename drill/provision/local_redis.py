@@ -110,6 +110,11 @@ class LocalRedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=60, socket_connect_timeout=5,
                            retry=Retry(NoBackoff(), 0))
 
+    @property
+    def label(self) -> str:
+        """What this server is, for reports ("local server"; a container says so)."""
+        return "local server"
+
     def sibling(self) -> LocalRedisServer:
         """A new, not yet started server like this one (a restored copy runs where the original does)."""
         return LocalRedisServer(self.binary, version=self.version)

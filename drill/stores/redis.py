@@ -427,8 +427,7 @@ class RedisStore(Guarded):
         except ProvisionError as exc:
             raise StoreError(f"restoring {artifact.id} into {into!r} failed: {exc}") from None
         server = RedisServer(host="127.0.0.1", port=copy.port,
-                             description=f"{'container' if copy.binary.endswith('(container)') else 'local server'}"
-                                         f" on 127.0.0.1:{copy.port} (Redis {copy.version})",
+                             description=f"{copy.label} on 127.0.0.1:{copy.port} (Redis {copy.version})",
                              local=copy)
         # A restored copy is drill's own: it may be written to and destroyed.
         store = RedisStore(name=into, config=replace(self.config, name=into, destructive=True), server=server,
