@@ -269,3 +269,24 @@ def test_a_killed_drill_leaves_a_container_that_the_next_one_sweeps(tmp_path: Pa
     finally:
         for container in client.containers.list(all=True, filters=label):
             container.remove(force=True)
+
+
+def test_the_postgres_container_takes_the_password_drill_passes() -> None:
+    """The image honours POSTGRES_PASSWORD as the official one does: the right one logs in, a wrong one is refused."""
+    import psycopg
+
+    from drill.stores.postgres import PostgresStore
+
+    cleanup = CleanupStack()
+    try:
+        store = provision(StoreConfig(name="userdb", kind="postgres", provision="container", image=POSTGRES_IMAGE),
+                          cleanup)
+        assert isinstance(store, PostgresStore)
+        server = store.server
+        assert server.password and server.password not in server.description
+        assert server.database_exists("userdb")  # POSTGRES_DB
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(host="127.0.0.1", port=server.port, user="postgres", password="wrong", dbname="userdb",
+                            connect_timeout=10)
+    finally:
+        assert cleanup.run() == []
