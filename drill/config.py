@@ -49,8 +49,10 @@ class StoreConfig:
     destructive: bool = False  # live: may a drill lose, drop or overwrite it
     allow_writes: bool = False  # live: may a drill seed it and write RPO markers into it
     restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
-    image: str | None = None  # container: image reference (a later seam; see README)
     appendonly: bool = False  # redis: the local server keeps an AOF, and backups carry the AOF folder too
+    image: str | None = None  # container: image reference; volume: the helper image (README, "Containers")
+    volume: str | None = None  # volume: the Docker volume's name (live; default: a throwaway volume)
+    stop_containers: tuple[str, ...] = ()  # volume: containers stopped around backups and restores
     depends_on: tuple[str, ...] = ()
 
     @property
@@ -156,7 +158,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on", "appendonly"})
+         "depends_on", "appendonly", "volume", "stop_containers"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -284,7 +286,7 @@ class _Validator:
                 raise self.error("must be true or false", table, flag)
         if data.get("appendonly") and kind != "redis":
             raise self.error(f"only applies to redis stores, and this one is {kind}", table, "appendonly")
-        for text_key in ("database", "url_env", "image"):
+        for text_key in ("database", "url_env", "image", "volume"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
@@ -305,8 +307,15 @@ class _Validator:
             appendonly=data.get("appendonly", base.appendonly if base else False),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
+            volume=data.get("volume", base.volume if base else None),
+            stop_containers=tuple(self.string_list(table, data, "stop_containers")) if "stop_containers" in data
+            else (base.stop_containers if base else ()),
         )
-        if merged.provision == "live" and not merged.url_env:
+        if merged.kind == "volume" and merged.provision == "live":
+            if not merged.volume:
+                raise self.error("a live Docker volume store needs `volume`: the name of the existing volume",
+                                 table, "provision")
+        elif merged.provision == "live" and not merged.url_env:
             raise self.error("a live store needs url_env: the name of the environment variable that holds "
                              "its connection URL", table, "provision")
         return merged

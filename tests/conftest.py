@@ -72,3 +72,11 @@ def write_feature(drill_dir: Path) -> Any:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    """A running Docker engine and the local images (tests/docker_engine.py); stopped at the end if started here."""
+    from tests.docker_engine import engine_session
+
+    yield from engine_session()

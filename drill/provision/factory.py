@@ -1,7 +1,8 @@
 """Bring a named store into existence as its configuration says: local, container or live.
 
 Each store kind has a module `drill.provision.<kind>` with `provision_local(config, cleanup,
-progress)` and `provision_live(config, cleanup)`; this dispatcher finds it, so adding a kind
+progress)` and `provision_live(config, cleanup)` (and `provision_container(config, cleanup, progress)`
+where the kind runs in a container); this dispatcher finds it, so adding a kind
 touches no shared code. A kind without such a module is refused with a clear message.
 """
 
@@ -34,9 +35,13 @@ def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = n
         raise ProvisionError(f"store {config.name!r}: {config.kind} stores are not implemented yet in this "
                              f"version of drill")
     if config.provision == "container":
-        raise ProvisionError(f"store {config.name!r}: provision = \"container\" is not available yet in this "
-                             f"version of drill; use \"local\" (a throwaway server) or \"live\" (a URL from the "
-                             f"environment)")
+        container: Callable[[StoreConfig, CleanupStack, Progress], Store] | None = getattr(
+            module, "provision_container", None)
+        if container is None:
+            raise ProvisionError(f"store {config.name!r}: provision = \"container\" is not available for "
+                                 f"{config.kind} stores in this version of drill; use \"local\" (a throwaway "
+                                 f"server) or \"live\" (a URL from the environment)")
+        return container(config, cleanup, progress)
     if config.provision == "live":
         live: Callable[[StoreConfig, CleanupStack], Store] = module.provision_live
         return live(config, cleanup)

@@ -119,6 +119,15 @@ class LocalRedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=60, socket_connect_timeout=5,
                            retry=Retry(NoBackoff(), 0))
 
+    @property
+    def label(self) -> str:
+        """What this server is, for reports ("local server"; a container says so)."""
+        return "local server"
+
+    def sibling(self, appendonly: bool = False) -> LocalRedisServer:
+        """A new, not yet started server like this one (a restored copy runs where the original does)."""
+        return LocalRedisServer(self.binary, version=self.version, appendonly=appendonly)
+
     def start(self, rdb: Path | None = None, data: Callable[[Path], None] | None = None) -> None:
         """A new server, empty, or holding a copy of the RDB file `rdb`, or the files `data(dir)` puts in
         its data directory (a backup's dump.rdb and appendonlydir/)."""

@@ -44,3 +44,9 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
                              f"{server.description}")
     cleanup.push(f"drop scratch databases of {config.name!r}", store.close)
     return store
+
+
+def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
+    from drill.provision.container_postgres import provision_container as start
+
+    return start(config, cleanup, progress)

@@ -35,3 +35,9 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
         raise ProvisionError(f"live store {config.name!r}: {exc}") from None
     cleanup.push(f"close {config.name!r}", store.close)
     return store
+
+
+def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
+    from drill.provision.container_redis import provision_container as start
+
+    return start(config, cleanup, progress)

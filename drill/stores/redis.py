@@ -475,14 +475,14 @@ class RedisStore(Guarded):
 
     def _restore_copy(self, artifact: BackupArtifact, into: str, local: LocalRedisServer,
                       progress: Progress) -> Store:
-        copy = LocalRedisServer(local.binary, version=local.version, appendonly=artifact.format == AOF_FORMAT)
+        copy = local.sibling(appendonly=artifact.format == AOF_FORMAT)
         progress(f"starting a throwaway Redis server for {into} on {artifact.path.name}")
         try:
             copy.start(data=lambda directory: _place_backup(artifact, directory))
         except ProvisionError as exc:
             raise StoreError(f"restoring {artifact.id} into {into!r} failed: {exc}") from None
         server = RedisServer(host="127.0.0.1", port=copy.port,
-                             description=f"local server on 127.0.0.1:{copy.port} (Redis {copy.version})",
+                             description=f"{copy.label} on 127.0.0.1:{copy.port} (Redis {copy.version})",
                              local=copy)
         # A restored copy is drill's own: it may be written to and destroyed.
         store = RedisStore(name=into, config=replace(self.config, name=into, destructive=True), server=server,
