@@ -51,6 +51,8 @@ class StoreConfig:
     restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
     image: str | None = None  # container: image reference (a later seam; see README)
     depends_on: tuple[str, ...] = ()
+    project: str | None = None  # firestore: the project id (default: the live URL's, else the store name)
+    export_uri: str | None = None  # firestore live: gs://bucket/prefix for the Admin API's managed export/import
 
     @property
     def is_live(self) -> bool:
@@ -155,7 +157,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on"})
+         "depends_on", "project", "export_uri"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -287,6 +289,7 @@ class _Validator:
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")
+        self.firestore_keys(table, data)
         jobs = data.get("restore_jobs", base.restore_jobs if base else None)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
             raise self.error("must be a whole number of at least 1", table, "restore_jobs")
@@ -301,11 +304,24 @@ class _Validator:
             image=data.get("image", base.image if base else None),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
+            project=data.get("project", base.project if base else None),
+            export_uri=data.get("export_uri", base.export_uri if base else None),
         )
         if merged.provision == "live" and not merged.url_env:
             raise self.error("a live store needs url_env: the name of the environment variable that holds "
                              "its connection URL", table, "provision")
         return merged
+
+    def firestore_keys(self, table: str, data: dict[str, Any]) -> None:
+        if "project" in data and not (isinstance(data["project"], str)
+                                      and re.fullmatch(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*", data["project"])):
+            raise self.error("must be a Google Cloud project id (lower-case letters, digits, hyphens; starts with a "
+                             "letter), e.g. \"my-project\"",
+                             table, "project")
+        if "export_uri" in data and not (isinstance(data["export_uri"], str)
+                                         and re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", data["export_uri"])):
+            raise self.error("must be a Cloud Storage location gs://BUCKET[/PREFIX] (the Firestore managed export "
+                             "writes there)", table, "export_uri")
 
     def string_list(self, table: str, data: dict[str, Any], key: str) -> list[str]:
         value = data.get(key, [])

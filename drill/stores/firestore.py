@@ -1,0 +1,857 @@
+"""Firestore: streamed, typed backups of every collection (subcollections included), bulk-writer restores
+into the same or another project, recursive deletes, and per-collection-path fingerprints.
+
+A store is one project's `(default)` database. drill reads the whole database at one `read_time`
+(a consistent snapshot: Firestore reads documents as they were at that moment), top-level
+collection by top-level collection, each with a recursive (all-descendants) query paged by
+document name, so every subcollection at any depth comes along, and nothing is held in memory
+but one page.
+
+The backup file, `<id>.firestore.jsonl.gz`, is gzip'd JSON lines:
+
+    {"format": "drill-firestore-jsonl", "version": 1, "project": ..., "read_time": ...}   header
+    {"path": "users/u-000001", "fields": {...}}                                            one per document
+    {"end": {"documents": N, "fingerprint": {...}}}                                        trailer
+
+Values keep their Firestore types through a tagged encoding: strings, booleans, integers and
+doubles are JSON's own (Python's json keeps 3 and 3.0 apart); null is null; arrays are arrays;
+everything else is a one-key object: {"$ts": RFC 3339 with microseconds}, {"$geo": [lat, lng]},
+{"$ref": "collection/doc"}, {"$bytes": base64}, {"$double": "NaN" | "Infinity" | "-Infinity"},
+{"$vector": [...]}; a map is a plain object, wrapped as {"$map": {...}} when one of its keys starts
+with "$". References are restored into the target database (a restore into another project points
+them at that project).
+
+Fingerprint parts are collection paths with document ids replaced by `*`: `users`,
+`users/*/sessions`, `users/*/sessions/*/events` (bounded in number, unlike one part per parent
+document). Each part holds a document count, an order-independent content hash (the sum modulo
+2**64 of 64 bits of blake2b over each document's full path and canonical typed JSON, keys sorted:
+a timestamp and its string form hash differently, so do 1 and 1.0) and, as its schema, the set of
+value types seen in each top-level field (`field started_at` -> `timestamp`), so a value whose
+type changed is named. drill's RPO markers (collection `drill_markers`) are in backups but not in
+fingerprints or counts.
+
+Live stores configured with `export_uri = "gs://bucket/prefix"` are backed up with the Firestore
+Admin API's managed export instead (and restored with its import): see `ManagedExport`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore
+from google.cloud.firestore_v1 import GeoPoint
+from google.cloud.firestore_v1.bulk_writer import BulkWriterOptions
+from google.cloud.firestore_v1.document import DocumentReference
+from google.cloud.firestore_v1.field_path import FieldPath
+from google.cloud.firestore_v1.vector import Vector
+
+from drill.config import StoreConfig
+from drill.errors import BackupError, StoreError
+from drill.fingerprint import Fingerprint, PartPrint
+from drill.redact import redact_text
+from drill.stores.base import (
+    BackupArtifact,
+    Guarded,
+    Marker,
+    Progress,
+    Store,
+    no_progress,
+    sha256_file,
+)
+
+MARKER_COLLECTION = "drill_markers"
+FORMAT = "drill-firestore-jsonl"
+MANAGED_FORMAT = "firestore-managed-export"
+VERSION = 1
+PAGE = 1000  # documents per query page (one page in memory at a time)
+FLUSH_EVERY = 2000  # bulk-writer operations between flushes (bounds its queue)
+MAX_FIELDS = 200  # top-level field names tracked per part in the schema (beyond: counted, not named)
+SEED_COLLECTIONS = ("users", "products")
+TAGS = ("$ts", "$geo", "$ref", "$bytes", "$double", "$vector", "$map")
+_ID = re.compile(r"[^/]+")
+
+Document = dict[str, Any]
+# The Google client libraries are only partly typed: their objects are handled as Any here.
+Client = Any
+Snapshot = Any
+_NANOS: Any = DatetimeWithNanoseconds
+_ANONYMOUS: Any = AnonymousCredentials
+
+
+# -- typed values ---------------------------------------------------------------------------------------
+
+
+def type_name(value: Any) -> str:
+    """The Firestore type of a Python value as the client returns it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, dt.datetime):
+        return "timestamp"
+    if isinstance(value, GeoPoint):
+        return "geopoint"
+    if isinstance(value, DocumentReference):
+        return "reference"
+    if isinstance(value, Vector):
+        return "vector"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list | tuple):
+        return "array"
+    raise StoreError(f"a Firestore value of unexpected Python type {type(value).__name__}")
+
+
+def _timestamp(value: dt.datetime) -> str:
+    if isinstance(value, DatetimeWithNanoseconds):
+        return str(_NANOS.rfc3339(value))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode(value: Any) -> Any:
+    """A Firestore value as JSON that keeps its type (see the module docstring)."""
+    kind = type_name(value)
+    if kind in ("null", "boolean", "integer", "string"):
+        return value
+    if kind == "double":
+        return value if math.isfinite(value) else {"$double": repr(value).replace("inf", "Infinity")
+                                                   .replace("nan", "NaN")}
+    if kind == "bytes":
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if kind == "timestamp":
+        return {"$ts": _timestamp(value)}
+    if kind == "geopoint":
+        return {"$geo": [value.latitude, value.longitude]}
+    if kind == "reference":
+        return {"$ref": value.path}
+    if kind == "vector":
+        return {"$vector": [float(x) for x in value]}
+    if kind == "map":
+        encoded = {str(k): encode(v) for k, v in value.items()}
+        return {"$map": encoded} if any(k.startswith("$") for k in encoded) else encoded
+    return [encode(v) for v in value]
+
+
+def decode(value: Any, reference: Callable[[str], Any]) -> Any:
+    """The inverse of encode(); `reference(path)` builds a DocumentReference in the target database."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return [decode(v, reference) for v in value]
+    if not isinstance(value, dict):
+        raise ValueError(f"not a Firestore value: {value!r}")
+    if len(value) == 1:
+        tag, inner = next(iter(value.items()))
+        if tag == "$ts":
+            return _NANOS.from_rfc3339(str(inner))
+        if tag == "$geo":
+            latitude, longitude = inner
+            return GeoPoint(float(latitude), float(longitude))
+        if tag == "$ref":
+            if not isinstance(inner, str) or len(inner.split("/")) % 2:
+                raise ValueError(f"not a document path: {inner!r}")
+            return reference(inner)
+        if tag == "$bytes":
+            return base64.b64decode(str(inner), validate=True)
+        if tag == "$double":
+            if inner not in ("NaN", "Infinity", "-Infinity"):
+                raise ValueError(f"not a special double: {inner!r}")
+            return float(str(inner).replace("Infinity", "inf"))
+        if tag == "$vector":
+            return Vector([float(x) for x in inner])
+        if tag == "$map":
+            if not isinstance(inner, dict):
+                raise ValueError(f"$map must hold an object, not {inner!r}")
+            return {k: decode(v, reference) for k, v in inner.items()}
+        if tag.startswith("$"):
+            raise ValueError(f"unknown type tag {tag!r}")
+    return {k: decode(v, reference) for k, v in value.items()}
+
+
+def canonical(path: str, fields: Document) -> bytes:
+    """A document as bytes that depend only on its path, field names, values and their types."""
+    return (path + "\x00" + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                       allow_nan=False)).encode("utf-8")
+
+
+def part_of(path: str) -> str:
+    """`users/u1/sessions/s9` -> `users/*/sessions`: the collection path, document ids as `*`."""
+    segments = path.split("/")[:-1]
+    return "/".join("*" if i % 2 else s for i, s in enumerate(segments))
+
+
+def _encoded_types(value: Any) -> str:
+    """The type of an encoded value (what the schema records), without decoding it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if len(value) == 1:
+        tag = next(iter(value))
+        names = {"$ts": "timestamp", "$geo": "geopoint", "$ref": "reference", "$bytes": "bytes",
+                 "$double": "double", "$vector": "vector", "$map": "map"}
+        if tag in names:
+            return names[tag]
+    return "map"
+
+
+class _Part:
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.fields: dict[str, set[str]] = {}
+        self.untracked: set[str] = set()
+
+    def add(self, path: str, fields: Document) -> None:
+        self.count += 1
+        digest = hashlib.blake2b(canonical(path, fields), digest_size=8).digest()
+        self.total = (self.total + int.from_bytes(digest, "big")) % (1 << 64)
+        for name, value in fields.items():
+            types = self.fields.get(name)
+            if types is None:
+                if len(self.fields) >= MAX_FIELDS:
+                    if len(self.untracked) < MAX_FIELDS:
+                        self.untracked.add(name)
+                    continue
+                types = self.fields[name] = set()
+            types.add(_encoded_types(value))
+
+    def result(self) -> PartPrint:
+        content = hashlib.sha256(f"{self.count}:{self.total}".encode()).hexdigest()[:32]
+        schema = {f"field {name}": ", ".join(sorted(types)) for name, types in self.fields.items()}
+        if self.untracked:
+            schema["fields not named"] = f"more than {MAX_FIELDS} field names (content hash still covers them)"
+        return PartPrint(self.count, content, schema)
+
+
+class FingerprintBuilder:
+    """Accumulates documents (path + encoded fields) into a fingerprint: memory bounded by the parts."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, _Part] = {}
+
+    def add(self, path: str, fields: Document) -> None:
+        if path.split("/", 1)[0] == MARKER_COLLECTION:
+            return
+        self.parts.setdefault(part_of(path), _Part()).add(path, fields)
+
+    def result(self, read_time: dt.datetime | None = None) -> Fingerprint:
+        extras: dict[str, str] = {}
+        return Fingerprint(kind="firestore", part_label="collection", unit="documents",
+                           parts={name: part.result() for name, part in sorted(self.parts.items())},
+                           extras=extras, taken_at=read_time.timestamp() if read_time else time.time())
+
+
+# -- where a store lives -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FirestoreServer:
+    """An emulator (host:port) or the real service (project credentials from Application Default Credentials)."""
+
+    emulator_host: str | None
+    description: str
+    version: str = "unknown"
+    _clients: dict[str, Client] = field(default_factory=dict, repr=False)
+
+    def client(self, project: str) -> Client:
+        found = self._clients.get(project)
+        if found is None:
+            if self.emulator_host is not None:
+                # The client reads FIRESTORE_EMULATOR_HOST only in its constructor; several emulators in one
+                # process (one per store) cannot share that variable, so the host is set on each client.
+                found = firestore.Client(project=project, credentials=_ANONYMOUS())
+                found._emulator_host = self.emulator_host
+            else:
+                found = firestore.Client(project=project)
+            self._clients[project] = found
+        return found
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients.clear()
+
+
+class FirestoreMarkerSink:
+    """RPO markers as documents drill_markers/<seq, 12 digits> {seq, written_at (client epoch)}."""
+
+    def __init__(self, server: FirestoreServer, project: str) -> None:
+        self.server = server
+        self.project = project
+
+    def _collection(self) -> Any:
+        return self.server.client(self.project).collection(MARKER_COLLECTION)
+
+    def prepare(self) -> None:
+        list(self._collection().limit(1).stream())  # fail now, not in the writer thread
+
+    def write(self, marker: Marker) -> None:
+        self._collection().document(f"{marker.seq:012d}").set({"seq": marker.seq, "written_at": marker.written_at})
+
+    def newest(self) -> Marker | None:
+        found = list(self._collection().order_by("seq", direction=firestore.Query.DESCENDING).limit(1).stream())
+        if not found:
+            return None
+        data = found[0].to_dict() or {}
+        return Marker(int(data["seq"]), float(data["written_at"]))
+
+    def close(self) -> None:
+        return None
+
+
+# -- the backup file ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupHeader:
+    project: str
+    read_time: str
+    created_at: float
+
+
+def read_backup(path: Path) -> tuple[BackupHeader, Iterator[tuple[str, Document]], Callable[[], dict[str, Any]]]:
+    """The header, an iterator over (path, encoded fields), and a function giving the trailer after iteration.
+
+    Raises BackupError naming the line for anything that is not a complete drill Firestore backup.
+    """
+    handle = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115 (closed by the iterator or on error)
+    trailer: dict[str, Any] = {}
+    try:
+        first = handle.readline()
+        header = json.loads(first)
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise BackupError(f"{path} is not a drill Firestore backup (line 1 has no \"format\": \"{FORMAT}\")")
+        if header.get("version") != VERSION:
+            raise BackupError(f"{path}: backup format version {header.get('version')} is not supported "
+                              f"(this drill reads version {VERSION})")
+        info = BackupHeader(str(header["project"]), str(header["read_time"]), float(header["created_at"]))
+    except (OSError, EOFError, ValueError, KeyError, gzip.BadGzipFile) as exc:
+        handle.close()
+        raise BackupError(f"{path} is not a readable drill Firestore backup: {exc}") from None
+    except BaseException:
+        handle.close()
+        raise
+
+    def documents() -> Iterator[tuple[str, Document]]:
+        number = 1
+        try:
+            for number, line in enumerate(handle, start=2):
+                record = json.loads(line)
+                if "end" in record:
+                    trailer.update(record["end"])
+                    if handle.readline():
+                        raise BackupError(f"{path}:{number + 1}: data after the end of the backup")
+                    return
+                doc_path, fields = record["path"], record["fields"]
+                if not isinstance(doc_path, str) or not doc_path or len(doc_path.split("/")) % 2 \
+                        or not all(_ID.fullmatch(s) for s in doc_path.split("/")) or not isinstance(fields, dict):
+                    raise ValueError(f"not a document: {line[:120]!r}")
+                yield doc_path, fields
+            raise BackupError(f"{path} is truncated: it ends at line {number} without its end record "
+                              f"(the backup was not completely written)")
+        except (OSError, EOFError, ValueError, KeyError, TypeError, gzip.BadGzipFile) as exc:
+            raise BackupError(f"{path}:{number}: not a valid backup line: {exc}") from None
+        finally:
+            handle.close()
+
+    return info, documents(), lambda: trailer
+
+
+# -- the store ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FirestoreStore(Guarded):
+    name: str
+    config: StoreConfig
+    server: FirestoreServer
+    project: str
+    kind: str = "firestore"
+    # Projects this store restored into on a server it does not own (live): emptied on close.
+    scratch: list[str] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        return "documents"
+
+    def client(self) -> Client:
+        """The google-cloud-firestore client of this store's database (for step plugins: setup, planted faults)."""
+        return self.server.client(self.project)
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": "firestore", "database": f"projects/{self.project}/databases/(default)",
+                "location": self.server.description, "server_version": self.server.version,
+                "tools": f"google-cloud-firestore {firestore.__version__}", "provision": self.config.provision}
+
+    def _fail(self, action: str, exc: Exception) -> StoreError:
+        return StoreError(f"{action} Firestore store {self.name!r} (project {self.project}, "
+                          f"{self.server.description}) failed: {redact_text(str(exc))}")
+
+    # -- reading everything -------------------------------------------------------------------------------
+
+    def _top_collections(self, client: Client) -> list[str]:
+        return sorted(c.id for c in client.collections())
+
+    def _walk(self, client: Client, read_time: dt.datetime | None,
+              names_only: bool = False) -> Iterator[Snapshot]:
+        """Every document of the database (subcollections at any depth), one page in memory at a time."""
+        for collection in self._top_collections(client):
+            query = client.collection(collection).recursive()
+            if names_only:
+                query = query.select([FieldPath.document_id()])
+            last: Snapshot | None = None
+            while True:
+                page = query.limit(PAGE) if last is None else query.start_after(last).limit(PAGE)
+                got = 0
+                for snapshot in page.stream(read_time=read_time) if read_time else page.stream():
+                    got += 1
+                    last = snapshot
+                    yield snapshot
+                if got < PAGE:
+                    break
+
+    def _read_time(self) -> dt.datetime:
+        """The server's "now" (the read time of a tiny aggregation): every page of a backup or a fingerprint
+        reads the database as it was at this moment, after every write the server had acknowledged.
+        The server's own clock, so a client clock ahead of it cannot ask for a moment in the future."""
+        found: Any = self.client().collection(MARKER_COLLECTION).count().get()
+        read_time = getattr(found[0][0], "read_time", None) if found and found[0] else None
+        if isinstance(read_time, dt.datetime):
+            return read_time
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+
+    def _bulk_writer(self, client: Client) -> Any:
+        """A BulkWriter; on an emulator without the 500/50/5 ramp-up (it protects real Firestore's new key ranges)."""
+        if self.server.emulator_host is None:
+            return client.bulk_writer()
+        return client.bulk_writer(options=BulkWriterOptions(initial_ops_per_second=20_000,
+                                                            max_ops_per_second=50_000))
+
+    # -- data -----------------------------------------------------------------------------------------------
+
+    def seed(self, count: int, progress: Progress = no_progress) -> None:
+        """Exactly `count` deterministic documents: users, products, users/*/sessions, users/*/sessions/*/events."""
+        self.require_writes("seed")
+        client = self.client()
+        try:
+            existing = [c for c in self._top_collections(client) if c in SEED_COLLECTIONS]
+            if existing:
+                raise StoreError(f"cannot seed {self.name!r}: project {self.project} already has collection(s) "
+                                 f"{', '.join(existing)}; seed an empty database")
+            writer = self._bulk_writer(client)
+            failures: list[str] = []
+            writer.on_write_error(lambda error, _w: _record_failure(failures, error))
+            for written, (path, fields) in enumerate(seed_documents(count), start=1):
+                writer.set(client.document(path), decode(fields, client.document))
+                if written % FLUSH_EVERY == 0:
+                    writer.flush()
+                if written % 10_000 == 0:
+                    progress(f"seeded {written}/{count} documents")
+            writer.close()
+            if failures:
+                raise StoreError(f"seeding {self.name!r}: {len(failures)} writes failed, e.g. {failures[0]}")
+            progress(f"seeded {count} documents into users, products, users/*/sessions, users/*/sessions/*/events")
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("seeding", exc) from None
+
+    def count(self, part: str | None = None) -> int:
+        """Documents in the database (markers left out), or in one collection path (`users/*/sessions`)."""
+        client = self.client()
+        try:
+            if part is not None and "*" not in part and len(part.split("/")) == 1:
+                if part not in self._top_collections(client):
+                    raise StoreError(f"{self.name!r} has no collection {part!r}")
+                found: Any = client.collection(part).count().get()
+                return int(found[0][0].value)
+            total = 0
+            seen_part = part is None
+            for snapshot in self._walk(client, None, names_only=True):
+                path = snapshot.reference.path
+                if path.split("/", 1)[0] == MARKER_COLLECTION:
+                    continue
+                if part is None or part_of(path) == part or part_of(path) == _as_pattern(part):
+                    total += 1
+                    seen_part = True
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("counting", exc) from None
+        if not seen_part:
+            raise StoreError(f"{self.name!r} has no documents in collection {part!r} (name a collection path such "
+                             f"as \"users\" or \"users/*/sessions\")")
+        return total
+
+    def fingerprint(self) -> Fingerprint:
+        client = self.client()
+        read_time = self._read_time()
+        builder = FingerprintBuilder()
+        try:
+            for snapshot in self._walk(client, read_time):
+                builder.add(snapshot.reference.path, encode(snapshot.to_dict() or {}))
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("fingerprinting", exc) from None
+        return builder.result(read_time)
+
+    # -- backup -----------------------------------------------------------------------------------------------
+
+    def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact:
+        if self.config.is_live and self.config.export_uri and self.server.emulator_host is None:
+            return ManagedExport(self).export(directory, progress)
+        created = time.time()
+        backup_id = f"{self.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / f"{backup_id}.firestore.jsonl.gz"
+        partial = directory / f".{final.name}.partial"
+        client = self.client()
+        read_time = self._read_time()
+        builder = FingerprintBuilder()
+        documents = 0
+        try:
+            with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as out:
+                out.write(json.dumps({"format": FORMAT, "version": VERSION, "project": self.project,
+                                      "database": "(default)", "read_time": _timestamp(read_time),
+                                      "created_at": created}) + "\n")
+                for snapshot in self._walk(client, read_time):
+                    path = snapshot.reference.path
+                    fields = encode(snapshot.to_dict() or {})
+                    out.write(json.dumps({"path": path, "fields": fields}, ensure_ascii=False,
+                                         allow_nan=False) + "\n")
+                    builder.add(path, fields)
+                    documents += 1
+                    if documents % 10_000 == 0:
+                        progress(f"backed up {documents} documents of {self.name}")
+                fingerprint = builder.result(read_time)
+                out.write(json.dumps({"end": {"documents": documents, "fingerprint": fingerprint.to_dict()}}) + "\n")
+            digest = sha256_file(partial)
+            os.replace(partial, final)  # only a complete file gets a name that looks like a backup
+        except gexc.GoogleAPIError as exc:
+            partial.unlink(missing_ok=True)
+            raise BackupError(f"backup of {self.name!r} failed: {redact_text(str(exc))}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        progress(f"backed up {documents} documents of project {self.project} at {_timestamp(read_time)} to {final}")
+        return BackupArtifact(
+            id=backup_id, store=self.name, kind="firestore", format=FORMAT, path=final, sha256=digest,
+            size=final.stat().st_size, created_at=time.time(), consistent_at=read_time.timestamp(),
+            tool_versions={"google-cloud-firestore": firestore.__version__}, server_version=self.server.version,
+            fingerprint=fingerprint)
+
+    # -- verify and restore -----------------------------------------------------------------------------------
+
+    def verify_backup(self, artifact: BackupArtifact) -> None:
+        """sha256, then every line decoded and the whole file's fingerprint recomputed, before anything is touched."""
+        if artifact.format == MANAGED_FORMAT:
+            ManagedExport(self).verify(artifact)
+            return
+        path = artifact.path
+        if not path.is_file():
+            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
+        if artifact.sha256 is not None:
+            digest = sha256_file(path)
+            if digest != artifact.sha256:
+                raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
+                                  f"match {artifact.sha256} recorded when it was taken ({path})")
+        _, documents, trailer = read_backup(path)
+        builder = FingerprintBuilder()
+        count = 0
+        for doc_path, fields in documents:
+            try:
+                decode(fields, lambda p: p)
+            except (ValueError, TypeError) as exc:
+                raise BackupError(f"{path}: document {doc_path} does not decode: {exc}") from None
+            builder.add(doc_path, fields)
+            count += 1
+        end = trailer()
+        if end.get("documents") != count:
+            raise BackupError(f"{path}: the end record says {end.get('documents')} documents, the file holds {count}")
+        recorded = end.get("fingerprint")
+        if not isinstance(recorded, dict) or Fingerprint.from_dict(recorded).parts != builder.result().parts:
+            raise BackupError(f"{path}: the documents do not match the fingerprint recorded in the backup's end "
+                              f"record (the file was altered)")
+
+    def restore(self, artifact: BackupArtifact, into: str | None = None,
+                progress: Progress = no_progress) -> Store:
+        self.verify_backup(artifact)  # before the target is touched
+        target_project = project_id(into) if into else self.project
+        if target_project == self.project:
+            target = self
+        else:
+            if self.server.emulator_host is None and not _valid_project_id(target_project):
+                raise StoreError(f"cannot restore {self.name!r} into {into!r}: a restore into another name goes into "
+                                 f"the project of that name, and {into!r} is not a valid project id; name an existing, "
+                                 f"empty project (`restored from its latest backup into \"my-project-restore\"`)")
+            target = FirestoreStore(name=into or self.name,
+                                    config=replace(self.config, name=into or self.name, destructive=True,
+                                                   project=target_project),
+                                    server=self.server, project=target_project)
+        client = target.client()
+        try:
+            existing = self._top_collections(client)
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("listing the restore target of", exc) from None
+        if existing:
+            if target is self:
+                self.require_destructive("overwrite")
+            elif self.config.is_live:
+                raise StoreError(f"restore target project {target_project!r} already holds collections "
+                                 f"({', '.join(existing[:5])}); drill never overwrites a project it did not empty "
+                                 f"itself: name an empty one")
+            progress(f"emptying project {target_project} before the restore")
+            target._delete_everything(client)
+        if target is not self and self.config.is_live:
+            self.scratch.append(target_project)
+        if artifact.format == MANAGED_FORMAT:
+            ManagedExport(self).import_into(artifact, target_project, progress)
+            return target
+        target._write_backup(artifact.path, progress)
+        return target
+
+    def _write_backup(self, path: Path, progress: Progress) -> None:
+        client = self.client()
+        _, documents, _ = read_backup(path)
+        writer = self._bulk_writer(client)
+        failures: list[str] = []
+        writer.on_write_error(lambda error, _w: _record_failure(failures, error))
+        written = 0
+        try:
+            for doc_path, fields in documents:
+                writer.set(client.document(doc_path), decode(fields, client.document))
+                written += 1
+                if written % FLUSH_EVERY == 0:
+                    writer.flush()
+                    if failures:
+                        break
+                if written % 10_000 == 0:
+                    progress(f"restored {written} documents into {self.project}")
+            writer.close()
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("restoring into", exc) from None
+        if failures:
+            raise StoreError(f"restoring into {self.name!r}: {len(failures)} document writes failed, e.g. "
+                             f"{failures[0]}")
+        progress(f"restored {written} documents into project {self.project} with a bulk writer")
+
+    # -- disaster ----------------------------------------------------------------------------------------------
+
+    def _delete_everything(self, client: Client) -> int:
+        deleted = 0
+        for collection in self._top_collections(client):
+            deleted += int(client.recursive_delete(client.collection(collection)))
+        return deleted
+
+    def lose(self) -> None:
+        """Recursive delete of every collection (subcollections included): the database is empty afterwards."""
+        self.require_destructive("lose")
+        try:
+            self._delete_everything(self.client())
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("deleting", exc) from None
+
+    def markers(self) -> FirestoreMarkerSink:
+        return FirestoreMarkerSink(self.server, self.project)
+
+    def close(self) -> None:
+        for project in self.scratch:
+            with contextlib.suppress(gexc.GoogleAPIError):
+                self._delete_everything(self.server.client(project))
+        self.scratch.clear()
+
+
+def _record_failure(failures: list[str], error: Any) -> bool:
+    """BulkWriter error callback: retry transient failures a few times, remember the rest."""
+    if getattr(error, "attempts", 0) < 5 and getattr(error, "code", None) in (4, 8, 10, 13, 14):
+        return True
+    failures.append(f"{getattr(error.operation, 'reference', None) and error.operation.reference.path}: "
+                    f"{error.message}")
+    return False
+
+
+def _as_pattern(part: str) -> str:
+    """A concrete collection path (`users/u1/sessions`) as its part name (`users/*/sessions`)."""
+    return part_of(part + "/x")
+
+
+def _valid_project_id(project: str) -> bool:
+    return bool(re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", project))
+
+
+def project_id(name: str) -> str:
+    """A store name as a project id: lower case, anything but letters, digits and hyphens as `-`
+    (`userdb_restored` -> `userdb-restored`); project ids allow nothing else, the emulator included."""
+    converted = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if not converted or not converted[0].isalpha():
+        converted = f"p-{converted}".rstrip("-")
+    return converted
+
+
+# -- managed export and import (real projects) -------------------------------------------------------------
+
+
+class ManagedExport:
+    """The Firestore Admin API's managed export/import to Cloud Storage, for live stores with `export_uri`.
+
+    The artifact is a small local manifest (`<id>.firestore-export.json`) naming the export's
+    `output_uri_prefix`; the export itself stays in the bucket. The export is asked for at the same
+    `snapshot_time` the fingerprint reads at, so the two describe one state. NOT run in this
+    repository's tests: the emulator has no Admin API (see README, "What was tested where").
+    """
+
+    def __init__(self, store: FirestoreStore) -> None:
+        self.store = store
+
+    def _admin(self) -> Any:
+        from google.cloud import firestore_admin_v1  # imported here: only live managed exports need it
+
+        return firestore_admin_v1.FirestoreAdminClient()
+
+    def export(self, directory: Path, progress: Progress) -> BackupArtifact:
+        store = self.store
+        assert store.config.export_uri is not None
+        created = time.time()
+        backup_id = f"{store.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
+        read_time = store._read_time().replace(second=0, microsecond=0)  # snapshot_time: a whole minute
+        fingerprint = FingerprintBuilder()
+        try:
+            for snapshot in store._walk(store.client(), read_time):
+                fingerprint.add(snapshot.reference.path, encode(snapshot.to_dict() or {}))
+            prefix = f"{store.config.export_uri.rstrip('/')}/{backup_id}"
+            progress(f"managed export of project {store.project} to {prefix}")
+            operation = self._admin().export_documents(request={
+                "name": f"projects/{store.project}/databases/(default)", "output_uri_prefix": prefix,
+                "snapshot_time": read_time})
+            response = operation.result(timeout=24 * 3600)
+        except gexc.GoogleAPIError as exc:
+            raise BackupError(f"managed export of {store.name!r} failed: {redact_text(str(exc))}") from None
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = directory / f"{backup_id}.firestore-export.json"
+        result = fingerprint.result(read_time)
+        manifest.write_text(json.dumps({"format": MANAGED_FORMAT, "project": store.project,
+                                        "output_uri_prefix": response.output_uri_prefix,
+                                        "snapshot_time": _timestamp(read_time),
+                                        "fingerprint": result.to_dict()}, indent=2), encoding="utf-8")
+        return BackupArtifact(
+            id=backup_id, store=store.name, kind="firestore", format=MANAGED_FORMAT, path=manifest,
+            sha256=sha256_file(manifest), size=manifest.stat().st_size, created_at=time.time(),
+            consistent_at=read_time.timestamp(), tool_versions={"firestore-admin": "v1"},
+            server_version="Cloud Firestore", fingerprint=result)
+
+    def verify(self, artifact: BackupArtifact) -> None:
+        if not artifact.path.is_file():
+            raise BackupError(f"backup {artifact.id} of {artifact.store!r}: manifest {artifact.path} is missing")
+        if artifact.sha256 is not None and sha256_file(artifact.path) != artifact.sha256:
+            raise BackupError(f"backup {artifact.id} of {artifact.store!r}: manifest {artifact.path} was altered")
+        data = json.loads(artifact.path.read_text(encoding="utf-8"))
+        if not str(data.get("output_uri_prefix", "")).startswith("gs://"):
+            raise BackupError(f"backup {artifact.id}: manifest {artifact.path} names no gs:// export")
+
+    def import_into(self, artifact: BackupArtifact, project: str, progress: Progress) -> None:
+        prefix = json.loads(artifact.path.read_text(encoding="utf-8"))["output_uri_prefix"]
+        progress(f"managed import of {prefix} into project {project}")
+        try:
+            operation = self._admin().import_documents(request={
+                "name": f"projects/{project}/databases/(default)", "input_uri_prefix": prefix})
+            operation.result(timeout=24 * 3600)
+        except gexc.GoogleAPIError as exc:
+            raise StoreError(f"managed import into {project!r} failed: {redact_text(str(exc))}") from None
+
+
+# -- seed data ---------------------------------------------------------------------------------------------
+
+_NAMES = ("Zoë Martín", "Łukasz Żółć", "田中 太郎", "Ömer Çelik", "Ana O'Neil", "Nguyễn Văn A", "Søren Kierkegaard")
+_CITIES = ((52.52, 13.405, "Berlin"), (35.6762, 139.6503, "東京"), (-33.8688, 151.2093, "Sydney"),
+           (40.7128, -74.006, "New York"), (48.8566, 2.3522, "Paris"), (-23.5505, -46.6333, "São Paulo"))
+_FRAMES = ("round", "square", "cat-eye", "aviator", "wayfarer", "oval")
+_DEVICES = ("iPhone 15", "Pixel 8", "Galaxy S24", "MacBook Air", "ThinkPad X1")
+
+
+def seed_documents(count: int) -> Iterator[tuple[str, Document]]:
+    """`count` deterministic documents as (path, encoded fields), generated lazily (no list in memory).
+
+    15% products, 25% users, 40% users/*/sessions, the rest users/*/sessions/*/events. Values cover
+    every type the backup keeps: timestamps, geopoints, references, bytes, nested maps, arrays of
+    maps, null, integers and doubles, non-ASCII strings.
+    """
+    products = count * 15 // 100 if count >= 4 else min(count, 1)
+    users = max(1, count * 25 // 100) if count >= 2 else 0
+    sessions = max(1, count * 40 // 100) if count >= 3 else 0
+    events = count - products - users - sessions
+    base = dt.datetime(2024, 1, 15, 14, 30, 0, 123456, tzinfo=dt.UTC)
+    rng = random.Random(20240115)
+    for i in range(products):
+        yield f"products/p-{i:06d}", {
+            "sku": f"EYE-{i:06d}", "name": f"{_FRAMES[i % len(_FRAMES)].title()} n°{i} — édition",
+            "price": round(49 + rng.uniform(0, 400), 2), "stock": rng.randrange(0, 500), "active": i % 9 != 0,
+            "created_at": {"$ts": _timestamp(base + dt.timedelta(hours=i))},
+            "dimensions": {"lens_mm": 48 + i % 8, "bridge_mm": 18 + i % 4, "temple_mm": 140 + i % 6 * 5},
+            "colors": ["black", "tortoise", "clear"][: i % 3 + 1], "thumbnail_sha": {"$bytes": base64.b64encode(
+                hashlib.sha256(f"p{i}".encode()).digest()[:12]).decode()},
+            "discontinued_at": None,
+        }
+    for i in range(users):
+        lat, lng, city = _CITIES[i % len(_CITIES)]
+        yield f"users/u-{i:06d}", {
+            "email": f"user{i}@example.test", "name": _NAMES[i % len(_NAMES)],
+            "created_at": {"$ts": _timestamp(base + dt.timedelta(minutes=7 * i))},
+            "home": {"$geo": [round(lat + (i % 100) / 1000, 6), round(lng - (i % 100) / 1000, 6)]}, "city": city,
+            "favourite": {"$ref": f"products/p-{i % products:06d}"} if products else None,
+            "face": {"shape": ["oval", "round", "square", "heart"][i % 4], "pd_mm": 58 + (i % 14) * 0.5,
+                     "measurements": [round(rng.uniform(10, 20), 3) for _ in range(3)]},
+            "roles": ["customer"] + (["beta"] if i % 5 == 0 else []), "visits": i * 3, "score": i / 7,
+            "last_login": None if i % 6 == 0 else {"$ts": _timestamp(base + dt.timedelta(days=30, seconds=i))},
+        }
+    for i in range(sessions):
+        user = i % users
+        yield f"users/u-{user:06d}/sessions/s-{i:06d}", {
+            "started_at": {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * i))},
+            "ended_at": None if i % 4 == 0 else {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * i + 600))},
+            "device": {"model": _DEVICES[i % len(_DEVICES)], "os": ["iOS", "Android", "macOS"][i % 3]},
+            "tried_on": [{"$ref": f"products/p-{(i + j) % products:06d}"} for j in range(i % 3)] if products else [],
+            "duration_s": round(rng.uniform(5, 900), 3), "converted": i % 7 == 0,
+        }
+    for i in range(events):
+        session = i % sessions
+        user = session % users
+        yield f"users/u-{user:06d}/sessions/s-{session:06d}/events/e-{i:06d}", {
+            "at": {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * session + i % 600))},
+            "kind": ["view", "try_on", "add_to_cart", "checkout"][i % 4],
+            "payload": {"frame": _FRAMES[i % len(_FRAMES)], "fit": {"score": round(rng.uniform(0, 1), 4),
+                                                                   "ok": i % 2 == 0}},
+            "seq": i, "raw": {"$bytes": base64.b64encode(bytes([i % 256, 0, 255])).decode()},
+        }
