@@ -23,8 +23,9 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     local = LocalFirestoreEmulator()
     cleanup.push(f"stop the throwaway Firestore emulator of {config.name!r}", local.stop)
     local.start()
-    progress(f"started a throwaway Firestore emulator ({local.version}) on {local.host} in {local.started_in:.1f}s")
-    server = FirestoreServer(emulator_host=local.host, version=f"cloud-firestore-emulator {local.version}",
+    progress(f"started a throwaway Firestore emulator (google-cloud-cli-firestore-emulator {local.version}) "
+             f"on {local.host} in {local.started_in:.1f}s")
+    server = FirestoreServer(emulator_host=local.host, version=f"google-cloud-cli-firestore-emulator {local.version}",
                              description=f"local Firestore emulator on {local.host}")
     cleanup.push(f"close the Firestore clients of {config.name!r}", server.close)
     return FirestoreStore(name=config.name, config=config, server=server,
