@@ -372,6 +372,9 @@ def test_lose_deletes_subcollections_and_count_reads_collection_paths(store: Fir
     assert store.count() == 100
     assert store.count("users") == 25 and store.count("products") == 15
     assert store.count("users/*/sessions") == 40 and store.count("users/*/sessions/*/events") == 20
+    assert store.count("users/u-000001/sessions") == 2  # sessions 1 and 26 belong to user 1 (of 25)
+    with pytest.raises(StoreError, match="is not a collection path"):
+        store.count("users/u-000001")
     with pytest.raises(StoreError, match="no collection 'nope'"):
         store.count("nope")
     with pytest.raises(StoreError, match="cannot seed"):
