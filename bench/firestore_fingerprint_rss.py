@@ -21,8 +21,17 @@ CHILD = r'''
 import json, resource, sys, time, tempfile
 from pathlib import Path
 from drill.config import StoreConfig
+from drill.stores import firestore as fs
 from drill.stores.firestore import FirestoreServer, FirestoreStore
 host, project, what = sys.argv[1:4]
+samples = []  # current RSS (MiB) every 10,000 documents: growth would show here, buffers level off
+add = fs.FingerprintBuilder.add
+def sampled(self, path, fields):
+    add(self, path, fields)
+    counted = sum(p.count for p in self.parts.values())
+    if counted % 10_000 == 0:
+        samples.append(int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 2**20)
+fs.FingerprintBuilder.add = sampled
 store = FirestoreStore(name=project, config=StoreConfig(name=project, kind="firestore"),
                        server=FirestoreServer(emulator_host=host, description="bench"), project=project)
 store.count("products")  # connect and warm up before the baseline
@@ -33,7 +42,7 @@ if what == "fingerprint":
 else:
     total = store.backup(Path(tempfile.mkdtemp())).fingerprint.total
 print(json.dumps({"what": what, "documents": total, "seconds": time.monotonic() - began,
-                  "rss_before_kib": base}))
+                  "rss_before_kib": base, "rss_every_10000_mib": samples}))
 '''
 
 
@@ -64,7 +73,7 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 print(f"{what:11} {result['documents']:>7} documents: {result['seconds']:6.1f}s, peak RSS "
                       f"{peak / 1024:.0f} MiB (after imports and connecting: {result['rss_before_kib'] / 1024:.0f} "
-                      f"MiB)", flush=True)
+                      f"MiB); RSS every 10,000 documents (MiB): {result['rss_every_10000_mib']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -469,6 +469,21 @@ def test_firestore_config_keys_are_validated_with_file_and_line(tmp_path: Path) 
     assert (store.project, store.export_uri) == ("my-app", "gs://my-backups/firestore")
 
 
+def test_a_live_cloud_firestore_store_without_credentials_fails_clearly(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    from drill.cleanup import CleanupStack
+    from drill.provision.firestore import provision_live
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default login
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # no metadata server
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    monkeypatch.setenv("PROD_FS", "firestore://my-real-project")
+    config = StoreConfig(name="prod", kind="firestore", provision="live", url_env="PROD_FS")
+    with pytest.raises(ProvisionError, match="no Google credentials for Cloud Firestore, project my-real-project"):
+        provision_live(config, CleanupStack())
+
+
 def test_project_ids_from_store_names() -> None:
     assert project_id("eyewearml") == "eyewearml"
     assert project_id("userdb_restored") == "userdb-restored"

@@ -8,6 +8,7 @@ an emulator someone else runs. `project` in drill.toml overrides the URL's proje
 from __future__ import annotations
 
 from google.api_core import exceptions as gexc
+from google.auth.exceptions import GoogleAuthError
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
@@ -53,6 +54,10 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
     store = FirestoreStore(name=config.name, config=config, server=server, project=project)
     try:
         store._top_collections(store.client())
+    except GoogleAuthError as exc:
+        raise ProvisionError(f"live store {config.name!r}: no Google credentials for {server.description} "
+                             f"({redact_text(str(exc))}); set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
+                             f"file, or run where Application Default Credentials are available") from None
     except gexc.GoogleAPIError as exc:
         raise ProvisionError(f"live store {config.name!r}: cannot reach {server.description}: "
                              f"{redact_text(str(exc))}") from None
