@@ -482,6 +482,9 @@ def test_a_live_cloud_firestore_store_without_credentials_fails_clearly(monkeypa
     config = StoreConfig(name="prod", kind="firestore", provision="live", url_env="PROD_FS")
     with pytest.raises(ProvisionError, match="no Google credentials for Cloud Firestore, project my-real-project"):
         provision_live(config, CleanupStack())
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # would silently redirect a live project
+    with pytest.raises(ProvisionError, match="FIRESTORE_EMULATOR_HOST is set"):
+        provision_live(config, CleanupStack())
 
 
 def test_project_ids_from_store_names() -> None:

@@ -12,7 +12,7 @@ from google.auth.exceptions import GoogleAuthError
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
-from drill.errors import ConfigError, ProvisionError
+from drill.errors import ConfigError, ProvisionError, StoreError
 from drill.provision.live import live_url
 from drill.provision.local_firestore import LocalFirestoreEmulator
 from drill.redact import redact_text
@@ -54,6 +54,8 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
     store = FirestoreStore(name=config.name, config=config, server=server, project=project)
     try:
         store._top_collections(store.client())
+    except StoreError as exc:
+        raise ProvisionError(f"live store {config.name!r}: {exc}") from None
     except GoogleAuthError as exc:
         raise ProvisionError(f"live store {config.name!r}: no Google credentials for {server.description} "
                              f"({redact_text(str(exc))}); set GOOGLE_APPLICATION_CREDENTIALS to a service account key "

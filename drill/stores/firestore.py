@@ -297,6 +297,11 @@ class FirestoreServer:
                 found = firestore.Client(project=project, credentials=_ANONYMOUS())
                 found._emulator_host = self.emulator_host
             else:
+                if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+                    raise StoreError(f"FIRESTORE_EMULATOR_HOST is set ({os.environ['FIRESTORE_EMULATOR_HOST']}): the "
+                                     f"Firestore client would send the traffic of Cloud Firestore project {project} "
+                                     f"to that emulator; unset it, or name the emulator in the store's URL "
+                                     f"(http://HOST:PORT/PROJECT)")
                 found = firestore.Client(project=project)
             self._clients[project] = found
         return found
