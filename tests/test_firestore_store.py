@@ -30,17 +30,9 @@ from google.cloud.firestore_v1.vector import Vector
 from drill.config import StoreConfig, load_config
 from drill.errors import BackupError, ConfigError, ProvisionError, SafetyError, StoreError
 from drill.provision.local_firestore import GROUP_FILE, LocalFirestoreEmulator, _group_alive
-from drill.stores.firestore import (
-    MARKER_COLLECTION,
-    FingerprintBuilder,
-    FirestoreServer,
-    FirestoreStore,
-    canonical,
-    encode,
-    part_of,
-    project_id,
-    seed_documents,
-)
+from drill.stores.firestore import FirestoreServer, FirestoreStore, project_id
+from drill.stores.firestore_codec import MARKER_COLLECTION, FingerprintBuilder, canonical, encode, part_of
+from drill.stores.firestore_seed import seed_documents
 from tests.conftest import run_drill
 
 FAULTS_PLUGIN = '''

@@ -6,65 +6,36 @@ A store is one project's `(default)` database. drill reads the whole database at
 collection by top-level collection, each with one streamed recursive (all-descendants) query, so
 every subcollection at any depth comes along and only the documents being read are in memory.
 
-The backup file, `<id>.firestore.jsonl.gz`, is gzip'd JSON lines:
-
-    {"format": "drill-firestore-jsonl", "version": 1, "project": ..., "read_time": ...}   header
-    {"path": "users/u-000001", "fields": {...}}                                            one per document
-    {"end": {"documents": N, "fingerprint": {...}}}                                        trailer
-
-Values keep their Firestore types through a tagged encoding: strings, booleans, integers and
-doubles are JSON's own (Python's json keeps 3 and 3.0 apart); null is null; arrays are arrays;
-everything else is a one-key object: {"$ts": RFC 3339 with microseconds}, {"$geo": [lat, lng]},
-{"$ref": "collection/doc"}, {"$bytes": base64}, {"$double": "NaN" | "Infinity" | "-Infinity"},
-{"$vector": [...]}; a map is a plain object, wrapped as {"$map": {...}} when one of its keys starts
-with "$". References are restored into the target database (a restore into another project points
-them at that project).
-
-Fingerprint parts are collection paths with document ids replaced by `*`: `users`,
-`users/*/sessions`, `users/*/sessions/*/events` (bounded in number, unlike one part per parent
-document). Each part holds a document count, an order-independent content hash (the sum modulo
-2**64 of 64 bits of blake2b over each document's full path and canonical typed JSON, keys sorted:
-a timestamp and its string form hash differently, so do 1 and 1.0) and, as its schema, the set of
-value types seen in each top-level field (`field started_at` -> `timestamp`), so a value whose
-type changed is named. drill's RPO markers (collection `drill_markers`) are in backups but not in
-fingerprints or counts.
-
 Live stores configured with `export_uri = "gs://bucket/prefix"` are backed up with the Firestore
-Admin API's managed export instead (and restored with its import): see `ManagedExport`.
+Admin API's managed export instead (and restored with its import): see `ManagedExport`. The
+backup file and fingerprints are described in `firestore_codec`, the seed data in `firestore_seed`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import gzip
 import hashlib
 import json
-import math
 import os
-import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
-from google.cloud.firestore_v1 import GeoPoint
 from google.cloud.firestore_v1.bulk_writer import BulkWriterOptions
-from google.cloud.firestore_v1.document import DocumentReference
 from google.cloud.firestore_v1.field_path import FieldPath
-from google.cloud.firestore_v1.vector import Vector
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
-from drill.fingerprint import Fingerprint, PartPrint
+from drill.fingerprint import Fingerprint
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -75,205 +46,28 @@ from drill.stores.base import (
     no_progress,
     sha256_file,
 )
+from drill.stores.firestore_codec import (
+    FORMAT,
+    MARKER_COLLECTION,
+    VERSION,
+    Document,
+    FingerprintBuilder,
+    decode,
+    encode,
+    encoded_type,
+    part_of,
+    read_backup,
+    rfc3339,
+)
+from drill.stores.firestore_seed import SEED_COLLECTIONS, seed_documents
 
-MARKER_COLLECTION = "drill_markers"
-FORMAT = "drill-firestore-jsonl"
 MANAGED_FORMAT = "firestore-managed-export"
-VERSION = 1
 FLUSH_EVERY = 2000  # bulk-writer operations between flushes (bounds its queue)
-MAX_FIELDS = 200  # top-level field names tracked per part in the schema (beyond: counted, not named)
-SEED_COLLECTIONS = ("users", "products")
-TAGS = ("$ts", "$geo", "$ref", "$bytes", "$double", "$vector", "$map")
-_ID = re.compile(r"[^/]+")
 
-Document = dict[str, Any]
 # The Google client libraries are only partly typed: their objects are handled as Any here.
 Client = Any
 Snapshot = Any
-_NANOS: Any = DatetimeWithNanoseconds
 _ANONYMOUS: Any = AnonymousCredentials
-
-
-# -- typed values ---------------------------------------------------------------------------------------
-
-
-def type_name(value: Any) -> str:
-    """The Firestore type of a Python value as the client returns it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bytes):
-        return "bytes"
-    if isinstance(value, dt.datetime):
-        return "timestamp"
-    if isinstance(value, GeoPoint):
-        return "geopoint"
-    if isinstance(value, DocumentReference):
-        return "reference"
-    if isinstance(value, Vector):
-        return "vector"
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, list | tuple):
-        return "array"
-    raise StoreError(f"a Firestore value of unexpected Python type {type(value).__name__}")
-
-
-def _timestamp(value: dt.datetime) -> str:
-    if isinstance(value, DatetimeWithNanoseconds):
-        return str(_NANOS.rfc3339(value))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def encode(value: Any) -> Any:
-    """A Firestore value as JSON that keeps its type (see the module docstring)."""
-    kind = type_name(value)
-    if kind in ("null", "boolean", "integer", "string"):
-        return value
-    if kind == "double":
-        return value if math.isfinite(value) else {"$double": repr(value).replace("inf", "Infinity")
-                                                   .replace("nan", "NaN")}
-    if kind == "bytes":
-        return {"$bytes": base64.b64encode(value).decode("ascii")}
-    if kind == "timestamp":
-        return {"$ts": _timestamp(value)}
-    if kind == "geopoint":
-        return {"$geo": [value.latitude, value.longitude]}
-    if kind == "reference":
-        return {"$ref": value.path}
-    if kind == "vector":
-        return {"$vector": [float(x) for x in value]}
-    if kind == "map":
-        encoded = {str(k): encode(v) for k, v in value.items()}
-        return {"$map": encoded} if any(k.startswith("$") for k in encoded) else encoded
-    return [encode(v) for v in value]
-
-
-def decode(value: Any, reference: Callable[[str], Any]) -> Any:
-    """The inverse of encode(); `reference(path)` builds a DocumentReference in the target database."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list):
-        return [decode(v, reference) for v in value]
-    if not isinstance(value, dict):
-        raise ValueError(f"not a Firestore value: {value!r}")
-    if len(value) == 1:
-        tag, inner = next(iter(value.items()))
-        if tag == "$ts":
-            return _NANOS.from_rfc3339(str(inner))
-        if tag == "$geo":
-            latitude, longitude = inner
-            return GeoPoint(float(latitude), float(longitude))
-        if tag == "$ref":
-            if not isinstance(inner, str) or len(inner.split("/")) % 2:
-                raise ValueError(f"not a document path: {inner!r}")
-            return reference(inner)
-        if tag == "$bytes":
-            return base64.b64decode(str(inner), validate=True)
-        if tag == "$double":
-            if inner not in ("NaN", "Infinity", "-Infinity"):
-                raise ValueError(f"not a special double: {inner!r}")
-            return float(str(inner).replace("Infinity", "inf"))
-        if tag == "$vector":
-            return Vector([float(x) for x in inner])
-        if tag == "$map":
-            if not isinstance(inner, dict):
-                raise ValueError(f"$map must hold an object, not {inner!r}")
-            return {k: decode(v, reference) for k, v in inner.items()}
-        if tag.startswith("$"):
-            raise ValueError(f"unknown type tag {tag!r}")
-    return {k: decode(v, reference) for k, v in value.items()}
-
-
-def canonical(path: str, fields: Document) -> bytes:
-    """A document as bytes that depend only on its path, field names, values and their types."""
-    return (path + "\x00" + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                       allow_nan=False)).encode("utf-8")
-
-
-def part_of(path: str) -> str:
-    """`users/u1/sessions/s9` -> `users/*/sessions`: the collection path, document ids as `*`."""
-    segments = path.split("/")[:-1]
-    return "/".join("*" if i % 2 else s for i, s in enumerate(segments))
-
-
-def _encoded_types(value: Any) -> str:
-    """The type of an encoded value (what the schema records), without decoding it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if len(value) == 1:
-        tag = next(iter(value))
-        names = {"$ts": "timestamp", "$geo": "geopoint", "$ref": "reference", "$bytes": "bytes",
-                 "$double": "double", "$vector": "vector", "$map": "map"}
-        if tag in names:
-            return names[tag]
-    return "map"
-
-
-class _Part:
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = 0
-        self.fields: dict[str, set[str]] = {}
-        self.untracked: set[str] = set()
-
-    def add(self, path: str, fields: Document) -> None:
-        self.count += 1
-        digest = hashlib.blake2b(canonical(path, fields), digest_size=8).digest()
-        self.total = (self.total + int.from_bytes(digest, "big")) % (1 << 64)
-        for name, value in fields.items():
-            types = self.fields.get(name)
-            if types is None:
-                if len(self.fields) >= MAX_FIELDS:
-                    if len(self.untracked) < MAX_FIELDS:
-                        self.untracked.add(name)
-                    continue
-                types = self.fields[name] = set()
-            types.add(_encoded_types(value))
-
-    def result(self) -> PartPrint:
-        content = hashlib.sha256(f"{self.count}:{self.total}".encode()).hexdigest()[:32]
-        schema = {f"field {name}": ", ".join(sorted(types)) for name, types in self.fields.items()}
-        if self.untracked:
-            schema["fields not named"] = f"more than {MAX_FIELDS} field names (content hash still covers them)"
-        return PartPrint(self.count, content, schema)
-
-
-class FingerprintBuilder:
-    """Accumulates documents (path + encoded fields) into a fingerprint: memory bounded by the parts."""
-
-    def __init__(self) -> None:
-        self.parts: dict[str, _Part] = {}
-
-    def add(self, path: str, fields: Document) -> None:
-        if path.split("/", 1)[0] == MARKER_COLLECTION:
-            return
-        self.parts.setdefault(part_of(path), _Part()).add(path, fields)
-
-    def result(self, read_time: dt.datetime | None = None) -> Fingerprint:
-        extras: dict[str, str] = {}
-        return Fingerprint(kind="firestore", part_label="collection", unit="documents",
-                           parts={name: part.result() for name, part in sorted(self.parts.items())},
-                           extras=extras, taken_at=read_time.timestamp() if read_time else time.time())
 
 
 # -- where a store lives -----------------------------------------------------------------------------------
@@ -339,63 +133,6 @@ class FirestoreMarkerSink:
     def close(self) -> None:
         return None
 
-
-# -- the backup file ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BackupHeader:
-    project: str
-    read_time: str
-    created_at: float
-
-
-def read_backup(path: Path) -> tuple[BackupHeader, Iterator[tuple[str, Document]], Callable[[], dict[str, Any]]]:
-    """The header, an iterator over (path, encoded fields), and a function giving the trailer after iteration.
-
-    Raises BackupError naming the line for anything that is not a complete drill Firestore backup.
-    """
-    handle = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115 (closed by the iterator or on error)
-    trailer: dict[str, Any] = {}
-    try:
-        first = handle.readline()
-        header = json.loads(first)
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise BackupError(f"{path} is not a drill Firestore backup (line 1 has no \"format\": \"{FORMAT}\")")
-        if header.get("version") != VERSION:
-            raise BackupError(f"{path}: backup format version {header.get('version')} is not supported "
-                              f"(this drill reads version {VERSION})")
-        info = BackupHeader(str(header["project"]), str(header["read_time"]), float(header["created_at"]))
-    except (OSError, EOFError, ValueError, KeyError, gzip.BadGzipFile) as exc:
-        handle.close()
-        raise BackupError(f"{path} is not a readable drill Firestore backup: {exc}") from None
-    except BaseException:
-        handle.close()
-        raise
-
-    def documents() -> Iterator[tuple[str, Document]]:
-        number = 1
-        try:
-            for number, line in enumerate(handle, start=2):
-                record = json.loads(line)
-                if "end" in record:
-                    trailer.update(record["end"])
-                    if handle.readline():
-                        raise BackupError(f"{path}:{number + 1}: data after the end of the backup")
-                    return
-                doc_path, fields = record["path"], record["fields"]
-                if not isinstance(doc_path, str) or not doc_path or len(doc_path.split("/")) % 2 \
-                        or not all(_ID.fullmatch(s) for s in doc_path.split("/")) or not isinstance(fields, dict):
-                    raise ValueError(f"not a document: {line[:120]!r}")
-                yield doc_path, fields
-            raise BackupError(f"{path} is truncated: it ends at line {number} without its end record "
-                              f"(the backup was not completely written)")
-        except (OSError, EOFError, ValueError, KeyError, TypeError, gzip.BadGzipFile) as exc:
-            raise BackupError(f"{path}:{number}: not a valid backup line: {exc}") from None
-        finally:
-            handle.close()
-
-    return info, documents(), lambda: trailer
 
 
 # -- the store ---------------------------------------------------------------------------------------------
@@ -597,7 +334,7 @@ class FirestoreStore(Guarded):
         try:
             with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as out:
                 out.write(json.dumps({"format": FORMAT, "version": VERSION, "project": self.project,
-                                      "database": "(default)", "read_time": _timestamp(read_time),
+                                      "database": "(default)", "read_time": rfc3339(read_time),
                                       "created_at": created}) + "\n")
                 for snapshot in self._walk(client, read_time):
                     path = snapshot.reference.path
@@ -618,7 +355,7 @@ class FirestoreStore(Guarded):
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        progress(f"backed up {documents} documents of project {self.project} at {_timestamp(read_time)} to {final}")
+        progress(f"backed up {documents} documents of project {self.project} at {rfc3339(read_time)} to {final}")
         return BackupArtifact(
             id=backup_id, store=self.name, kind="firestore", format=FORMAT, path=final, sha256=digest,
             size=final.stat().st_size, created_at=time.time(), consistent_at=read_time.timestamp(),
@@ -747,7 +484,7 @@ class FirestoreStore(Guarded):
 
 
 def _field_digests(fields: Document) -> dict[str, tuple[str, bytes]]:
-    return {name: (_encoded_types(value), hashlib.blake2b(json.dumps(value, sort_keys=True).encode(),
+    return {name: (encoded_type(value), hashlib.blake2b(json.dumps(value, sort_keys=True).encode(),
                                                           digest_size=8).digest())
             for name, value in fields.items()}
 
@@ -832,7 +569,7 @@ class ManagedExport:
         result = fingerprint.result(read_time)
         manifest.write_text(json.dumps({"format": MANAGED_FORMAT, "project": store.project,
                                         "output_uri_prefix": response.output_uri_prefix,
-                                        "snapshot_time": _timestamp(read_time),
+                                        "snapshot_time": rfc3339(read_time),
                                         "fingerprint": result.to_dict()}, indent=2), encoding="utf-8")
         return BackupArtifact(
             id=backup_id, store=store.name, kind="firestore", format=MANAGED_FORMAT, path=manifest,
@@ -860,66 +597,3 @@ class ManagedExport:
             raise StoreError(f"managed import into {project!r} failed: {redact_text(str(exc))}") from None
 
 
-# -- seed data ---------------------------------------------------------------------------------------------
-
-_NAMES = ("Zoë Martín", "Łukasz Żółć", "田中 太郎", "Ömer Çelik", "Ana O'Neil", "Nguyễn Văn A", "Søren Kierkegaard")
-_CITIES = ((52.52, 13.405, "Berlin"), (35.6762, 139.6503, "東京"), (-33.8688, 151.2093, "Sydney"),
-           (40.7128, -74.006, "New York"), (48.8566, 2.3522, "Paris"), (-23.5505, -46.6333, "São Paulo"))
-_FRAMES = ("round", "square", "cat-eye", "aviator", "wayfarer", "oval")
-_DEVICES = ("iPhone 15", "Pixel 8", "Galaxy S24", "MacBook Air", "ThinkPad X1")
-
-
-def seed_documents(count: int) -> Iterator[tuple[str, Document]]:
-    """`count` deterministic documents as (path, encoded fields), generated lazily (no list in memory).
-
-    15% products, 25% users, 40% users/*/sessions, the rest users/*/sessions/*/events. Values cover
-    every type the backup keeps: timestamps, geopoints, references, bytes, nested maps, arrays of
-    maps, null, integers and doubles, non-ASCII strings.
-    """
-    products = count * 15 // 100 if count >= 4 else min(count, 1)
-    users = max(1, count * 25 // 100) if count >= 2 else 0
-    sessions = max(1, count * 40 // 100) if count >= 3 else 0
-    events = count - products - users - sessions
-    base = dt.datetime(2024, 1, 15, 14, 30, 0, 123456, tzinfo=dt.UTC)
-    rng = random.Random(20240115)
-    for i in range(products):
-        yield f"products/p-{i:06d}", {
-            "sku": f"EYE-{i:06d}", "name": f"{_FRAMES[i % len(_FRAMES)].title()} n°{i} — édition",
-            "price": round(49 + rng.uniform(0, 400), 2), "stock": rng.randrange(0, 500), "active": i % 9 != 0,
-            "created_at": {"$ts": _timestamp(base + dt.timedelta(hours=i))},
-            "dimensions": {"lens_mm": 48 + i % 8, "bridge_mm": 18 + i % 4, "temple_mm": 140 + i % 6 * 5},
-            "colors": ["black", "tortoise", "clear"][: i % 3 + 1], "thumbnail_sha": {"$bytes": base64.b64encode(
-                hashlib.sha256(f"p{i}".encode()).digest()[:12]).decode()},
-            "discontinued_at": None,
-        }
-    for i in range(users):
-        lat, lng, city = _CITIES[i % len(_CITIES)]
-        yield f"users/u-{i:06d}", {
-            "email": f"user{i}@example.test", "name": _NAMES[i % len(_NAMES)],
-            "created_at": {"$ts": _timestamp(base + dt.timedelta(minutes=7 * i))},
-            "home": {"$geo": [round(lat + (i % 100) / 1000, 6), round(lng - (i % 100) / 1000, 6)]}, "city": city,
-            "favourite": {"$ref": f"products/p-{i % products:06d}"} if products else None,
-            "face": {"shape": ["oval", "round", "square", "heart"][i % 4], "pd_mm": 58 + (i % 14) * 0.5,
-                     "measurements": [round(rng.uniform(10, 20), 3) for _ in range(3)]},
-            "roles": ["customer"] + (["beta"] if i % 5 == 0 else []), "visits": i * 3, "score": i / 7,
-            "last_login": None if i % 6 == 0 else {"$ts": _timestamp(base + dt.timedelta(days=30, seconds=i))},
-        }
-    for i in range(sessions):
-        user = i % users
-        yield f"users/u-{user:06d}/sessions/s-{i:06d}", {
-            "started_at": {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * i))},
-            "ended_at": None if i % 4 == 0 else {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * i + 600))},
-            "device": {"model": _DEVICES[i % len(_DEVICES)], "os": ["iOS", "Android", "macOS"][i % 3]},
-            "tried_on": [{"$ref": f"products/p-{(i + j) % products:06d}"} for j in range(i % 3)] if products else [],
-            "duration_s": round(rng.uniform(5, 900), 3), "converted": i % 7 == 0,
-        }
-    for i in range(events):
-        session = i % sessions
-        user = session % users
-        yield f"users/u-{user:06d}/sessions/s-{session:06d}/events/e-{i:06d}", {
-            "at": {"$ts": _timestamp(base + dt.timedelta(days=1, seconds=41 * session + i % 600))},
-            "kind": ["view", "try_on", "add_to_cart", "checkout"][i % 4],
-            "payload": {"frame": _FRAMES[i % len(_FRAMES)], "fit": {"score": round(rng.uniform(0, 1), 4),
-                                                                   "ok": i % 2 == 0}},
-            "seq": i, "raw": {"$bytes": base64.b64encode(bytes([i % 256, 0, 255])).decode()},
-        }
