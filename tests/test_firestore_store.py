@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -484,3 +485,46 @@ def test_project_ids_from_store_names() -> None:
     assert project_id("userdb_restored") == "userdb-restored"
     assert project_id("App.Data") == "app-data"
     assert project_id("9lives") == "p-9lives"
+
+
+LONG = '''Feature: long Firestore drill
+  Scenario: a drill cancelled while it waits
+    Given the Firestore store "app"
+    And "app" is seeded with 50 documents
+    And writes to "app" are recorded every 100 milliseconds
+    When 10 minutes pass
+    And "app" is lost
+'''
+
+
+def test_sigterm_stops_the_emulator_group_and_writes_interrupted_results(tmp_path: Path) -> None:
+    from tests.conftest import drill_env
+
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "long.feature").write_text(LONG, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "drill", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=drill_env())
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # readiness: the drill says it waits (emulator up, markers written)
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "waiting 10m" in line:
+            break
+    assert any("waiting 10m" in line for line in seen), "".join(seen)
+    [root] = [p for p in Path(tempfile.gettempdir()).glob("drill-firestore-*")
+              if (p / "drill-owner.pid").is_file() and (p / "drill-owner.pid").read_text().strip() == str(proc.pid)]
+    pgid = int((root / GROUP_FILE).read_text())
+    assert _group_alive(pgid)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert not _group_alive(pgid), "the emulator's JVM must be stopped with its wrapper"
+    assert not root.exists()
+    [results_file] = list((tmp_path / "reports").glob("*/results.json"))
+    [scenario] = json.loads(results_file.read_text())["scenarios"]
+    assert scenario["status"] == "interrupted"
+    assert scenario["evidence"]["markers"]["app"]["written"] > 0
