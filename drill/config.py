@@ -54,6 +54,8 @@ class StoreConfig:
     volume: str | None = None  # volume: the Docker volume's name (live; default: a throwaway volume)
     stop_containers: tuple[str, ...] = ()  # volume: containers stopped around backups and restores
     depends_on: tuple[str, ...] = ()
+    project: str | None = None  # firestore: the project id (default: the live URL's, else the store name)
+    export_uri: str | None = None  # firestore live: gs://bucket/prefix for the Admin API's managed export/import
 
     @property
     def is_live(self) -> bool:
@@ -158,7 +160,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on", "appendonly", "volume", "stop_containers"})
+         "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -292,6 +294,7 @@ class _Validator:
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")
+        self.firestore_keys(table, data)
         jobs = data.get("restore_jobs", base.restore_jobs if base else None)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
             raise self.error("must be a whole number of at least 1", table, "restore_jobs")
@@ -310,6 +313,8 @@ class _Validator:
             volume=data.get("volume", base.volume if base else None),
             stop_containers=tuple(self.string_list(table, data, "stop_containers")) if "stop_containers" in data
             else (base.stop_containers if base else ()),
+            project=data.get("project", base.project if base else None),
+            export_uri=data.get("export_uri", base.export_uri if base else None),
         )
         if merged.kind == "volume" and merged.provision == "live":
             if not merged.volume:
@@ -319,6 +324,17 @@ class _Validator:
             raise self.error("a live store needs url_env: the name of the environment variable that holds "
                              "its connection URL", table, "provision")
         return merged
+
+    def firestore_keys(self, table: str, data: dict[str, Any]) -> None:
+        if "project" in data and not (isinstance(data["project"], str)
+                                      and re.fullmatch(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*", data["project"])):
+            raise self.error("must be a Google Cloud project id (lower-case letters, digits, hyphens; starts with a "
+                             "letter), e.g. \"my-project\"",
+                             table, "project")
+        if "export_uri" in data and not (isinstance(data["export_uri"], str)
+                                         and re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", data["export_uri"])):
+            raise self.error("must be a Cloud Storage location gs://BUCKET[/PREFIX] (the Firestore managed export "
+                             "writes there)", table, "export_uri")
 
     def string_list(self, table: str, data: dict[str, Any], key: str) -> list[str]:
         value = data.get(key, [])

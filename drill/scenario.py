@@ -282,11 +282,14 @@ class DrillScenario:
         with self.clock.phase("verify", name):
             actual = store.fingerprint()
             differences = compare(expected, actual)
+            # Kinds that can say which items differ (Firestore: documents and fields) add those lines.
+            explain = getattr(store, "explain_differences", None)
+            details: list[str] = explain(artifact, {d.part for d in differences}) if differences and explain else []
             self.result.evidence["fingerprints"][store.name] = {
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
-                "differences": [d.to_dict() for d in differences]}
+                "differences": [d.to_dict() for d in differences], **({"details": details} if details else {})}
             if differences:
-                listed = "\n  - ".join(d.message for d in differences)
+                listed = "\n  - ".join(d.message for d in differences) + "".join(f"\n  - {line}" for line in details)
                 raise VerificationError(f"{name!r} does not match the state of {artifact.store!r} at backup "
                                         f"{artifact.id}:\n  - {listed}")
         self._verified(name)
