@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drill import __version__
+from drill import __version__, backup_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
 from drill.features import check, find_features
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     checking = commands.add_parser("check", help="validate features and configuration without running anything")
     checking.add_argument("paths", nargs="*", type=Path)
     checking.add_argument("--profile", default=None)
+    backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
     return parser
 
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config(args.config, profile=args.profile)
+        if args.command in backup_cli.COMMANDS:
+            return backup_cli.main(args, config)
         paths = args.paths or [config.base_dir / "features"]
         if args.command == "run":
             return _run(args, config, paths)
@@ -138,6 +141,8 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
             signal.signal(signal.SIGTERM, previous)
     results = report_dir / run_id / "results.json"
     status = json.loads(results.read_text())["status"] if results.is_file() else None
+    if config.notify.enabled:
+        backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
         return EXIT_INTERRUPTED
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
