@@ -96,7 +96,7 @@ def test_prune_over_a_two_year_history_keeps_the_policy_and_the_newest_verified(
     expected = decide([(e.id, e.manifest.created_at) for e in entries], RetentionPolicy(0, 30, 12, 12), now)
     # The three newest backups are damaged and were never verified; an older one was verified.
     for entry in entries[-3:]:
-        (entry.directory / entry.manifest.files[0].name).write_bytes(b"damaged")
+        (entry.directory / entry.manifest.files[0].name).write_bytes(b"X" * entry.manifest.size)
     repo.verify(entries[-4], None)
     # A crashed run's leftovers are swept by prune.
     (tmp_path / "repo" / "userdb" / ".partial-dead").mkdir()
