@@ -122,7 +122,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     if args.command == "restore":
         run = Run(config, "restore", args.store, args.verbose)
         return _guarded(run, lambda: _restore(run, args))
-    subject = args.store or "all stores"
+    subject = args.store or "all"
     run = Run(config, args.backups_command, subject, args.verbose)
     if args.backups_command == "list":
         return _guarded(run, lambda: _list(run, args.store, args.json), log=False)

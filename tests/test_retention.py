@@ -114,7 +114,7 @@ def test_prune_over_a_two_year_history_keeps_the_policy_and_the_newest_verified(
     assert not (tmp_path / "repo" / "userdb" / ".partial-dead").exists()
     log = (tmp_path / "repo" / "drill-backup.log").read_text().splitlines()
     assert len(log) == 2  # one line per run
-    assert " drill prune all stores ok " in log[1] and f"deleted={len(expected.delete)}" in log[1]
+    assert " drill prune all ok " in log[1] and f"deleted={len(expected.delete)}" in log[1]
 
     # Policy daily=1 only: it keeps just the (damaged) newest; prune also keeps the newest verified.
 
