@@ -80,7 +80,7 @@ def test_one_flipped_byte_anywhere_is_detected(key: crypto.Key, where: str) -> N
     offset = {"header-nonce": 23, "first-chunk": crypto.HEADER_SIZE + 2, "middle": len(blob) // 2,
               "tag-of-last": len(blob) - 1}[where]
     blob[offset] ^= 0x01
-    with pytest.raises(crypto.DecryptionError, match="corrupt: chunk \\d+ fails authentication"):
+    with pytest.raises(crypto.DecryptionError, match=r"corrupt: chunk \d+ fails authentication"):
         _decrypt(bytes(blob), key)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from drill.provision.local_redis import LocalRedisServer, redis_server_binary, r
 from drill.repository import Repository
 from drill.stores.base import sha256_file
 from drill.stores.redis import RedisServer, RedisStore
-from tests.backup_support import PASSWORD, SEED_ROWS, ProdDb, pg_cluster, prod_db, write_config
+from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
 from tests.conftest import drill_env, run_drill
 
 __all__ = ["pg_cluster", "prod_db"]
