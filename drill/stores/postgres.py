@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -297,6 +298,8 @@ class PostgresStore(Guarded):
             if digest != artifact.sha256:
                 raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
                                   f"match {artifact.sha256} recorded when it was taken ({path})")
+        if actual_format == "pg_dump-tar":
+            _check_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it whole first
         if actual_format in ("pg_dump-custom", "pg_dump-tar"):
             # A matching sha256 proves the file is the one pg_dump completed, so reading the table of
             # contents suffices; a file with no recorded checksum is decoded whole (data included), so
@@ -449,6 +452,22 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
 def _strip_schema_names(definition: str) -> str:
     # pg_get_indexdef qualifies the table (ON public.users); keep definitions comparable across targets.
     return re.sub(r" ON (ONLY )?\S+\.", r" ON \1", definition)
+
+
+def _check_tar(path: Path) -> None:
+    names = set()
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                names.add(member.name)
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    while extracted.read(1 << 20):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: damaged tar ({exc})") from None
+    if "toc.dat" not in names:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: a tar file without toc.dat")
 
 
 def detect_format(path: Path) -> str:
