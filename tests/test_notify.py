@@ -147,8 +147,9 @@ def test_a_failed_backup_is_announced_by_webhook_and_email(drill_dir: Path, webh
     mail = message_from_bytes(data)
     assert mail["Subject"].startswith("drill backup of userdb FAILED on ")
     assert "cannot connect to PostgreSQL" in mail.get_payload(decode=True).decode()
-    everything = json.dumps(payload) + data.decode() + done.output + (drill_dir / "repo" / "drill-backup.log").read_text()
-    assert PASSWORD not in everything and WEBHOOK_TOKEN not in everything.replace(webhook.paths[0], "")
+    log = (drill_dir / "repo" / "drill-backup.log").read_text()
+    everything = json.dumps(payload) + data.decode() + done.output + log
+    assert PASSWORD not in everything and WEBHOOK_TOKEN not in everything
 
 
 def test_success_is_quiet_unless_on_success(drill_dir: Path, webhook: Webhook, smtp: Smtp) -> None:
