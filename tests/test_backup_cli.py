@@ -177,3 +177,17 @@ def test_cron_behaviour_lock_exit_codes_and_one_log_line(drill_dir: Path, prod_d
     lines = log.read_text().splitlines()
     assert len(lines) == 5  # one per run
     assert " drill backup userdb ok id=userdb-" in lines[-1] and "sha256=" in lines[-1]
+
+
+def test_the_readme_documents_every_backup_command_and_key() -> None:
+    import re
+
+    from drill.config import _Validator
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for key in sorted(_Validator.REPOSITORY_KEYS | _Validator.NOTIFY_KEYS):
+        assert re.search(rf"\| `{key}` \|", readme), f"README does not document the drill.toml key `{key}`"
+    for command in ("drill backup STORE", "drill restore STORE", "drill backups list", "drill backups verify",
+                    "drill backups prune", "--test-mode", "--overwrite", "--dry-run", "--from", "--into"):
+        assert command in readme, command
