@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drill import __version__, crypto
 from drill.errors import BackupError
@@ -35,6 +35,9 @@ from drill.fingerprint import Fingerprint
 from drill.lock import store_lock
 from drill.results import iso
 from drill.stores.base import BackupArtifact, sha256_file
+
+if TYPE_CHECKING:
+    from drill.scenario import DrillScenario
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
@@ -292,6 +295,27 @@ class Repository:
         doomed = entry.directory.with_name(f".deleting-{entry.id}")
         os.rename(entry.directory, doomed)  # gone from listings at once; the files follow
         shutil.rmtree(doomed)
+
+
+def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
+    """A drill's step: the newest repository backup of `name` (what production's cron made) becomes the
+    store's latest backup, checked and decrypted now, with the fingerprint its manifest recorded."""
+    import tempfile
+
+    drill.store(name)  # declared first, like every step that names a store
+    repo = Repository(drill.config.repository_path)
+    key_file = drill.config.repository.key_file
+    entry = repo.get(name, "latest")
+    workdir = Path(tempfile.mkdtemp(prefix="drill-repo-"))
+    drill.cleanup.push(f"remove the checked copy of backup {entry.id}", lambda: shutil.rmtree(workdir, True))
+    with drill.clock.phase("fetch", name):
+        artifact = repo.materialize(entry, crypto.load_key(key_file) if key_file else None, workdir)
+    drill.backups.setdefault(name, []).append(artifact)
+    drill.result.evidence["backups"].append({**artifact.evidence(), "path": str(entry.directory),
+                                              "encryption": entry.manifest.encryption})
+    drill.reporter.info(f"latest repository backup of {name}: {entry.id} (consistent at "
+                        f"{iso(artifact.consistent_at)}, checked)", force=True)
+    return artifact
 
 
 def newest_matching(pattern: str, base: Path) -> tuple[Path, float]:

@@ -189,3 +189,42 @@ def test_verify_finds_a_flipped_byte_and_restore_refuses_it(drill_dir: Path, pro
     assert restore.code == 1 and "is corrupt: sha256" in restore.stderr
     assert prod_db.fingerprint().parts == before.parts and prod_db.databases() == databases
     shutil.rmtree(entry.directory)
+
+
+DRILL_FEATURE = '''Feature: production's backups restore
+  Scenario: the latest backup production made restores and matches
+    Given the PostgreSQL store "userdb"
+    And the latest backup of "userdb" in the repository
+    When "userdb" is restored from its latest backup into "{copy}"
+    Then "{copy}" matches the state of "userdb" at the backup
+'''
+
+
+def test_a_drill_restores_the_latest_encrypted_repository_backup(drill_dir: Path, prod_db: ProdDb) -> None:
+    write_config(drill_dir, key=True)
+    (drill_dir / "backup.key").write_bytes(bytes(range(1, 33)))
+    assert run_drill(drill_dir, "backup", "userdb", env=_env(prod_db)).code == 0
+    copy = f"{prod_db.database}_drill"
+    (drill_dir / "features").mkdir()
+    (drill_dir / "features" / "prod.feature").write_text(DRILL_FEATURE.format(copy=copy))
+    done = run_drill(drill_dir, "run", env=_env(prod_db))
+    assert done.code == 0, done.output
+    [scenario] = done.results["scenarios"] if done.results else []
+    assert scenario["status"] == "passed"
+    assert "fetch" in [p["name"] for p in scenario["phases"]]
+    [backup] = scenario["evidence"]["backups"]
+    assert backup["source"] == "repository" and backup["encryption"]["algorithm"] == "AES-256-GCM"
+    assert scenario["evidence"]["fingerprints"][copy]["differences"] == []
+    assert copy not in prod_db.databases()  # drill's copy is dropped after the drill
+
+    # Planted fault: one flipped byte in the stored backup fails the drill at that step, by name.
+    [entry] = Repository(drill_dir / "repo").entries()
+    stored = entry.directory / entry.manifest.files[0].name
+    blob = bytearray(stored.read_bytes())
+    blob[-5] ^= 0x01
+    stored.write_bytes(bytes(blob))
+    failed = run_drill(drill_dir, "run", env=_env(prod_db))
+    assert failed.code == 1
+    [scenario] = failed.results["scenarios"] if failed.results else []
+    assert scenario["status"] in ("failed", "error")
+    assert any("is corrupt: sha256" in (e.get("message") or "") for e in scenario["errors"]), scenario["errors"]
