@@ -28,7 +28,7 @@ from drill.errors import BackupError, ConfigError, DrillError, SafetyError, Veri
 from drill.fingerprint import compare
 from drill.lock import LockBusy
 from drill.redact import redact_text
-from drill.repository import Entry, Repository, newest_matching
+from drill.repository import Entry, Repository, newest_matching, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
@@ -150,7 +150,7 @@ def _guarded(run: Run, action: Any, log: bool = True) -> int:
 
 def _repository(config: Config) -> tuple[Repository, crypto.Key | None]:
     key_file = config.repository.key_file
-    return Repository(config.repository_path), crypto.load_key(key_file) if key_file else None
+    return open_repository(config), crypto.load_key(key_file) if key_file else None
 
 
 def _configured(config: Config, name: str) -> StoreConfig:
@@ -294,7 +294,7 @@ def _list(run: Run, store: str | None, as_json: bool) -> str:
     if as_json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print(f"no backups{f' of {store}' if store else ''} in {repo.root}")
+        print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
     else:
         print(f"{'store':<12} {'id':<40} {'created (UTC)':<21} {'size':>12}  {'format':<15} {'encrypted':<17} verified")
         for row in rows:
@@ -316,7 +316,7 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     repo, key = _repository(run.config)
     entries = [e for e in repo.entries(store) if backup_id is None or e.id == backup_id]
     if backup_id is not None and not entries:
-        raise BackupError(f"no backup {backup_id!r} in {repo.root}")
+        raise BackupError(f"no backup {backup_id!r} in {repo.location}")
     failures = []
     for entry in entries:
         try:

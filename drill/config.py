@@ -62,6 +62,7 @@ class RepositoryConfig:
     """[repository]: where `drill backup` keeps backups, their encryption and their retention."""
 
     path: Path | None = None  # None: [drill] backup_dir
+    gcs: str | None = None  # path = "gs://bucket/prefix": the repository is that bucket prefix
     key_file: Path | None = None  # set: backups are encrypted (AES-256-GCM) with this key
     hourly: int = 24  # the runbook's HOURLY_RETENTION
     daily: int = 30  # RETENTION_DAILY
@@ -354,10 +355,13 @@ class _Validator:
 
     def repository(self, data: dict[str, Any], base: Path) -> RepositoryConfig:
         self.check_keys("repository", data, self.REPOSITORY_KEYS)
-        path = data.get("path")
-        if isinstance(path, str) and path.startswith("gs://"):
-            raise self.error("a GCS bucket prefix as repository is not available yet in this version of drill; "
-                             "use a local directory (e.g. a mounted volume)", "repository", "path")
+        gcs = data.get("path")
+        if isinstance(gcs, str) and gcs.startswith("gs://"):
+            if not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[^\s]*)?", gcs):
+                raise self.error(f"{gcs!r} is not a GCS location; write gs://BUCKET/PREFIX", "repository", "path")
+            data = {k: v for k, v in data.items() if k != "path"}
+        else:
+            gcs = None
         counts = {}
         for key in ("hourly", "daily", "weekly", "monthly"):
             value = data.get(key, getattr(RepositoryConfig, key))
@@ -367,7 +371,7 @@ class _Validator:
             counts[key] = value
         paths = {key: self.path_value("repository", data, key, base, base) if key in data else None
                  for key in ("path", "key_file", "log_file")}
-        return RepositoryConfig(path=paths["path"], key_file=paths["key_file"], log_file=paths["log_file"],
+        return RepositoryConfig(path=paths["path"], gcs=gcs, key_file=paths["key_file"], log_file=paths["log_file"],
                                 hourly=counts["hourly"], daily=counts["daily"], weekly=counts["weekly"],
                                 monthly=counts["monthly"])
 

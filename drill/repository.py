@@ -37,6 +37,7 @@ from drill.results import iso
 from drill.stores.base import BackupArtifact, sha256_file
 
 if TYPE_CHECKING:
+    from drill.config import Config
     from drill.scenario import DrillScenario
 
 MANIFEST = "manifest.json"
@@ -111,8 +112,15 @@ class Entry:
 
 
 class Repository:
+    """A local directory. Subclasses (GcsRepository) keep the same layout elsewhere and use `root` as a
+    local working area, overriding the hooks `_fetch`, `_publish`, `_record`, listing and deletion."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     # -- where ------------------------------------------------------------------------------------------
 
@@ -176,7 +184,15 @@ class Repository:
             raise BackupError(f"a backup with id {artifact.id} already exists in {final.parent}")
         os.rename(staging, final)  # the one step that makes the backup exist
         _fsync_dir(final.parent)
-        return Entry(manifest, final)
+        committed = Entry(manifest, final)
+        self._publish(committed)
+        return committed
+
+    def _publish(self, entry: Entry) -> None:
+        """Make a committed backup exist where the repository lives (local: it already does)."""
+
+    def _fetch(self, entry: Entry) -> None:
+        """Bring the backup's files next to its manifest (local: they are there)."""
 
     # -- read -------------------------------------------------------------------------------------------
 
@@ -206,14 +222,14 @@ class Repository:
         entries = self.entries(store)
         if backup_id == "latest":
             if not entries:
-                raise BackupError(f"no backup of {store!r} in the repository {self.root}: take one with "
+                raise BackupError(f"no backup of {store!r} in the repository {self.location}: take one with "
                                   f"`drill backup {store}`")
             return entries[-1]
         for entry in entries:
             if entry.id == backup_id:
                 return entry
         listed = ", ".join(e.id for e in entries[-5:]) or "none"
-        raise BackupError(f"no backup {backup_id!r} of {store!r} in {self.root} (newest: {listed}); "
+        raise BackupError(f"no backup {backup_id!r} of {store!r} in {self.location} (newest: {listed}); "
                           f"see `drill backups list {store}`")
 
     # -- check ------------------------------------------------------------------------------------------
@@ -224,6 +240,7 @@ class Repository:
         Records the outcome in verified.json; raises BackupError naming what is wrong.
         """
         try:
+            self._fetch(entry)
             for item in entry.manifest.files:
                 self._check_stored(entry, item)
                 if entry.manifest.encryption is not None:
@@ -247,6 +264,7 @@ class Repository:
             raise BackupError(f"backup {entry.id} has {len(entry.manifest.files)} files; this drill restores "
                               f"single-file backups")
         item = entry.manifest.files[0]
+        self._fetch(entry)
         self._check_stored(entry, item)
         stored = entry.directory / item.name
         if entry.manifest.encryption is not None:
@@ -297,13 +315,22 @@ class Repository:
         shutil.rmtree(doomed)
 
 
+def open_repository(config: Config) -> Repository:
+    """The repository [repository] names: a local directory, or a GCS bucket prefix."""
+    if config.repository.gcs:
+        from drill.repository_gcs import GcsRepository
+
+        return GcsRepository(config.repository.gcs, config.repository_path)
+    return Repository(config.repository_path)
+
+
 def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
     """A drill's step: the newest repository backup of `name` (what production's cron made) becomes the
     store's latest backup, checked and decrypted now, with the fingerprint its manifest recorded."""
     import tempfile
 
     drill.store(name)  # declared first, like every step that names a store
-    repo = Repository(drill.config.repository_path)
+    repo = open_repository(drill.config)
     key_file = drill.config.repository.key_file
     entry = repo.get(name, "latest")
     workdir = Path(tempfile.mkdtemp(prefix="drill-repo-"))

@@ -215,6 +215,7 @@ def test_notify_configuration_errors_point_at_the_line(drill_dir: Path) -> None:
     (drill_dir / "drill.toml").write_text('[repository]\ndaily = -1\n')
     done = run_drill(drill_dir, "backups", "list")
     assert done.code == 2 and "drill.toml:2: [repository.daily] must be a whole number" in done.stderr
-    (drill_dir / "drill.toml").write_text('[repository]\npath = "gs://bucket/prefix"\n')
+    (drill_dir / "drill.toml").write_text('[repository]\npath = "gs://Bad_Bucket!/x"\n')
     done = run_drill(drill_dir, "backups", "list")
-    assert done.code == 2 and "GCS bucket prefix as repository is not available yet" in done.stderr
+    assert done.code == 2
+    assert "drill.toml:2: [repository.path] 'gs://Bad_Bucket!/x' is not a GCS location" in done.stderr
