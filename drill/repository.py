@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,6 +71,11 @@ class Manifest:
     drill_version: str = __version__
     encryption: dict[str, Any] | None = None  # algorithm, key id, chunk size: never the key
     fingerprint: dict[str, Any] | None = None  # the data's fingerprint in the backup's snapshot
+    # A backup the store made as a directory (mongodump layout) is stored as one tar ("packed"); its
+    # files are listed with their sha256 in "contents", and the store's own digest of it is kept.
+    packed: str | None = None
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    store_sha256: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +162,16 @@ class Repository:
     def commit(self, staging: Path, artifact: BackupArtifact, key: crypto.Key | None) -> Entry:
         """Move (or encrypt) the artifact's file into `staging`, write the manifest, rename into place."""
         source = artifact.path
-        plain_sha = artifact.sha256 or sha256_file(source)
+        contents: list[dict[str, Any]] = []
+        if source.is_dir():
+            contents = [{"name": f.relative_to(source).as_posix(), "size": f.stat().st_size, "sha256": sha256_file(f)}
+                        for f in sorted(source.rglob("*")) if f.is_file()]
+            packed = staging / f"{source.name}.tar"
+            with tarfile.open(packed, "w") as archive:
+                archive.add(source, arcname=source.name)
+            shutil.rmtree(source)
+            source = packed
+        plain_sha = sha256_file(source) if contents or not artifact.sha256 else artifact.sha256
         plain_size = source.stat().st_size
         if key is not None:
             stored = staging / f"{source.name}.enc"
@@ -174,7 +189,8 @@ class Repository:
             created_at=artifact.created_at, consistent_at=artifact.consistent_at, size=entry.size, files=[entry],
             tool_versions=dict(artifact.tool_versions), server_version=artifact.server_version,
             encryption=encryption,
-            fingerprint=artifact.fingerprint.to_dict() if artifact.fingerprint else None)
+            fingerprint=artifact.fingerprint.to_dict() if artifact.fingerprint else None,
+            packed="tar" if contents else None, contents=contents, store_sha256=artifact.sha256)
         _write_json(staging / MANIFEST, manifest.to_dict())
         for leftover in staging.iterdir():  # e.g. the store's empty work directory
             if leftover.is_dir():
@@ -277,11 +293,34 @@ class Repository:
         else:
             plain = stored
         m = entry.manifest
+        sha256: str | None = item.plain_sha256
+        if m.packed == "tar":
+            plain, sha256 = self._unpack(entry, plain, workdir), m.store_sha256
         return BackupArtifact(
-            id=m.id, store=m.store, kind=m.kind, format=m.format, path=plain, sha256=item.plain_sha256,
+            id=m.id, store=m.store, kind=m.kind, format=m.format, path=plain, sha256=sha256,
             size=item.plain_size, created_at=m.created_at, consistent_at=m.consistent_at,
             tool_versions=m.tool_versions, server_version=m.server_version,
             fingerprint=Fingerprint.from_dict(m.fingerprint) if m.fingerprint else None, source="repository")
+
+    def _unpack(self, entry: Entry, archive_path: Path, workdir: Path) -> Path:
+        """A directory backup out of its tar, every file checked against the manifest's contents."""
+        target = workdir / "unpacked"
+        with tarfile.open(archive_path, "r:") as archive:
+            archive.extractall(target, filter="data")
+        if archive_path.parent == workdir:
+            archive_path.unlink()
+        roots = [p for p in target.iterdir()]
+        if len(roots) != 1 or not roots[0].is_dir():
+            raise BackupError(f"backup {entry.id}: its tar does not hold one directory")
+        found = {f.relative_to(roots[0]).as_posix(): f for f in roots[0].rglob("*") if f.is_file()}
+        listed = {c["name"]: c for c in entry.manifest.contents}
+        if set(found) != set(listed):
+            raise BackupError(f"backup {entry.id}: files differ from its manifest: "
+                              f"{sorted(set(found) ^ set(listed))[:5]}")
+        for name, path in found.items():
+            if sha256_file(path) != listed[name]["sha256"]:
+                raise BackupError(f"backup {entry.id}: {name} does not match the sha256 in its manifest")
+        return roots[0]
 
     def _check_stored(self, entry: Entry, item: FileEntry) -> None:
         path = entry.directory / item.name

@@ -228,3 +228,40 @@ def test_a_drill_restores_the_latest_encrypted_repository_backup(drill_dir: Path
     [scenario] = failed.results["scenarios"] if failed.results else []
     assert scenario["status"] in ("failed", "error")
     assert any("is corrupt: sha256" in (e.get("message") or "") for e in scenario["errors"]), scenario["errors"]
+
+
+def test_mongodb_directory_backups_are_packed_checked_and_restored(drill_dir: Path) -> None:
+    from drill.errors import ProvisionError
+    from drill.provision.local_mongodb import LocalMongoServer
+    from drill.stores.mongodb import MongoServer, MongoStore
+
+    local = LocalMongoServer()
+    try:
+        local.start()
+    except ProvisionError as exc:
+        pytest.fail(f"no MongoDB server could start: {exc}")
+    try:
+        mongo = MongoServer(uri=local.uri, description="prod stand-in")
+        store = MongoStore(name="notifydb", config=StoreConfig(name="notifydb", kind="mongodb"), server=mongo,
+                           database_name="notifydb")
+        store.seed(200)
+        before = store.fingerprint()
+        (drill_dir / "drill.toml").write_text('[repository]\npath = "repo"\nkey_file = "k.key"\n\n[stores.notifydb]\n'
+                                              'kind = "mongodb"\nprovision = "live"\nurl_env = "NOTIFY_URL"\n')
+        (drill_dir / "k.key").write_bytes(bytes(range(32)))
+        env = {"NOTIFY_URL": f"{local.uri.rstrip('/')}/notifydb"}
+        done = run_drill(drill_dir, "backup", "notifydb", env=env)
+        assert done.code == 0, done.output
+        [entry] = Repository(drill_dir / "repo").entries()
+        assert entry.manifest.packed == "tar" and entry.manifest.files[0].name.endswith(".tar.enc")
+        assert entry.manifest.contents and all(len(c["sha256"]) == 64 for c in entry.manifest.contents)
+        test = run_drill(drill_dir, "restore", "notifydb", "--test-mode", env=env)
+        assert test.code == 0, test.output
+        assert "200 documents, matching the fingerprint taken with the backup" in test.stdout
+        store.database().drop_collection(store.database().list_collection_names()[0])
+        over = run_drill(drill_dir, "restore", "notifydb", "--overwrite", env=env)
+        assert over.code == 0, over.output
+        assert store.fingerprint().parts == before.parts
+        mongo.close()
+    finally:
+        local.stop()
