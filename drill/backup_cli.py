@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -116,6 +117,19 @@ class Run:
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
+    # SIGTERM (cron's timeout, systemd stopping) takes Ctrl-C's path: clean up, log, exit 130.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return _dispatch(args, config)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "backup":
         run = Run(config, "backup", args.store, args.verbose)
         return _guarded(run, lambda: _backup(run, args.store))

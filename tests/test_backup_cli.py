@@ -191,3 +191,31 @@ def test_the_readme_documents_every_backup_command_and_key() -> None:
     for command in ("drill backup STORE", "drill restore STORE", "drill backups list", "drill backups verify",
                     "drill backups prune", "--test-mode", "--overwrite", "--dry-run", "--from", "--into"):
         assert command in readme, command
+
+
+def test_sigterm_during_a_backup_cleans_up_logs_and_exits_130(drill_dir: Path, prod_db: ProdDb) -> None:
+    import signal
+    import sys
+    import time
+
+    import psycopg
+
+    from tests.conftest import drill_env
+
+    write_config(drill_dir)
+    # An exclusive lock on a table makes pg_dump wait inside the backup: a run caught in the middle.
+    with psycopg.connect(prod_db.cluster.conninfo(prod_db.database)) as blocker:
+        blocker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen([sys.executable, "-m", "drill", "backup", "userdb"], cwd=drill_dir,
+                                env=drill_env(_env(prod_db)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list((drill_dir / "repo" / "userdb").glob(".partial-*/work/.*.partial")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        blocker.rollback()
+    assert proc.returncode == 130, stderr
+    assert "drill: error: interrupted" in stderr
+    assert not list((drill_dir / "repo" / "userdb").iterdir())  # no partial left, no backup
+    assert " drill backup userdb interrupted " in (drill_dir / "repo" / "drill-backup.log").read_text()
