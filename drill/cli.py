@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drill import __version__
+from drill import __version__, backup_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
 from drill.features import check, find_features
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--verify", action="store_true",
                         help="check every results.json digest and the history hash chain; exit 1 naming the run")
     report.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
+    backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
     return parser
 
 
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config(args.config, profile=getattr(args, "profile", None))
+        if args.command in backup_cli.COMMANDS:
+            return backup_cli.main(args, config)
         if args.command == "report":
             from drill.report.cli import report_command
 
@@ -160,6 +163,8 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         from drill.report.cli import reports_after_run
 
         reports_after_run(results, args.report_format)
+    if config.notify.enabled:
+        backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
         return EXIT_INTERRUPTED
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:

@@ -63,6 +63,39 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class RepositoryConfig:
+    """[repository]: where `drill backup` keeps backups, their encryption and their retention."""
+
+    path: Path | None = None  # None: [drill] backup_dir
+    gcs: str | None = None  # path = "gs://bucket/prefix": the repository is that bucket prefix
+    key_file: Path | None = None  # set: backups are encrypted (AES-256-GCM) with this key
+    hourly: int = 24  # the runbook's HOURLY_RETENTION
+    daily: int = 30  # RETENTION_DAILY
+    weekly: int = 12  # RETENTION_WEEKLY
+    monthly: int = 12  # RETENTION_MONTHLY
+    log_file: Path | None = None  # None: <path>/drill-backup.log
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """[notify]: who hears about failed (and, if asked, successful) backups, restores and drills."""
+
+    webhook_url_env: str | None = None  # env var NAME holding a Slack-compatible incoming-webhook URL
+    email_to: tuple[str, ...] = ()
+    email_from: str = "drill@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+    smtp_starttls: bool = False
+    on_success: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook_url_env or self.email_to)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     base_dir: Path
@@ -74,6 +107,12 @@ class Config:
     profile: str | None = None
     seed_scale: float = 1.0
     plugins: tuple[str, ...] = ()
+    repository: RepositoryConfig = field(default_factory=RepositoryConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+    @property
+    def repository_path(self) -> Path:
+        return self.repository.path or self.backup_dir
 
     def store(self, name: str, kind: str) -> StoreConfig:
         """The configuration of a store a feature names; unnamed stores are local, of the named kind."""
@@ -154,7 +193,12 @@ def _line_from_toml_error(message: str) -> int | None:
 class _Validator:
     """Turns the parsed TOML into a Config, pointing every complaint at file and line."""
 
-    TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles"})
+    TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles", "repository", "notify"})
+    REPOSITORY_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"path", "key_file", "hourly", "daily", "weekly", "monthly", "log_file"})
+    NOTIFY_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
+         "smtp_starttls", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
@@ -251,6 +295,8 @@ class _Validator:
             tiers=tiers, stores=stores, profiles=profiles,
             seed_scale=self.scale("drill", drill_table),
             plugins=tuple(self.string_list("drill", drill_table, "plugins")),
+            repository=self.repository(self.table("", data, "repository"), base_dir),
+            notify=self.notify(self.table("", data, "notify")),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -335,6 +381,54 @@ class _Validator:
                                          and re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", data["export_uri"])):
             raise self.error("must be a Cloud Storage location gs://BUCKET[/PREFIX] (the Firestore managed export "
                              "writes there)", table, "export_uri")
+
+    def repository(self, data: dict[str, Any], base: Path) -> RepositoryConfig:
+        self.check_keys("repository", data, self.REPOSITORY_KEYS)
+        gcs = data.get("path")
+        if isinstance(gcs, str) and gcs.startswith("gs://"):
+            if not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[^\s]*)?", gcs):
+                raise self.error(f"{gcs!r} is not a GCS location; write gs://BUCKET/PREFIX", "repository", "path")
+            data = {k: v for k, v in data.items() if k != "path"}
+        else:
+            gcs = None
+        counts = {}
+        for key in ("hourly", "daily", "weekly", "monthly"):
+            value = data.get(key, getattr(RepositoryConfig, key))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise self.error("must be a whole number of at least 0 (0 keeps none of this class)",
+                                 "repository", key)
+            counts[key] = value
+        paths = {key: self.path_value("repository", data, key, base, base) if key in data else None
+                 for key in ("path", "key_file", "log_file")}
+        return RepositoryConfig(path=paths["path"], gcs=gcs, key_file=paths["key_file"], log_file=paths["log_file"],
+                                hourly=counts["hourly"], daily=counts["daily"], weekly=counts["weekly"],
+                                monthly=counts["monthly"])
+
+    def notify(self, data: dict[str, Any]) -> NotifyConfig:
+        self.check_keys("notify", data, self.NOTIFY_KEYS)
+        for key in ("webhook_url_env", "smtp_password_env"):
+            if key in data and not (isinstance(data[key], str)
+                                    and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data[key])):
+                raise self.error("must be the NAME of an environment variable (the secret itself never goes in "
+                                 "drill.toml)", "notify", key)
+        for key in ("email_from", "smtp_host", "smtp_user"):
+            if key in data and not (isinstance(data[key], str) and data[key]):
+                raise self.error("must be a non-empty string", "notify", key)
+        for key in ("smtp_starttls", "on_success"):
+            if key in data and not isinstance(data[key], bool):
+                raise self.error("must be true or false", "notify", key)
+        port = data.get("smtp_port", 25)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise self.error("must be a TCP port number (1-65535)", "notify", "smtp_port")
+        email_to = self.string_list("notify", data, "email_to")
+        if any("@" not in address for address in email_to):
+            raise self.error("must be a list of e-mail addresses", "notify", "email_to")
+        return NotifyConfig(
+            webhook_url_env=data.get("webhook_url_env"), email_to=tuple(email_to),
+            email_from=data.get("email_from", NotifyConfig.email_from),
+            smtp_host=data.get("smtp_host", NotifyConfig.smtp_host), smtp_port=port,
+            smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
+            smtp_starttls=data.get("smtp_starttls", False), on_success=data.get("on_success", False))
 
     def string_list(self, table: str, data: dict[str, Any], key: str) -> list[str]:
         value = data.get(key, [])

@@ -136,3 +136,15 @@ def rto_within(drill: DrillScenario, duration: str) -> None:
           "Then the data loss is at most 1 hour")
 def rpo_at_most(drill: DrillScenario, duration: str) -> None:
     drill.check_target("rpo", duration, drill.current_line)
+
+
+# --- backup repository ---
+
+
+@sentence("given when", rf"the latest backup of {STORE} in the repository",
+          "Uses the newest backup `drill backup` made of the store ([repository]), checked and decrypted.",
+          'Given the latest backup of "userdb" in the repository')
+def latest_repository_backup(drill: DrillScenario, store: str) -> None:
+    from drill.repository import use_in_drill
+
+    use_in_drill(drill, store)

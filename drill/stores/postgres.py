@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ from drill.stores.base import (
 MARKER_TABLE = "drill_markers"
 CUSTOM_MAGIC = b"PGDMP"
 GZIP_MAGIC = b"\x1f\x8b"
+TAR_MAGIC, TAR_MAGIC_AT = b"ustar", 257
 
 # Text output of every type must not depend on the session: the same data, the same hash.
 _STABLE_SESSION = ("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
@@ -296,7 +298,9 @@ class PostgresStore(Guarded):
             if digest != artifact.sha256:
                 raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
                                   f"match {artifact.sha256} recorded when it was taken ({path})")
-        if actual_format == "pg_dump-custom":
+        if actual_format == "pg_dump-tar":
+            _check_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it whole first
+        if actual_format in ("pg_dump-custom", "pg_dump-tar"):
             # A matching sha256 proves the file is the one pg_dump completed, so reading the table of
             # contents suffices; a file with no recorded checksum is decoded whole (data included), so
             # a truncated archive fails here, not half-way into a restore.
@@ -334,14 +338,15 @@ class PostgresStore(Guarded):
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         fmt = detect_format(artifact.path)
-        if fmt == "pg_dump-custom":
-            self._pg_restore(artifact.path, target, progress)
+        if fmt in ("pg_dump-custom", "pg_dump-tar"):
+            self._pg_restore(artifact.path, target, progress, parallel=fmt == "pg_dump-custom")
         else:
             self._psql_restore(artifact.path, target, fmt, progress)
         return target_store
 
-    def _pg_restore(self, path: Path, target: str, progress: Progress) -> None:
-        jobs = self.config.restore_jobs or max(1, min(4, os.cpu_count() or 1))
+    def _pg_restore(self, path: Path, target: str, progress: Progress, parallel: bool = True) -> None:
+        # pg_restore -j needs the custom (or directory) format; a tar archive is restored by one job.
+        jobs = (self.config.restore_jobs or max(1, min(4, os.cpu_count() or 1))) if parallel else 1
         args = [self.server.tools.path("pg_restore"), *self.server.tool_args(target), "-j", str(jobs),
                 "--exit-on-error", "--verbose", str(path)]
         progress(f"pg_restore -j {jobs} into {target}")
@@ -474,17 +479,35 @@ def _strip_schema_names(definition: str) -> str:
     return re.sub(r" ON (ONLY )?\S+\.", r" ON \1", definition)
 
 
+def _check_tar(path: Path) -> None:
+    names = set()
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                names.add(member.name)
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    while extracted.read(1 << 20):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: damaged tar ({exc})") from None
+    if "toc.dat" not in names:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: a tar file without toc.dat")
+
+
 def detect_format(path: Path) -> str:
-    """pg_dump-custom, sql.gz or sql, from the file's first bytes (not its name)."""
+    """pg_dump-custom, pg_dump-tar, sql.gz or sql, from the file's first bytes (not its name)."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(5)
+            head = handle.read(TAR_MAGIC_AT + len(TAR_MAGIC))
     except OSError as exc:
         raise BackupError(f"cannot read backup {path}: {exc.strerror}") from None
     if head.startswith(CUSTOM_MAGIC):
         return "pg_dump-custom"
     if head.startswith(GZIP_MAGIC):
         return "sql.gz"
+    if head[TAR_MAGIC_AT:].startswith(TAR_MAGIC):  # pg_dump -Ft (ustar header)
+        return "pg_dump-tar"
     if not head:
         raise BackupError(f"backup {path} is empty")
     return "sql"

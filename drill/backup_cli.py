@@ -1,0 +1,395 @@
+"""`drill backup`, `drill restore` and `drill backups list|verify|prune`: the day-to-day commands.
+
+Fit for cron: nothing on stdout when all went well (unless --verbose), one line appended to the
+repository's log file per run, notifications on failure, a lock per store, and exit codes:
+0 done; 1 the backup/restore/verification failed; 2 bad input or refused for safety (nothing was
+touched); 75 another drill run holds the store's lock (EX_TEMPFAIL: try again later); 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from drill import crypto, notify
+from drill.cleanup import CleanupStack
+from drill.config import Config, StoreConfig
+from drill.durations import format_duration
+from drill.errors import BackupError, ConfigError, DrillError, SafetyError, VerificationError
+from drill.fingerprint import compare
+from drill.lock import LockBusy
+from drill.redact import redact_text
+from drill.repository import Entry, Repository, newest_matching, open_repository
+from drill.results import iso
+from drill.retention import RetentionPolicy, decide
+from drill.stores.base import BackupArtifact, Store
+
+COMMANDS = ("backup", "restore", "backups")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+_GLOB_CHARS = set("*?[")
+
+
+def add_parsers(commands: Any) -> None:
+    """The backup subcommands, added to `drill`'s subparsers."""
+    backup = commands.add_parser("backup", help="back up a configured store into the repository (cron-friendly)")
+    backup.add_argument("store", help="a store configured in drill.toml")
+    _common(backup)
+
+    restore = commands.add_parser("restore", help="restore a store from the repository or a backup file")
+    restore.add_argument("store", help="a store configured in drill.toml")
+    restore.add_argument("--from", dest="source", default="latest", metavar="ID|latest|PATH",
+                         help="a repository backup id, latest (default), or a file path or glob made outside drill")
+    where = restore.add_mutually_exclusive_group()
+    where.add_argument("--into", default=None, metavar="TARGET",
+                       help="restore into a new target (PostgreSQL: a new database) instead of the store itself")
+    where.add_argument("--test-mode", action="store_true",
+                       help="restore into a throwaway local store and verify it; production is not touched")
+    restore.add_argument("--overwrite", action="store_true",
+                         help="allow restoring over the store itself when its configuration lacks destructive = true")
+    _common(restore)
+
+    backups = commands.add_parser("backups", help="list, verify or prune the repository's backups")
+    actions = backups.add_subparsers(dest="backups_command", required=True)
+    listing = actions.add_parser("list", help="list backups, oldest first")
+    listing.add_argument("store", nargs="?", default=None)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(listing)
+    verify = actions.add_parser("verify", help="check every backup's checksums and decryption")
+    verify.add_argument("store", nargs="?", default=None)
+    verify.add_argument("--id", default=None, help="only this backup")
+    _common(verify)
+    prune = actions.add_parser("prune", help="delete backups the retention policy does not keep")
+    prune.add_argument("store", nargs="?", default=None)
+    prune.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+    _common(prune)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say what is done, also on success")
+
+
+@dataclass
+class Run:
+    """One command's outcome: what the log line, the notification and the exit code say."""
+
+    config: Config
+    action: str
+    subject: str
+    verbose: bool
+    started: float = field(default_factory=time.time)
+    details: dict[str, str] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        if self.verbose:
+            print(redact_text(text), flush=True)
+
+    def finish(self, status: str, message: str, code: int) -> int:
+        seconds = time.time() - self.started
+        self.details.setdefault("seconds", f"{seconds:.1f}")
+        fields = " ".join(f"{k}={v}" for k, v in self.details.items())
+        line = redact_text(f"{iso(time.time())} drill {self.action} {self.subject} {status} {fields} "
+                           f"{json.dumps(message) if message else ''}".rstrip())
+        log_file = self.config.repository.log_file or self.config.repository_path / "drill-backup.log"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with log_file.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            print(f"drill: warning: cannot write the log file {log_file}: {exc.strerror}", file=sys.stderr)
+        event = notify.Event(self.action, "ok" if status == "ok" else "failed", self.subject,
+                             message or f"{self.action} of {self.subject} succeeded", dict(self.details))
+        for problem in notify.send(self.config.notify, event):
+            print(f"drill: warning: notification failed: {problem}", file=sys.stderr)
+        if status != "ok":
+            print(f"drill: error: {redact_text(message)}", file=sys.stderr)
+        return code
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    # SIGTERM (cron's timeout, systemd stopping) takes Ctrl-C's path: clean up, log, exit 130.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return _dispatch(args, config)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "backup":
+        run = Run(config, "backup", args.store, args.verbose)
+        return _guarded(run, lambda: _backup(run, args.store))
+    if args.command == "restore":
+        run = Run(config, "restore", args.store, args.verbose)
+        return _guarded(run, lambda: _restore(run, args))
+    subject = args.store or "all"
+    run = Run(config, args.backups_command, subject, args.verbose)
+    if args.backups_command == "list":
+        return _guarded(run, lambda: _list(run, args.store, args.json), log=False)
+    if args.backups_command == "verify":
+        return _guarded(run, lambda: _verify(run, args.store, args.id))
+    return _guarded(run, lambda: _prune(run, args.store, args.dry_run))
+
+
+def _guarded(run: Run, action: Any, log: bool = True) -> int:
+    """Run one command; turn its outcome into a log line, a notification and an exit code."""
+    try:
+        message: str = action()
+    except LockBusy as exc:
+        return run.finish("busy", str(exc), EXIT_BUSY)
+    except (ConfigError, SafetyError) as exc:
+        return run.finish("refused", str(exc), EXIT_USAGE)
+    except DrillError as exc:
+        return run.finish("failed", str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return run.finish("interrupted", "interrupted", EXIT_INTERRUPTED)
+    if not log:
+        return EXIT_OK
+    return run.finish("ok", message, EXIT_OK)
+
+
+def _repository(config: Config) -> tuple[Repository, crypto.Key | None]:
+    key_file = config.repository.key_file
+    return open_repository(config), crypto.load_key(key_file) if key_file else None
+
+
+def _configured(config: Config, name: str) -> StoreConfig:
+    found = config.stores.get(name)
+    if found is None:
+        known = ", ".join(sorted(config.stores)) or "none"
+        where = config.path or "no drill.toml found"
+        raise ConfigError(f"store {name!r} is not configured ({where}; configured: {known}); add a "
+                          f"[stores.{name}] table with kind, provision = \"live\" and url_env")
+    return found
+
+
+@contextlib.contextmanager
+def _provisioned(config: StoreConfig, run: Run) -> Iterator[tuple[Store, CleanupStack]]:
+    from drill.provision.factory import provision
+
+    cleanup = CleanupStack()
+    try:
+        yield provision(config, cleanup, run.say), cleanup
+    finally:
+        cleanup.run()
+
+
+# -- drill backup ---------------------------------------------------------------------------------------
+
+def _backup(run: Run, name: str) -> str:
+    config = _configured(run.config, name)
+    if not config.is_live:
+        raise ConfigError(f"drill backup backs up live stores; {name!r} has provision = {config.provision!r} "
+                          f"(a throwaway server): set provision = \"live\" and url_env under [stores.{name}]")
+    repo, key = _repository(run.config)
+    with repo.lock(name, "backup"):
+        for stale in repo.sweep_partials(name):
+            run.say(f"removed {stale.name}, left by an interrupted run")
+        with _provisioned(config, run) as (store, _), repo.staging(name) as staging:
+            artifact = store.backup(staging / "work", run.say)
+            store.verify_backup(artifact)  # the store's own check of what it wrote, before it is kept
+            entry = repo.commit(staging, artifact, key)
+        repo.verify(entry, key)  # read back what is stored: checksums and, when encrypted, every chunk
+    m = entry.manifest
+    run.details.update({"id": m.id, "size": str(m.size), "sha256": m.files[0].sha256,
+                        "encrypted": (m.encryption or {}).get("key_id", "no")})
+    run.say(f"backup {m.id} of {name}: {m.size} bytes in {entry.directory}"
+            f"{' (encrypted, key id ' + key.id + ')' if key else ''}")
+    return f"backup {m.id} of {name} written and verified ({m.size} bytes)"
+
+
+# -- drill restore --------------------------------------------------------------------------------------
+
+def _restore(run: Run, args: argparse.Namespace) -> str:
+    name: str = args.store
+    repo, key = _repository(run.config)
+    configured = run.config.stores.get(name)
+    with repo.lock(name, "restore"), tempfile.TemporaryDirectory(prefix="drill-restore-") as work:
+        # 1. The backup, checked completely (checksums, decryption, the store's own check) ...
+        artifact = _source(run, repo, key, name, args.source, Path(work), configured)
+        kind = configured.kind if configured else artifact.kind
+        # 2. ... and only then a target.
+        if args.test_mode:
+            target_config = StoreConfig(name=name, kind=kind, provision="local",
+                                        database=configured.database if configured else None)
+            target_label = "a throwaway local store (test mode)"
+        else:
+            target_config = _configured(run.config, name)
+            if args.into is None and not target_config.destructive:
+                if not args.overwrite:
+                    raise SafetyError(
+                        f"refusing to restore over store {name!r}: its configuration does not say `destructive = "
+                        f"true`. Pass --overwrite to replace its data with backup {artifact.id}, or restore next to "
+                        f"it with --into NEW_TARGET, or check the backup with --test-mode")
+                target_config = replace(target_config, destructive=True)
+            target_label = f"{args.into!r}" if args.into else f"{name!r} itself (overwritten)"
+        with _provisioned(target_config, run) as (store, cleanup):
+            store.verify_backup(artifact)
+            run.say(f"restoring {artifact.id} into {target_label}")
+            restored = store.restore(artifact, args.into, run.say)
+            if args.into is not None:
+                scratch = getattr(store, "scratch", None)
+                if isinstance(scratch, list) and args.into in scratch:
+                    scratch.remove(args.into)  # asked for: kept, not dropped as a drill's scratch copy
+            else:
+                cleanup.push("close the restored store", restored.close)
+            checked = _check_restored(restored, artifact)
+    rpo = max(0.0, time.time() - artifact.consistent_at)
+    run.details.update({"backup": artifact.id, "into": "test-mode" if args.test_mode else (args.into or name),
+                        "recovery_point": iso(artifact.consistent_at) or "", "data_since": format_duration(rpo)})
+    summary = (f"restored {name} from {artifact.id} into {target_label}: {checked}; recovery point "
+               f"{iso(artifact.consistent_at)} ({format_duration(rpo)} ago)")
+    print(redact_text(summary), flush=True)  # the on-call engineer's answer, also on success
+    return summary
+
+
+def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, source: str, work: Path,
+            configured: StoreConfig | None) -> BackupArtifact:
+    path = Path(source)
+    from_file = source != "latest" and (path.is_file() or bool(_GLOB_CHARS & set(source)) or "/" in source)
+    if not from_file:
+        entry = repo.get(name, source)
+        run.say(f"checking backup {entry.id} ({entry.manifest.size} bytes)")
+        return repo.materialize(entry, key, work)
+    if configured is None:
+        raise ConfigError(f"store {name!r} is not configured, so the kind of {source!r} is unknown; add a "
+                          f"[stores.{name}] table with its kind")
+    found, when = newest_matching(source, run.config.base_dir) if not path.is_file() else (
+        path, _date(path))
+    run.say(f"newest backup file: {found} (dated {iso(when)})")
+    plain = found
+    if crypto.is_encrypted(found):
+        if key is None:
+            raise BackupError(f"{found} is encrypted; set key_file under [repository] to the key it was made with")
+        plain = work / found.name.removesuffix(".enc")
+        crypto.decrypt_file(found, plain, key)
+    return BackupArtifact(id=found.name, store=name, kind=configured.kind, format="external", path=plain,
+                          sha256=None, size=plain.stat().st_size, created_at=when, consistent_at=when,
+                          source="external")
+
+
+def _date(path: Path) -> float:
+    from drill.repository import date_of
+
+    return date_of(path)
+
+
+def _check_restored(restored: Store, artifact: BackupArtifact) -> str:
+    """Compare with the fingerprint taken with the backup; without one (external files), count."""
+    if artifact.fingerprint is None:
+        return f"{restored.count()} {restored.unit} (no fingerprint recorded with this backup to compare)"
+    differences = compare(artifact.fingerprint, restored.fingerprint())
+    if differences:
+        listed = "\n  - ".join(d.message for d in differences)
+        raise VerificationError(f"the restored data does not match backup {artifact.id}:\n  - {listed}")
+    return f"{artifact.fingerprint.total} {restored.unit}, matching the fingerprint taken with the backup"
+
+
+# -- drill backups list | verify | prune ----------------------------------------------------------------
+
+def _list(run: Run, store: str | None, as_json: bool) -> str:
+    repo, _ = _repository(run.config)
+    entries = repo.entries(store)
+    rows = [_row(e) for e in entries]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
+    else:
+        print(f"{'store':<12} {'id':<40} {'created (UTC)':<21} {'size':>12}  {'format':<15} {'encrypted':<17} verified")
+        for row in rows:
+            print(f"{row['store']:<12} {row['id']:<40} {row['created']:<21} {row['size']:>12}  {row['format']:<15} "
+                  f"{row['key_id'] or 'no':<17} {row['verified']}")
+    return ""
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    m = entry.manifest
+    verification = entry.verification or {}
+    return {"store": m.store, "id": m.id, "created": iso(m.created_at), "consistent": iso(m.consistent_at),
+            "size": m.size, "format": m.format, "kind": m.kind, "key_id": (m.encryption or {}).get("key_id"),
+            "verified": verification.get("status", "never"), "verified_at": verification.get("at"),
+            "path": str(entry.directory)}
+
+
+def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
+    repo, key = _repository(run.config)
+    entries = [e for e in repo.entries(store) if backup_id is None or e.id == backup_id]
+    if backup_id is not None and not entries:
+        raise BackupError(f"no backup {backup_id!r} in {repo.location}")
+    failures = []
+    for entry in entries:
+        try:
+            repo.verify(entry, key)
+            run.say(f"ok      {entry.manifest.store} {entry.id}")
+        except BackupError as exc:
+            failures.append(str(exc))
+            print(f"FAILED  {entry.manifest.store} {entry.id}: {redact_text(str(exc))}", flush=True)
+    run.details["checked"] = str(len(entries))
+    if failures:
+        run.details["failed"] = str(len(failures))
+        raise BackupError(f"{len(failures)} of {len(entries)} backup(s) failed verification: {failures[0]}")
+    return f"{len(entries)} backup(s) verified"
+
+
+def _prune(run: Run, store: str | None, dry_run: bool) -> str:
+    repo, key = _repository(run.config)
+    r = run.config.repository
+    policy = RetentionPolicy(hourly=r.hourly, daily=r.daily, weekly=r.weekly, monthly=r.monthly)
+    deleted = kept = 0
+    for name in [store] if store else repo.stores():
+        with repo.lock(name, "prune"):
+            if not dry_run:
+                repo.sweep_partials(name)
+            entries = repo.entries(name)
+            decision = decide([(e.id, e.manifest.created_at) for e in entries], policy, time.time())
+            protected = _newest_verified(repo, entries, key)
+            if protected is not None and protected.id not in decision.keep:
+                decision.keep[protected.id] = ["newest verified backup"]
+                decision.delete.remove(protected.id)
+            by_id = {e.id: e for e in entries}
+            kept += len(decision.keep)
+            for backup_id in decision.delete:
+                if dry_run:
+                    print(f"would delete {name} {backup_id} (created {iso(by_id[backup_id].manifest.created_at)})")
+                else:
+                    repo.delete(by_id[backup_id])
+                    run.say(f"deleted {name} {backup_id}")
+                deleted += 1
+            for backup_id, reasons in decision.keep.items():
+                run.say(f"keep {name} {backup_id}: {', '.join(reasons)}")
+    run.details.update({"deleted" if not dry_run else "would_delete": str(deleted), "kept": str(kept)})
+    return f"{'would delete' if dry_run else 'deleted'} {deleted} backup(s), kept {kept}"
+
+
+def _newest_verified(repo: Repository, entries: list[Entry], key: crypto.Key | None) -> Entry | None:
+    """The newest backup whose verification passes (verified now if it never was): prune keeps it."""
+    for entry in reversed(entries):
+        if entry.verified:
+            return entry
+        with contextlib.suppress(BackupError):
+            repo.verify(entry, key)
+            return entry
+    return None
+
+
+def notify_drill_run(config: Config, run_id: str, status: str, results: Path) -> None:
+    """After `drill run`: tell [notify] when the drills failed (or passed, with on_success)."""
+    event = notify.Event("drill", "ok" if status == "passed" else "failed", f"run {run_id}",
+                         f"drill run {run_id}: {status}", {"results": str(results)})
+    for problem in notify.send(config.notify, event):
+        print(f"drill: warning: notification failed: {problem}", file=sys.stderr)
