@@ -21,6 +21,7 @@ from drill.errors import ConfigError
 STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
 PROVISION_MODES = ("local", "container", "live")
 CONFIG_FILENAME = "drill.toml"
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.
 DEFAULT_TIERS: dict[str, tuple[float, float]] = {
@@ -50,6 +51,8 @@ class StoreConfig:
     allow_writes: bool = False  # live: may a drill seed it and write RPO markers into it
     restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
     image: str | None = None  # container: image reference (a later seam; see README)
+    bucket: str | None = None  # gcs: the bucket (default: the store name)
+    backup_bucket: str | None = None  # gcs: back up by server-side copy into this bucket (default: local archive)
     depends_on: tuple[str, ...] = ()
 
     @property
@@ -155,7 +158,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on"})
+         "depends_on", "bucket", "backup_bucket"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -287,6 +290,13 @@ class _Validator:
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")
+        for bucket_key in ("bucket", "backup_bucket"):
+            if bucket_key in data:
+                if kind != "gcs":
+                    raise self.error(f"only applies to gcs stores (this store is {kind})", table, bucket_key)
+                if not (isinstance(data[bucket_key], str) and _BUCKET_NAME.fullmatch(data[bucket_key])):
+                    raise self.error("must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', "
+                                     "starting and ending with a letter or digit", table, bucket_key)
         jobs = data.get("restore_jobs", base.restore_jobs if base else None)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
             raise self.error("must be a whole number of at least 1", table, "restore_jobs")
@@ -299,6 +309,8 @@ class _Validator:
             allow_writes=data.get("allow_writes", base.allow_writes if base else False),
             restore_jobs=jobs,
             image=data.get("image", base.image if base else None),
+            bucket=data.get("bucket", base.bucket if base else None),
+            backup_bucket=data.get("backup_bucket", base.backup_bucket if base else None),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
         )

@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -282,11 +283,14 @@ class DrillScenario:
         with self.clock.phase("verify", name):
             actual = store.fingerprint()
             differences = compare(expected, actual)
+            # Kinds that can name the very items that differ (GCS: which objects, which metadata) add them.
+            explain = getattr(store, "explain_differences", None)
+            details: list[str] = explain(artifact) if differences and explain is not None else []
             self.result.evidence["fingerprints"][store.name] = {
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
-                "differences": [d.to_dict() for d in differences]}
+                "differences": [d.to_dict() for d in differences], "details": details}
             if differences:
-                listed = "\n  - ".join(d.message for d in differences)
+                listed = "\n  - ".join([d.message for d in differences] + details)
                 raise VerificationError(f"{name!r} does not match the state of {artifact.store!r} at backup "
                                         f"{artifact.id}:\n  - {listed}")
         self._verified(name)
@@ -344,6 +348,8 @@ class DrillScenario:
 
     def close(self) -> list[str]:
         for path in self.throwaway_backups:
+            if path.is_dir():  # a backup that is a directory (a GCS archive)
+                shutil.rmtree(path, ignore_errors=True)
             for candidate in (path, path.with_name(path.name + ".manifest.json")):
                 with contextlib.suppress(OSError):
                     candidate.unlink()

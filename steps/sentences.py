@@ -6,6 +6,7 @@ feature files against this same registry.
 
 from __future__ import annotations
 
+from drill.errors import StoreError, VerificationError
 from drill.scenario import DrillScenario
 from drill.vocabulary import COUNT, KINDS, STORE, UNITS, parse_count, sentence
 
@@ -136,3 +137,28 @@ def rto_within(drill: DrillScenario, duration: str) -> None:
           "Then the data loss is at most 1 hour")
 def rpo_at_most(drill: DrillScenario, duration: str) -> None:
     drill.check_target("rpo", duration, drill.current_line)
+
+
+# --- gcs ---
+
+
+@sentence("given when", rf"a backup of {STORE} is taken into the bucket \"(?P<bucket>[^\"]+)\"",
+          "GCS: backs the bucket up by server-side copy into another bucket (metadata and hashes kept).",
+          'Given a backup of "models" is taken into the bucket "eyewearml-backups"')
+def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> None:
+    use = getattr(drill.store(store), "use_backup_bucket", None)
+    if use is None:
+        raise StoreError(f"a backup into a bucket only applies to GCS stores; {store!r} is not one")
+    use(bucket)
+    drill.take_backup(store)
+
+
+@sentence("then", rf"{STORE} holds the object \"(?P<object_name>[^\"]+)\"",
+          "GCS: a named object exists (the runbook's critical files check).",
+          'Then "models" holds the object "models/face-analysis-v2.0/model.pb"')
+def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
+    found = getattr(drill.store(store), "has_object", None)
+    if found is None:
+        raise StoreError(f"objects only exist in GCS stores; {store!r} is not one")
+    if not found(object_name):
+        raise VerificationError(f"{store!r} has no object {object_name!r}")
