@@ -11,6 +11,7 @@ Feature: Google Cloud Storage procedures of the disaster-recovery developer guid
     Given the GCS store "eyewearml-assets"
     And "eyewearml-assets" is seeded with 300 objects
     And writes to "eyewearml-assets" are recorded every 0.2 seconds
+    And 1 second passes
     And a backup of "eyewearml-assets" is taken
     And 1 second passes
     When "eyewearml-assets" is lost
