@@ -43,3 +43,17 @@ Feature: Google Cloud Storage procedures of the disaster-recovery developer guid
     Then "eyewearml-data-restored" matches the state of "eyewearml-data" at the backup
     And "eyewearml-data-restored" holds 200 objects
     And "eyewearml-data" holds 200 objects
+
+  @tier:critical
+  Scenario: The asset bucket is brought back to the time of its backup from object versions
+    Given the GCS store "eyewearml-assets"
+    And "eyewearml-assets" is seeded with 200 objects
+    And a backup of "eyewearml-assets" is taken
+    And writes to "eyewearml-assets" are recorded every 0.2 seconds
+    And 1 second passes
+    When writes to "eyewearml-assets" stop
+    And "eyewearml-assets" is restored from its object versions to the time of its latest backup
+    Then "eyewearml-assets" matches its state at the backup
+    And "eyewearml-assets" holds 200 objects
+    And the recovery time is within 30 minutes
+    And the data loss is at most 1 hour

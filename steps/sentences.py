@@ -162,3 +162,14 @@ def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
         raise StoreError(f"objects only exist in GCS stores; {store!r} is not one")
     if not found(object_name):
         raise VerificationError(f"{store!r} has no object {object_name!r}")
+
+
+@sentence("when", rf"{STORE} is restored from its object versions to the time of its latest backup",
+          "GCS: point-in-time restore of a versioned bucket from object generations, to when the backup was taken.",
+          'When "eyewearml-assets" is restored from its object versions to the time of its latest backup')
+def restore_from_versions(drill: DrillScenario, store: str) -> None:
+    versions = getattr(drill.store(store), "versions_artifact", None)
+    if versions is None:
+        raise StoreError(f"object versions only exist in GCS stores; {store!r} is not one")
+    drill.backups.setdefault(store, []).append(versions(drill.latest_backup(store)))
+    drill.restore(store)

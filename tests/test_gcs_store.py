@@ -122,6 +122,44 @@ def test_drill_check_accepts_the_plugin_steps_and_the_gcs_sentences(tmp_path: Pa
     assert run.code == 0, run.output
 
 
+VERSIONS = '''Feature: point in time from object versions
+  Scenario: damage after the backup is undone from object versions
+    Given the GCS store "assets"
+    And "assets" is seeded with 90 objects
+    And a backup of "assets" is taken
+    When the object "config/production.json" of "assets" is overwritten with "{}"
+    And the object "models/face-analysis-v2.0/model.pb" of "assets" is deleted
+    And the object "images/ransom-note.txt" of "assets" is overwritten with "pay"
+    And "assets" is restored from its object versions to the time of its latest backup
+    Then "assets" matches its state at the backup
+    And "assets" holds 90 objects
+    And "assets" holds the object "models/face-analysis-v2.0/model.pb"
+
+  Scenario: a metadata change makes no generation, so versions cannot undo it and the drill says so
+    Given the GCS store "assets"
+    And "assets" is seeded with 90 objects
+    And a backup of "assets" is taken
+    When the metadata "owner" of the object "docs/en/fitting-guide-zürich-8.md" of "assets" is set to "mallory"
+    And "assets" is restored from its object versions to the time of its latest backup
+    Then "assets" matches its state at the backup
+'''
+
+
+def test_damage_after_the_backup_is_undone_from_object_versions(tmp_path: Path) -> None:
+    root = _project(tmp_path, VERSIONS)
+    run = run_drill(root, "run", env=_env(root))
+    assert run.code == 1, run.output
+    metadata = run.scenario("a metadata change makes no generation, so versions cannot undo it and the drill says so")
+    assert metadata["status"] == "failed"
+    assert "object docs/en/fitting-guide-zürich-8.md: metadata changed (owner: None -> 'mallory')" in \
+        " ".join(e["message"] for e in metadata["errors"])
+    scenario = run.scenario("damage after the backup is undone from object versions")
+    assert scenario["status"] == "passed", run.output
+    assert scenario["evidence"]["fingerprints"]["assets"]["differences"] == []
+    assert scenario["evidence"]["markers"]["assets"]["backup"].endswith("@versions")
+    assert scenario["rto_seconds"] is not None
+
+
 def test_faithful_restore_passes(fault_run: Any) -> None:
     scenario = fault_run.scenario("faithful restore")
     assert scenario["status"] == "passed", fault_run.output
@@ -175,6 +213,9 @@ def test_the_bundled_gcs_feature_passes_with_rto_and_rpo_measured(tmp_path: Path
     models = run.scenario("The model bucket is restored from the backup bucket (server-side copies)")
     [backup] = models["evidence"]["backups"]
     assert backup["format"] == "gcs-bucket-copy"
+    versions = run.scenario("The asset bucket is brought back to the time of its backup from object versions")
+    assert versions["status"] == "passed"
+    assert versions["evidence"]["fingerprints"]["eyewearml-assets"]["before"]["total"] == 200
     copy = run.scenario("The data bucket is restored into another bucket (test restore)")
     assert copy["evidence"]["fingerprints"]["eyewearml-data-restored"]["differences"] == []
     assert not list((tmp_path / "backups").rglob("manifest.jsonl"))  # throwaway archives are removed

@@ -54,6 +54,7 @@ MARKER_PREFIX = ".drill/markers/"
 INTERNAL_PREFIX = ".drill/"
 MANIFEST = "manifest.jsonl"
 MANIFEST_VERSION = 1
+VERSIONS_FORMAT = "gcs-versions"
 WORKERS = 8
 TOP_LEVEL = "(top level)"
 # The object attributes a backup keeps and a fingerprint covers, as (manifest key, Blob attribute).
@@ -554,7 +555,12 @@ class GcsStore(Guarded):
 
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
-        """Make the bucket (or the bucket `into`) hold exactly what the backup holds."""
+        """Make the bucket (or the bucket `into`) hold exactly what the backup holds.
+
+        An artifact of format `gcs-versions` (see `versions_artifact`) is a point-in-time restore from
+        object generations to the artifact's consistent time instead."""
+        if artifact.format == VERSIONS_FORMAT:
+            return self.restore_to_time(artifact.consistent_at, into, progress)
         self.verify_backup(artifact)  # before the target is touched
         target = self._target(into)
         header, entries = read_manifest(artifact.path)
@@ -621,6 +627,11 @@ class GcsStore(Guarded):
     def _delete_live(self, name: str) -> None:
         with contextlib.suppress(gexc.NotFound):
             self._bucket().delete_blob(name)
+
+    def versions_artifact(self, backup: BackupArtifact) -> BackupArtifact:
+        """A restore source that means "this bucket's object versions as they were when `backup` was taken";
+        it keeps the backup's fingerprint (and manifest, for naming differences)."""
+        return replace(backup, id=f"{backup.id}@versions", format=VERSIONS_FORMAT, source="object-versions")
 
     def restore_to_time(self, when: float, into: str | None = None, progress: Progress = no_progress) -> GcsStore:
         """Point-in-time restore from object generations (a versioned bucket): every object as it was at `when`.
@@ -735,8 +746,6 @@ def _versions_at(versions: Iterable[Any], at: dt.datetime) -> Iterator[tuple[str
     name: str | None = None
     chosen = live = None
     for blob in versions:
-        if blob.name.startswith(INTERNAL_PREFIX):
-            continue
         if blob.name != name:
             if name is not None:
                 yield name, chosen, live
@@ -836,7 +845,7 @@ def _seed_object(i: int) -> tuple[str, bytes, str, dict[str, str], dict[str, str
         return (f"data/events/2025/{i % 12 + 1:02d}/events-{i:06d}.json",
                 json.dumps(events, ensure_ascii=False).encode(), "application/json", {"schema": "v3"}, {})
     if kind == 8:
-        lang = _LANGS[i % len(_LANGS)]
+        lang = _LANGS[(i // 10) % len(_LANGS)]
         text = f"# Anpassung für {person} — {frame}\n\n" + "Brillengläser, café, 日本語 ✓\n" * (size // 40 + 1)
         return (f"docs/{lang}/fitting-guide-zürich-{i}.md", text.encode(), "text/markdown; charset=utf-8",
                 {"author": person}, {"content_language": lang.split("-")[0]})
