@@ -21,6 +21,7 @@ from drill.errors import ConfigError
 STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
 PROVISION_MODES = ("local", "container", "live")
 CONFIG_FILENAME = "drill.toml"
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.
 DEFAULT_TIERS: dict[str, tuple[float, float]] = {
@@ -53,6 +54,8 @@ class StoreConfig:
     image: str | None = None  # container: image reference; volume: the helper image (README, "Containers")
     volume: str | None = None  # volume: the Docker volume's name (live; default: a throwaway volume)
     stop_containers: tuple[str, ...] = ()  # volume: containers stopped around backups and restores
+    bucket: str | None = None  # gcs: the bucket (default: the store name)
+    backup_bucket: str | None = None  # gcs: back up by server-side copy into this bucket (default: local archive)
     depends_on: tuple[str, ...] = ()
     project: str | None = None  # firestore: the project id (default: the live URL's, else the store name)
     export_uri: str | None = None  # firestore live: gs://bucket/prefix for the Admin API's managed export/import
@@ -204,7 +207,8 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri"})
+         "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri", "bucket",
+         "backup_bucket"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -341,6 +345,13 @@ class _Validator:
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")
         self.firestore_keys(table, data)
+        for bucket_key in ("bucket", "backup_bucket"):
+            if bucket_key in data:
+                if kind != "gcs":
+                    raise self.error(f"only applies to gcs stores (this store is {kind})", table, bucket_key)
+                if not (isinstance(data[bucket_key], str) and _BUCKET_NAME.fullmatch(data[bucket_key])):
+                    raise self.error("must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', "
+                                     "starting and ending with a letter or digit", table, bucket_key)
         jobs = data.get("restore_jobs", base.restore_jobs if base else None)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
             raise self.error("must be a whole number of at least 1", table, "restore_jobs")
@@ -354,6 +365,8 @@ class _Validator:
             restore_jobs=jobs,
             image=data.get("image", base.image if base else None),
             appendonly=data.get("appendonly", base.appendonly if base else False),
+            bucket=data.get("bucket", base.bucket if base else None),
+            backup_bucket=data.get("backup_bucket", base.backup_bucket if base else None),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
             volume=data.get("volume", base.volume if base else None),

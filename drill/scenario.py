@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -282,7 +283,7 @@ class DrillScenario:
         with self.clock.phase("verify", name):
             actual = store.fingerprint()
             differences = compare(expected, actual)
-            # Kinds that can say which items differ (Firestore: documents and fields) add those lines.
+            # Kinds that can say which items differ (Firestore: documents and fields; GCS: objects) add those lines.
             explain = getattr(store, "explain_differences", None)
             details: list[str] = explain(artifact, {d.part for d in differences}) if differences and explain else []
             self.result.evidence["fingerprints"][store.name] = {
@@ -347,6 +348,8 @@ class DrillScenario:
 
     def close(self) -> list[str]:
         for path in self.throwaway_backups:
+            if path.is_dir():  # a backup that is a directory (a GCS archive)
+                shutil.rmtree(path, ignore_errors=True)
             for candidate in (path, path.with_name(path.name + ".manifest.json")):
                 with contextlib.suppress(OSError):
                     candidate.unlink()

@@ -6,6 +6,7 @@ feature files against this same registry.
 
 from __future__ import annotations
 
+from drill.errors import StoreError, VerificationError
 from drill.scenario import DrillScenario
 from drill.vocabulary import COUNT, KINDS, STORE, UNITS, parse_count, sentence
 
@@ -148,3 +149,39 @@ def latest_repository_backup(drill: DrillScenario, store: str) -> None:
     from drill.repository import use_in_drill
 
     use_in_drill(drill, store)
+
+
+# --- gcs ---
+
+
+@sentence("given when", rf"a backup of {STORE} is taken into the bucket \"(?P<bucket>[^\"]+)\"",
+          "GCS: backs the bucket up by server-side copy into another bucket (metadata and hashes kept).",
+          'Given a backup of "models" is taken into the bucket "eyewearml-backups"')
+def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> None:
+    use = getattr(drill.store(store), "use_backup_bucket", None)
+    if use is None:
+        raise StoreError(f"a backup into a bucket only applies to GCS stores; {store!r} is not one")
+    use(bucket)
+    drill.take_backup(store)
+
+
+@sentence("then", rf"{STORE} holds the object \"(?P<object_name>[^\"]+)\"",
+          "GCS: a named object exists (the runbook's critical files check).",
+          'Then "models" holds the object "models/face-analysis-v2.0/model.pb"')
+def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
+    found = getattr(drill.store(store), "has_object", None)
+    if found is None:
+        raise StoreError(f"objects only exist in GCS stores; {store!r} is not one")
+    if not found(object_name):
+        raise VerificationError(f"{store!r} has no object {object_name!r}")
+
+
+@sentence("when", rf"{STORE} is restored from its object versions to the time of its latest backup",
+          "GCS: point-in-time restore of a versioned bucket from object generations, to when the backup was taken.",
+          'When "eyewearml-assets" is restored from its object versions to the time of its latest backup')
+def restore_from_versions(drill: DrillScenario, store: str) -> None:
+    versions = getattr(drill.store(store), "versions_artifact", None)
+    if versions is None:
+        raise StoreError(f"object versions only exist in GCS stores; {store!r} is not one")
+    drill.backups.setdefault(store, []).append(versions(drill.latest_backup(store)))
+    drill.restore(store)

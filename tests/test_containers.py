@@ -239,7 +239,7 @@ def test_a_reaper_that_cannot_run_is_done_without(tmp_path: Path) -> None:
 def test_the_container_drills_are_valid_without_an_engine() -> None:
     run = run_drill(REPO / "docker-drills", "check", "--profile", "local-images")
     assert run.code == 0, run.output
-    assert "5 scenario(s)" in run.stdout
+    assert "6 scenario(s)" in run.stdout
 
 
 def test_a_killed_drill_leaves_a_container_that_the_next_one_sweeps(tmp_path: Path) -> None:

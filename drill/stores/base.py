@@ -23,7 +23,7 @@ UNITS = {"postgres": "rows", "mongodb": "documents", "redis": "keys", "volume": 
          "gcs": "objects", "firestore": "documents"}
 # What one part of a fingerprint is called for each kind.
 PART_LABELS = {"postgres": "table", "mongodb": "collection", "redis": "key-space", "volume": "directory",
-               "gcs": "bucket", "firestore": "collection"}
+               "gcs": "prefix", "firestore": "collection"}
 # Human names used in sentences: `Given the PostgreSQL store "userdb"`.
 KIND_NAMES = {"PostgreSQL": "postgres", "MongoDB": "mongodb", "Redis": "redis", "Docker volume": "volume",
               "GCS": "gcs", "Google Cloud Storage": "gcs", "Firestore": "firestore"}
