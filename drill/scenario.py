@@ -288,7 +288,7 @@ class DrillScenario:
             details: list[str] = explain(artifact, {d.part for d in differences}) if differences and explain else []
             self.result.evidence["fingerprints"][store.name] = {
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
-                "differences": [d.to_dict() for d in differences], **({"details": details} if details else {})}
+                "differences": [d.to_dict() for d in differences], "details": details}
             if differences:
                 listed = "\n  - ".join(d.message for d in differences) + "".join(f"\n  - {line}" for line in details)
                 raise VerificationError(f"{name!r} does not match the state of {artifact.store!r} at backup "
