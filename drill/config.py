@@ -51,6 +51,10 @@ class StoreConfig:
     restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
     image: str | None = None  # container: image reference (a later seam; see README)
     depends_on: tuple[str, ...] = ()
+    pitr: bool = False  # postgres, local: archive WAL so the store can be recovered to a point in time
+    restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
+    stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
+    rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
 
     @property
     def is_live(self) -> bool:
@@ -69,6 +73,8 @@ class Config:
     profile: str | None = None
     seed_scale: float = 1.0
     plugins: tuple[str, ...] = ()
+    rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
+    stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
 
     def store(self, name: str, kind: str) -> StoreConfig:
         """The configuration of a store a feature names; unnamed stores are local, of the named kind."""
@@ -151,11 +157,11 @@ class _Validator:
 
     TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on"})
+         "depends_on", "pitr", "restore_timeout", "stage", "rto"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -246,6 +252,9 @@ class _Validator:
             tiers=tiers, stores=stores, profiles=profiles,
             seed_scale=self.scale("drill", drill_table),
             plugins=tuple(self.string_list("drill", drill_table, "plugins")),
+            rollback=self.rollback_policy(drill_table),
+            stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
+            else defaults.stages,
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -278,10 +287,10 @@ class _Validator:
         if provision not in PROVISION_MODES:
             raise self.error(f"{provision!r} is not allowed; one of: {', '.join(PROVISION_MODES)}",
                              table, "provision")
-        for flag in ("destructive", "allow_writes"):
+        for flag in ("destructive", "allow_writes", "pitr"):
             if flag in data and not isinstance(data[flag], bool):
                 raise self.error("must be true or false", table, flag)
-        for text_key in ("database", "url_env", "image"):
+        for text_key in ("database", "url_env", "image", "stage"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
@@ -301,11 +310,25 @@ class _Validator:
             image=data.get("image", base.image if base else None),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
+            pitr=data.get("pitr", base.pitr if base else False),
+            restore_timeout=self.duration(table, data, "restore_timeout") if "restore_timeout" in data
+            else (base.restore_timeout if base else None),
+            stage=data.get("stage", base.stage if base else None),
+            rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
         )
+        if merged.pitr and (merged.kind != "postgres" or merged.provision != "local"):
+            raise self.error("point-in-time recovery (pitr = true) is available for local PostgreSQL stores only",
+                             table, "pitr")
         if merged.provision == "live" and not merged.url_env:
             raise self.error("a live store needs url_env: the name of the environment variable that holds "
                              "its connection URL", table, "provision")
         return merged
+
+    def rollback_policy(self, data: dict[str, Any]) -> str:
+        value = data.get("rollback", "never")
+        if value not in ("always", "on-failure", "never"):
+            raise self.error("must be one of: always, on-failure, never", "drill", "rollback")
+        return str(value)
 
     def string_list(self, table: str, data: dict[str, Any], key: str) -> list[str]:
         value = data.get(key, [])
@@ -349,6 +372,9 @@ class _Validator:
 
     def check_dependencies(self, config: Config) -> None:
         for store in config.stores.values():
+            if store.stage is not None and store.stage not in config.stages:
+                raise self.error(f"stage {store.stage!r} is not one of the stages in [drill] stages: "
+                                 f"{', '.join(config.stages)}", f"stores.{store.name}", "stage")
             for dep in store.depends_on:
                 if dep not in config.stores:
                     raise self.error(f"depends on {dep!r}, which is not a configured store",
