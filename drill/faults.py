@@ -120,6 +120,14 @@ def small_disk(store: Any, directory: Path) -> Iterator[Path]:
     try:
         with server.connect() as conn:
             conn.execute(f"CREATE TABLESPACE {space} LOCATION '{mount}'")
+            # What an empty database really takes there; then shrink the disk to that and a little more.
+            probe = f"drill_probe_{uuid.uuid4().hex[:6]}"
+            conn.execute(f"CREATE DATABASE {probe} TABLESPACE {space}")
+            stats = os.statvfs(mount)
+            used_kb = (stats.f_blocks - stats.f_bfree) * stats.f_frsize // 1024
+            conn.execute(f"DROP DATABASE {probe}")
+        subprocess.run(["mount", "-o", f"remount,size={used_kb + 256}k", str(mount)], check=True,
+                       capture_output=True)
         store.restore_tablespace = space
         yield mount
     finally:
