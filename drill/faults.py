@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,10 @@ CAUSES = {"the backup is corrupt": "corrupt", "the server is killed": "killed", 
           "it times out": "timeout"}
 CAUSE_PATTERN = "|".join(CAUSES)
 TIMEOUT_FAULT_SECONDS = 0.05
+
+
+class FaultError(StoreError):
+    """The fault could not be planted: the drill cannot show what it meant to show."""
 
 
 def cause_of(text: str | None) -> str:
@@ -63,7 +68,7 @@ def corrupt_copy(artifact: BackupArtifact, directory: Path) -> BackupArtifact:
 
 def _require_local_postgres(store: Store, fault: str) -> None:
     if store.kind != "postgres" or store.config.provision != "local":
-        raise StoreError(f"the fault {fault!r} is planted into local PostgreSQL stores only; {store.name!r} is a "
+        raise FaultError(f"the fault {fault!r} is planted into local PostgreSQL stores only; {store.name!r} is a "
                          f"{store.config.provision} {store.kind} store")
 
 
@@ -103,8 +108,9 @@ def small_disk(store: Any, directory: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         raise StoreError("the fault 'the disk is full' mounts a small tmpfs and needs root; run the drill as root")
     server = store.server
-    mount = directory / f"small-disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir(parents=True)
+    # Directly under the temporary directory: the server's account must reach it (a pytest or home
+    # directory above it may be closed to others).
+    mount = Path(tempfile.mkdtemp(prefix="drill-small-disk-"))
     with server.connect() as conn:
         row = conn.execute("SELECT pg_database_size('template1')").fetchone()
         data_dir = conn.execute("SHOW data_directory").fetchone()
@@ -114,20 +120,25 @@ def small_disk(store: Any, directory: Path) -> Iterator[Path]:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700,uid={owner.st_uid},"
                            f"gid={owner.st_gid}", "drill-small-disk", str(mount)], capture_output=True, text=True)
     if done.returncode != 0:
-        raise StoreError(f"cannot mount a small tmpfs at {mount} for the fault 'the disk is full': "
+        mount.rmdir()
+        raise FaultError(f"cannot mount a small tmpfs at {mount} for the fault 'the disk is full': "
                          f"{done.stderr.strip()}")
     space = f"drill_small_{uuid.uuid4().hex[:6]}"
     try:
-        with server.connect() as conn:
-            conn.execute(f"CREATE TABLESPACE {space} LOCATION '{mount}'")
-            # What an empty database really takes there; then shrink the disk to that and a little more.
-            probe = f"drill_probe_{uuid.uuid4().hex[:6]}"
-            conn.execute(f"CREATE DATABASE {probe} TABLESPACE {space}")
-            stats = os.statvfs(mount)
-            used_kb = (stats.f_blocks - stats.f_bfree) * stats.f_frsize // 1024
-            conn.execute(f"DROP DATABASE {probe}")
-        subprocess.run(["mount", "-o", f"remount,size={used_kb + 256}k", str(mount)], check=True,
-                       capture_output=True)
+        try:
+            with server.connect() as conn:
+                conn.execute(f"CREATE TABLESPACE {space} LOCATION '{mount}'")
+                # What an empty database really takes there; then shrink the disk to that and a little more.
+                probe = f"drill_probe_{uuid.uuid4().hex[:6]}"
+                conn.execute(f"CREATE DATABASE {probe} TABLESPACE {space}")
+                stats = os.statvfs(mount)
+                used_kb = (stats.f_blocks - stats.f_bfree) * stats.f_frsize // 1024
+                conn.execute(f"DROP DATABASE {probe}")
+            subprocess.run(["mount", "-o", f"remount,size={used_kb + 256}k", str(mount)], check=True,
+                           capture_output=True)
+        except (psycopg.Error, subprocess.CalledProcessError) as exc:
+            raise FaultError(f"could not plant the fault 'the disk is full' (a tablespace on a small tmpfs at "
+                             f"{mount}): {exc}") from None
         store.restore_tablespace = space
         yield mount
     finally:

@@ -32,6 +32,7 @@ from drill.stores.base import BackupArtifact, Progress, Store, no_progress
 POLICIES = ("always", "on-failure", "never")
 STATE_DIRNAME = ".drill-rollback"
 JOURNAL = "journal.json"
+ROLLBACK_ATTEMPTS = 3
 
 
 def check_policy(value: str, where: str) -> str:
@@ -119,7 +120,18 @@ def roll_back(store: Store, copy: SafetyCopy, progress: Progress = no_progress) 
     else:
         assert copy.artifact is not None and copy.fingerprint is not None
         progress(f"rolling back {store.name} from its safety copy {copy.artifact.id}")
-        store.restore(copy.artifact, None, progress)
+        for attempt in range(1, ROLLBACK_ATTEMPTS + 1):
+            try:
+                store.restore(copy.artifact, None, progress)
+                break
+            except StoreError as exc:
+                # A server that crashed under the failed restore may still be restarting: the restore of the
+                # safety copy is idempotent (drop, create, load), so it is tried again once the server answers.
+                if attempt == ROLLBACK_ATTEMPTS:
+                    raise
+                progress(f"rollback attempt {attempt} of {store.name} failed ({exc}); trying again")
+                time.sleep(1.0)
+                _wait_until_reachable(store)
         actual = store.fingerprint()
         differences = [d.message for d in compare(copy.fingerprint, actual)]
         if differences:

@@ -357,6 +357,8 @@ class DrillScenario:
         try:
             self.restore(name)
         except DrillError as exc:
+            if isinstance(exc, faults.FaultError) or isinstance(exc.__cause__, faults.FaultError):
+                raise  # the fault was not planted: that is no proof of anything
             self.result.evidence.setdefault("planted_failures", {})[name] = {
                 "fault": cause, "error": redact_text(str(exc)), "rolled_back": name in self.rolled_back}
             self.reporter.info(f"the restore of {name} failed as planted ({cause})", force=True)
@@ -382,7 +384,9 @@ class DrillScenario:
     def assert_rolled_back(self, name: str) -> None:
         store = self.store(name)
         if name not in self.rolled_back:
+            failed = self.result.evidence.get("rollback", {}).get(name, {}).get("error")
             why = ("the rollback policy is never" if self.rollback_policy == "never"
+                   else f"its rollback failed: {failed}" if failed
                    else "no restore of it failed and it was not rolled back")
             raise VerificationError(f"{name!r} was not rolled back: {why}")
         copy = self.kept[name]
