@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -766,8 +767,6 @@ def _ranges(seqs: list[int]) -> str:
 
 
 def _rmtree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -11,7 +11,6 @@ own verified restore), checked against its `rto` target; the whole gets the scen
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -110,9 +109,3 @@ def run_waves(the_plan: Plan, restore_one: Callable[[str], None], elapsed: Calla
             raise StoreError(f"the whole-system restore stopped in wave {number}: \n  - {reasons}"
                              + (f"\nnot restored (later waves): {', '.join(left)}" if left else ""))
     return outcomes
-
-
-def timed(action: Callable[[], None]) -> float:
-    began = time.monotonic()
-    action()
-    return time.monotonic() - began
