@@ -71,6 +71,9 @@ def run(toml: str, sizes: dict[str, int]) -> dict[str, Any]:
             raise SystemExit(f"drill run failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
         scenario = json.loads(found[-1].read_text())["scenarios"][0]
         system: dict[str, Any] = scenario["evidence"]["system"]
+        for phase in scenario["phases"]:  # where each store's time went: restore, then verify
+            if phase["name"] in ("restore", "verify") and phase["store"] in system["stores"]:
+                system["stores"][phase["store"]][f"{phase['name']}_seconds"] = phase["seconds"]
         return system
 
 
@@ -94,15 +97,18 @@ def main() -> None:
         "sequential_seconds": sequential["seconds"], "sum_of_stores_alone": sum(alone.values()),
         "parallel_seconds": parallel["seconds"], "slowest_store_alone_seconds": slowest,
         "stores_alone": alone, "stores_in_parallel": together,
+        "phases_alone": sequential["stores"], "phases_in_parallel": parallel["stores"],
         "parallel_vs_slowest": parallel["seconds"] / slowest,
         "parallel_vs_sum": parallel["seconds"] / sum(alone.values()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"sizes: {sizes['rows']} PostgreSQL rows, {sizes['keys']} Redis keys, {sizes['docs']} MongoDB documents")
-    print(f"{'store':<10} {'alone (s)':>10} {'in parallel (s)':>16}")
+    print(f"{'store':<10} {'alone (s)':>10} {'restore+verify':>15} {'in parallel (s)':>16} {'restore+verify':>15}")
     for name in alone:
-        print(f"{name:<10} {alone[name]:>10.2f} {together[name]:>16.2f}")
+        a, b = sequential["stores"][name], parallel["stores"][name]
+        print(f"{name:<10} {alone[name]:>10.2f} {a.get('restore_seconds', 0):>7.2f}+{a.get('verify_seconds', 0):<7.2f} "
+              f"{together[name]:>16.2f} {b.get('restore_seconds', 0):>7.2f}+{b.get('verify_seconds', 0):<7.2f}")
     print(f"sum of the stores alone: {report['sum_of_stores_alone']:.2f}s "
           f"(sequential whole-system restore: {report['sequential_seconds']:.2f}s)")
     print(f"parallel whole-system restore: {report['parallel_seconds']:.2f}s = "
