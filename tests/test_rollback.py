@@ -290,3 +290,35 @@ def test_a_journal_of_a_running_drill_is_not_touched(tmp_path: Path) -> None:
 def test_the_bundled_rollback_feature_passes(tmp_path: Path) -> None:
     run = run_drill(tmp_path, "run", str(REPO / "features" / "rollback.feature"))
     assert run.code == 0, run.output
+
+
+def test_redis_and_mongodb_roll_back_through_their_own_backup_and_restore(tmp_path: Path) -> None:
+    feature = '''Feature: other kinds
+  Scenario: redis
+    Given the Redis store "cache"
+    And "cache" is seeded with 300 keys
+    And a backup of "cache" is taken
+    And the rollback policy is on-failure
+    When "cache" is lost
+    And "cache" is seeded with 50 keys
+    And the restore of "cache" fails because the backup is corrupt
+    Then "cache" is rolled back to its state before the restore
+    And "cache" holds 50 keys
+
+  Scenario: mongodb
+    Given the MongoDB store "notifydb"
+    And "notifydb" is seeded with 200 documents
+    And a backup of "notifydb" is taken
+    And the rollback policy is on-failure
+    When the restore of "notifydb" fails
+    Then "notifydb" is rolled back to its state before the restore
+    And "notifydb" holds 200 documents
+'''
+    run = run_drill(_project(tmp_path, feature), "run")
+    assert run.code == 0, run.output
+    for name, store in (("redis", "cache"), ("mongodb", "notifydb")):
+        scenario = run.scenario(name)
+        rolled = scenario["evidence"]["rollback"][store]
+        assert rolled["verified"] is True and rolled["safety_copy"]["sha256"], rolled
+        assert "corrupt" in scenario["evidence"]["planted_failures"][store]["error"]
+
