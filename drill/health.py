@@ -13,13 +13,14 @@ import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from drill.errors import StoreError, VerificationError
-from drill.redact import redact_text
+from drill.redact import redact_text, register_secret
 
 # Errors that mean "not up yet" while a service starts; anything else fails at once.
 TRANSIENT = (ConnectionRefusedError, ConnectionResetError, TimeoutError)
@@ -29,6 +30,9 @@ def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]
     """GET url until it answers (connection refused is retried until `timeout`); its status must be `expected`."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
+    password = urllib.parse.urlsplit(url).password
+    if password:
+        register_secret(password)  # a URL with credentials in it: never shown
     shown = redact_text(url)
     while True:
         try:

@@ -288,7 +288,9 @@ class DrillScenario:
                          phase_store: str) -> Store:
         """Keep a safety copy (per the rollback policy), run the restore, roll back and verify when it fails."""
         copy = None
-        if in_place and self.rollback_policy != "never":
+        if in_place and name in self.pending_rollbacks:
+            copy = self.pending_rollbacks.pop(name)  # policy always: back to the state before the first restore
+        elif in_place and self.rollback_policy != "never":
             with self.clock.phase("safety-copy", name):
                 copy = rollback.keep(store, self.config.backup_dir, self.reporter.info)
             self.kept[name] = copy

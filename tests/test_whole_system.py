@@ -250,3 +250,12 @@ def test_the_system_benchmark_smoke_run_reports_its_figures(tmp_path: Path) -> N
     assert report["sum_of_stores_alone"] == sum(report["stores_alone"].values())
     assert report["parallel_vs_sum"] == report["parallel_seconds"] / report["sum_of_stores_alone"]
     assert "parallel whole-system restore" in done.stdout
+
+
+def test_an_endpoint_password_never_shows_in_the_failure() -> None:
+    from drill.errors import VerificationError
+    from drill.health import check_http
+
+    with pytest.raises(VerificationError) as caught:
+        check_http("http://probe:s3cret-pw-41@127.0.0.1:9/health", 200, timeout=0.3)
+    assert "s3cret-pw-41" not in str(caught.value) and "did not answer" in str(caught.value)
