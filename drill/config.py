@@ -59,6 +59,10 @@ class StoreConfig:
     depends_on: tuple[str, ...] = ()
     project: str | None = None  # firestore: the project id (default: the live URL's, else the store name)
     export_uri: str | None = None  # firestore live: gs://bucket/prefix for the Admin API's managed export/import
+    pitr: bool = False  # postgres, local: archive WAL so the store can be recovered to a point in time
+    restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
+    stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
+    rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
 
     @property
     def is_live(self) -> bool:
@@ -112,6 +116,8 @@ class Config:
     plugins: tuple[str, ...] = ()
     repository: RepositoryConfig = field(default_factory=RepositoryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
+    stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
 
     @property
     def repository_path(self) -> Path:
@@ -203,12 +209,12 @@ class _Validator:
         {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
          "smtp_starttls", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
          "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri", "bucket",
-         "backup_bucket"})
+         "backup_bucket", "pitr", "restore_timeout", "stage", "rto"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -301,6 +307,9 @@ class _Validator:
             plugins=tuple(self.string_list("drill", drill_table, "plugins")),
             repository=self.repository(self.table("", data, "repository"), base_dir),
             notify=self.notify(self.table("", data, "notify")),
+            rollback=self.rollback_policy(drill_table),
+            stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
+            else defaults.stages,
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -333,12 +342,12 @@ class _Validator:
         if provision not in PROVISION_MODES:
             raise self.error(f"{provision!r} is not allowed; one of: {', '.join(PROVISION_MODES)}",
                              table, "provision")
-        for flag in ("destructive", "allow_writes", "appendonly"):
+        for flag in ("destructive", "allow_writes", "appendonly", "pitr"):
             if flag in data and not isinstance(data[flag], bool):
                 raise self.error("must be true or false", table, flag)
         if data.get("appendonly") and kind != "redis":
             raise self.error(f"only applies to redis stores, and this one is {kind}", table, "appendonly")
-        for text_key in ("database", "url_env", "image", "volume"):
+        for text_key in ("database", "url_env", "image", "volume", "stage"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
@@ -374,7 +383,15 @@ class _Validator:
             else (base.stop_containers if base else ()),
             project=data.get("project", base.project if base else None),
             export_uri=data.get("export_uri", base.export_uri if base else None),
+            pitr=data.get("pitr", base.pitr if base else False),
+            restore_timeout=self.duration(table, data, "restore_timeout") if "restore_timeout" in data
+            else (base.restore_timeout if base else None),
+            stage=data.get("stage", base.stage if base else None),
+            rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
         )
+        if merged.pitr and (merged.kind != "postgres" or merged.provision != "local"):
+            raise self.error("point-in-time recovery (pitr = true) is available for local PostgreSQL stores only",
+                             table, "pitr")
         if merged.kind == "volume" and merged.provision == "live":
             if not merged.volume:
                 raise self.error("a live Docker volume store needs `volume`: the name of the existing volume",
@@ -442,6 +459,11 @@ class _Validator:
             smtp_host=data.get("smtp_host", NotifyConfig.smtp_host), smtp_port=port,
             smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
             smtp_starttls=data.get("smtp_starttls", False), on_success=data.get("on_success", False))
+    def rollback_policy(self, data: dict[str, Any]) -> str:
+        value = data.get("rollback", "never")
+        if value not in ("always", "on-failure", "never"):
+            raise self.error("must be one of: always, on-failure, never", "drill", "rollback")
+        return str(value)
 
     def string_list(self, table: str, data: dict[str, Any], key: str) -> list[str]:
         value = data.get(key, [])
@@ -485,6 +507,9 @@ class _Validator:
 
     def check_dependencies(self, config: Config) -> None:
         for store in config.stores.values():
+            if store.stage is not None and store.stage not in config.stages:
+                raise self.error(f"stage {store.stage!r} is not one of the stages in [drill] stages: "
+                                 f"{', '.join(config.stages)}", f"stores.{store.name}", "stage")
             for dep in store.depends_on:
                 if dep not in config.stores:
                     raise self.error(f"depends on {dep!r}, which is not a configured store",

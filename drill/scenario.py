@@ -10,6 +10,7 @@ Steps are thin and call methods here; this is where a drill's semantics live:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import glob
 import json
@@ -18,9 +19,12 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from drill import faults, health, pitr, rollback, system
 from drill.cleanup import CleanupStack
 from drill.clock import RecoveryClock
 from drill.config import Config
@@ -30,6 +34,7 @@ from drill.fingerprint import Fingerprint, compare
 from drill.markers import MarkerWriter
 from drill.progress import Reporter
 from drill.provision.factory import provision
+from drill.redact import redact_text
 from drill.results import PhaseResult, ScenarioResult, TargetResult, iso
 from drill.stores.base import KIND_NAMES, UNITS, BackupArtifact, Store
 from drill.targets import targets_from_tags
@@ -63,6 +68,18 @@ class DrillScenario:
         # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
         self.fingerprints_by_path: dict[Path, Fingerprint] = {}
         self.current_line = 0  # line of the step being run (set by the plugin), for target sources
+        # Rollback (drill.rollback): the policy, copies kept until the end (policy always), rollbacks done.
+        self.rollback_policy = config.rollback
+        self.kept: dict[str, rollback.SafetyCopy] = {}
+        self.pending_rollbacks: dict[str, rollback.SafetyCopy] = {}
+        self.rolled_back: dict[str, dict[str, Any]] = {}
+        self.planted: dict[str, str] = {}  # store -> fault planted into its next restore (drill.faults)
+        self.restore_timeouts: dict[str, float] = {}
+        # Point-in-time recovery (drill.pitr): base backups, WAL position at the disaster, targets reached.
+        self.base_backups: dict[str, list[BackupArtifact]] = {}
+        self.disaster_lsn: dict[str, str] = {}
+        self.pitr_targets: dict[str, float] = {}
+        self.health_service: health.HealthService | None = None
         self.result.targets = targets_from_tags(tags, config)
         self.result.evidence.setdefault("stores", {})
         self.result.evidence.setdefault("backups", [])
@@ -71,17 +88,39 @@ class DrillScenario:
 
     # -- stores -----------------------------------------------------------------------------------------
 
-    def declare(self, kind_name: str, name: str) -> Store:
+    def declare(self, kind_name: str, name: str, *, archive_wal: bool = False) -> Store:
         if name in self.stores:
             return self.stores[name]
         kind = KIND_NAMES[kind_name]
         store_config = self.config.store(name, kind)
+        if archive_wal:  # the sentence says what `pitr = true` in drill.toml would
+            if kind != "postgres" or store_config.provision != "local":
+                raise StoreError(f"WAL archiving (point-in-time recovery) is available for local PostgreSQL stores "
+                                 f"only; {name!r} is a {store_config.provision} {kind} store")
+            store_config = dataclasses.replace(store_config, pitr=True)
         with self.clock.phase("provision", name):
             store = provision(store_config, self.cleanup, self.reporter.info)
         self.cleanup.push(f"close {name!r}", store.close)
         self.stores[name] = store
         self.result.evidence["stores"][name] = store.describe()
+        self._check_interrupted_restore(store)
         return store
+
+    def _check_interrupted_restore(self, store: Store) -> None:
+        """A journal left by a drill killed mid-restore: repair the store (live) or report it (throwaway)."""
+        found = rollback.interrupted(self.config.backup_dir, store.name)
+        if found is None:
+            return
+        if store.config.is_live:
+            self.reporter.info(f"{store.name}: {found.describe()}; rolling it back from the safety copy", force=True)
+            outcome = rollback.repair(store, found, self.reporter.info)
+        else:
+            outcome = {"interrupted": found.describe(), "outcome": "reported",
+                       "detail": "the half-restored store was a throwaway local server, removed with it; "
+                                 "this run provisioned a new one"}
+            rollback.forget(found)
+        self.reporter.info(f"{store.name}: interrupted restore {outcome['outcome']} ({found.describe()})", force=True)
+        self.result.evidence.setdefault("interrupted_restores", {})[store.name] = outcome
 
     def store(self, name: str) -> Store:
         try:
@@ -199,6 +238,9 @@ class DrillScenario:
         writer = self.writers.get(name)
         if writer is not None and writer.stopped_at is None:
             self.stop_writer(name)  # the writer runs until the disaster
+        archive = getattr(store, "pitr", None)
+        if archive is not None:  # "just before the disaster" is this WAL position, exactly
+            self.disaster_lsn[name] = archive.current_lsn()
         self.clock.start()
         self.disaster_at[name] = time.time()
         with self.clock.phase("disaster", name):
@@ -219,8 +261,8 @@ class DrillScenario:
             raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")
         self.clock.start()  # a restore with no disaster before it starts the clock itself
         started = time.time()
-        with self.clock.phase("restore", into or name):
-            target = store.restore(artifact, into, self.reporter.info)
+        target = self._guarded_restore(name, store, into is None,
+                                       lambda: self._restore_with_faults(name, store, artifact, into), into or name)
         target_name = into or name
         if into is not None:
             self.stores[into] = target
@@ -231,6 +273,328 @@ class DrillScenario:
             self.aliases[name] = target_name
         self._measure_rpo(record, target)
         return target
+
+    # -- rollback and planted failures (drill.rollback, drill.faults) -----------------------------------
+
+    def set_rollback_policy(self, policy: str) -> None:
+        self.rollback_policy = rollback.check_policy(policy, f"step at line {self.current_line}")
+        self.result.evidence.setdefault("rollback", {})["policy"] = self.rollback_policy
+
+    def set_restore_timeout(self, name: str, duration_text: str) -> None:
+        self.store(name)
+        self.restore_timeouts[name] = parse_duration(duration_text)
+
+    def _guarded_restore(self, name: str, store: Store, in_place: bool, action: Callable[[], Store],
+                         phase_store: str) -> Store:
+        """Keep a safety copy (per the rollback policy), run the restore, roll back and verify when it fails."""
+        copy = None
+        if in_place and name in self.pending_rollbacks:
+            copy = self.pending_rollbacks.pop(name)  # policy always: back to the state before the first restore
+        elif in_place and self.rollback_policy != "never":
+            with self.clock.phase("safety-copy", name):
+                copy = rollback.keep(store, self.config.backup_dir, self.reporter.info)
+            self.kept[name] = copy
+            self.result.evidence.setdefault("rollback", {})[name] = {"policy": self.rollback_policy,
+                                                                      "safety_copy": copy.evidence()}
+        try:
+            with self.clock.phase("restore", phase_store):
+                target = action()
+        except Exception as exc:
+            if copy is None:
+                raise
+            self._roll_back_after_failure(name, store, copy, exc)
+            raise AssertionError("unreachable") from exc  # _roll_back_after_failure always raises
+        if copy is not None:
+            if self.rollback_policy == "always":
+                self.pending_rollbacks[name] = copy  # rolled back when the scenario ends
+            else:
+                rollback.finish(copy)
+        return target
+
+    def _roll_back_after_failure(self, name: str, store: Store, copy: rollback.SafetyCopy, cause: Exception) -> None:
+        reason = redact_text(str(cause))
+        try:
+            with self.clock.phase("rollback", name):
+                outcome = rollback.roll_back(store, copy, self.reporter.info)
+        except Exception as failed:
+            self.result.evidence["rollback"][name].update({"cause": reason, "verified": False,
+                                                           "error": redact_text(str(failed))})
+            raise StoreError(f"the restore of {name!r} failed ({reason}) and so did its rollback: "
+                             f"{redact_text(str(failed))}\nthe safety copy and journal are kept in "
+                             f"{copy.directory}") from cause
+        rollback.finish(copy)
+        outcome["cause"] = reason
+        self.rolled_back[name] = outcome
+        self.result.evidence["rollback"][name].update(outcome)
+        self.reporter.info(f"{name} rolled back to its state before the restore (verified)", force=True)
+        raise StoreError(f"the restore of {name!r} failed: {reason}\n{name!r} was rolled back to its state before "
+                         f"the restore, and its fingerprint matches the one taken then") from cause
+
+    def _restore_with_faults(self, name: str, store: Store, artifact: BackupArtifact, into: str | None) -> Store:
+        cause = self.planted.get(name)
+        timeout = self.restore_timeouts.get(name, store.config.restore_timeout)
+        if cause == "timeout":
+            timeout = faults.TIMEOUT_FAULT_SECONDS
+        scratch = rollback.state_dir(self.config.backup_dir, name) / "faults"
+        with contextlib.ExitStack() as stack:
+            stack.callback(lambda: _rmtree(scratch))
+            if cause == "corrupt":
+                artifact = faults.corrupt_copy(artifact, scratch)
+            elif cause == "killed":
+                stack.enter_context(faults.killed_during_restore(store))
+            elif cause == "full-disk":
+                stack.enter_context(faults.small_disk(store, scratch))
+
+            def run() -> Store:
+                return store.restore(artifact, into, self.reporter.info)
+
+            if timeout is not None:
+                return faults.run_with_timeout(run, timeout, faults.abort_postgres_restore(store),
+                                               f"the restore of {name!r}")
+            return run()
+
+    def restore_fails(self, name: str, cause_text: str | None) -> None:
+        """Plant a failure into the next restore of `name`, run it, and require that it fails."""
+        cause = faults.cause_of(cause_text)
+        self.planted[name] = cause
+        try:
+            self.restore(name)
+        except DrillError as exc:
+            if isinstance(exc, faults.FaultError) or isinstance(exc.__cause__, faults.FaultError):
+                raise  # the fault was not planted: that is no proof of anything
+            self.result.evidence.setdefault("planted_failures", {})[name] = {
+                "fault": cause, "error": redact_text(str(exc)), "rolled_back": name in self.rolled_back}
+            self.reporter.info(f"the restore of {name} failed as planted ({cause})", force=True)
+            return
+        finally:
+            self.planted.pop(name, None)
+        raise VerificationError(f"the planted fault ({cause_text or 'the backup is corrupt'}) did not make the "
+                                f"restore of {name!r} fail")
+
+    def roll_back(self, name: str) -> None:
+        """Roll a store back now from the copy kept before its restore (rollback policy always)."""
+        store = self.store(name)
+        copy = self.pending_rollbacks.pop(name, None)
+        if copy is None:
+            raise StoreError(f"{name!r} has no safety copy to roll back to: set `Given the rollback policy is always` "
+                             f"before its restore (on-failure keeps the copy only while the restore runs)")
+        with self.clock.phase("rollback", name):
+            outcome = rollback.roll_back(store, copy, self.reporter.info)
+        rollback.finish(copy)
+        self.rolled_back[name] = outcome
+        self.result.evidence.setdefault("rollback", {}).setdefault(name, {}).update(outcome)
+
+    def assert_rolled_back(self, name: str) -> None:
+        store = self.store(name)
+        if name not in self.rolled_back:
+            failed = self.result.evidence.get("rollback", {}).get(name, {}).get("error")
+            why = ("the rollback policy is never" if self.rollback_policy == "never"
+                   else f"its rollback failed: {failed}" if failed
+                   else "no restore of it failed and it was not rolled back")
+            raise VerificationError(f"{name!r} was not rolled back: {why}")
+        copy = self.kept[name]
+        with self.clock.phase("verify", name):
+            if copy.absent:
+                if not rollback.store_is_absent(store):
+                    raise VerificationError(f"{name!r} did not exist before the restore, but it exists after the "
+                                            f"rollback")
+                return
+            assert copy.fingerprint is not None
+            actual = store.fingerprint()
+            differences = compare(copy.fingerprint, actual)
+            self.result.evidence["fingerprints"][f"{name} (rollback)"] = {
+                "before": copy.fingerprint.to_dict(), "after": actual.to_dict(),
+                "differences": [d.to_dict() for d in differences]}
+            if differences:
+                listed = "\n  - ".join(d.message for d in differences)
+                raise VerificationError(f"{name!r} does not match its state before the restore:\n  - {listed}")
+
+    # -- point-in-time recovery (drill.pitr) ------------------------------------------------------------
+
+    def _pitr(self, name: str) -> pitr.PitrCluster:
+        store = self.store(name)
+        archive = getattr(store, "pitr", None)
+        if archive is None:
+            raise StoreError(f"{name!r} does not archive its WAL, so it cannot be recovered to a point in time: set "
+                             f"`pitr = true` under [stores.{name}] in drill.toml (local PostgreSQL stores)")
+        assert isinstance(archive, pitr.PitrCluster)
+        return archive
+
+    def take_base_backup(self, name: str) -> BackupArtifact:
+        archive = self._pitr(name)
+        store = self.store(name)
+        with self.clock.phase("backup", name):
+            artifact = archive.base_backup(store, self.reporter.info)
+        self.base_backups.setdefault(name, []).append(artifact)
+        self.result.evidence["backups"].append(artifact.evidence())
+        return artifact
+
+    def restore_to_point(self, name: str, when: str) -> Store:
+        archive = self._pitr(name)
+        store = self.store(name)
+        lsn = None
+        if when == "just before the disaster":
+            if name not in self.disaster_at:
+                raise StoreError(f"{name!r} has had no disaster to recover to just before: add "
+                                 f"`When \"{name}\" is lost` first, or name a time")
+            target_time, lsn = self.disaster_at[name], self.disaster_lsn.get(name)
+        elif when.endswith(" before the disaster"):
+            if name not in self.disaster_at:
+                raise StoreError(f"{name!r} has had no disaster: add `When \"{name}\" is lost` first")
+            target_time = self.disaster_at[name] - parse_duration(when.removesuffix(" before the disaster"))
+        else:
+            target_time = pitr.parse_point_in_time(when.strip('"'))
+        candidates = [b for b in self.base_backups.get(name, []) if b.consistent_at <= target_time]
+        if not candidates:
+            raise BackupError(f"no base backup of {name!r} was taken before {iso(target_time)}: add "
+                              f"`Given a base backup of \"{name}\" is taken` before that time")
+        artifact = candidates[-1]
+        writer = self.writers.get(name)
+        if writer is not None and writer.stopped_at is None:
+            self.stop_writer(name)  # the server is stopped for the recovery
+        self.clock.start()
+        started = time.time()
+
+        def recover() -> Store:
+            archive.recover_to(artifact, target_time, self.reporter.info, lsn=lsn)
+            return store
+
+        self._guarded_restore(name, store, True, recover, name)
+        record = RestoreRecord(source=name, target=name, artifact=artifact, started_at=started)
+        if writer is None:
+            record.recovery_point, record.rpo_method = target_time, "recovery-target-time"
+        self.restores[name] = record
+        self.pitr_targets[name] = target_time
+        self.result.evidence.setdefault("pitr", {})[name] = {
+            "base_backup": artifact.id, "target_time": target_time, "target": iso(target_time),
+            "target_lsn": lsn, "how": "recovery_target_lsn (exclusive)" if lsn else "recovery_target_time"}
+        self._measure_rpo(record, store)
+        return store
+
+    def assert_markers_at_point(self, name: str) -> None:
+        store = self.store(name)
+        if name not in self.pitr_targets:
+            raise StoreError(f"{name!r} was not recovered to a point in time in this scenario")
+        writer = self.writers.get(name)
+        if writer is None:
+            raise StoreError(f"no writes to {name!r} were recorded: add `Given writes to \"{name}\" are recorded "
+                             f"every 1 second` before its base backup")
+        target = self.pitr_targets[name]
+        with self.clock.phase("verify", name):
+            present = {seq for seq, _ in pitr.markers_in(store)}
+            before = [m for m in writer.written if m.written_at <= target]
+            after = [m for m in writer.written if m.written_at > target]
+            missing = [m.seq for m in before if m.seq not in present]
+            # The one write in flight at the target time may commit just after it: it may be absent.
+            if missing and before and missing == [before[-1].seq] and target - before[-1].written_at < 1.0:
+                missing = []
+            extra = [m.seq for m in after if m.seq in present]
+            self.result.evidence["pitr"][name].update({
+                "markers_before_target": len(before), "markers_after_target": len(after),
+                "markers_present": len(present), "missing_before": missing, "present_after": extra})
+            problems = []
+            if missing:
+                problems.append(f"{len(missing)} marker(s) written before the point in time are missing "
+                                f"(seq {_ranges(missing)})")
+            if extra:
+                problems.append(f"{len(extra)} marker(s) written after the point in time are present "
+                                f"(seq {_ranges(extra)})")
+            if problems:
+                raise VerificationError(f"{name!r} recovered to {iso(target)}: " + "; ".join(problems))
+        self._verified(name)
+
+    # -- whole system (drill.system) and health checks (drill.health) -----------------------------------
+
+    def restore_whole_system(self) -> None:
+        names = [n for n in self.stores if n in self.backups and n not in self.restores]
+        if not names:
+            raise BackupError("no store of this scenario has a backup to restore the system from: take backups first "
+                              "(`Given a backup of \"userdb\" is taken`)")
+        the_plan = system.plan(names, self.config)
+        self.clock.start()
+        self.result.evidence["system"] = {"plan": the_plan.evidence(), "stores": {}}
+
+        def restore_one(name: str) -> None:
+            self.restore(name)
+            self.assert_matches(name)
+
+        def elapsed() -> float:
+            return self.clock.rto() or 0.0
+
+        try:
+            outcomes = system.run_waves(the_plan, restore_one, elapsed,
+                                        lambda text: self.reporter.info(text, force=True))
+        finally:
+            self.result.evidence["system"]["seconds"] = elapsed()
+        missed = []
+        for outcome in outcomes:
+            found = self.result.evidence["system"]["stores"][outcome.name] = outcome.evidence()
+            target = self.store(outcome.name).config.rto
+            if target is not None:
+                found.update({"rto_target_seconds": target, "rto_target_source": f"stores.{outcome.name}.rto",
+                              "rto_met": outcome.finished <= target})
+                if outcome.finished > target:
+                    missed.append(f"recovery time of {outcome.name!r} {format_duration(outcome.finished)} exceeds "
+                                  f"its target {format_duration(target)} (stores.{outcome.name}.rto in drill.toml)")
+        self.result.evidence["system"]["sum_of_store_seconds"] = sum(o.finished - o.started for o in outcomes)
+        self.result.rto_seconds = self.clock.rto()
+        if missed:
+            raise TargetMissed("; ".join(missed))
+
+    def check_store_rto(self, name: str, duration_text: str) -> None:
+        stores = self.result.evidence.get("system", {}).get("stores", {})
+        if name not in stores:
+            raise StoreError(f"{name!r} was not restored with the whole system: add `When the whole system is "
+                             f"restored` first")
+        # A store's own target lives in the evidence: the scenario's targets (rto/rpo) stay the whole's.
+        target, measured = parse_duration(duration_text), float(stores[name]["rto_seconds"])
+        stores[name].update({"rto_target_seconds": target, "rto_target_source": f"step at line {self.current_line}",
+                             "rto_met": measured <= target})
+        if measured > target:
+            raise TargetMissed(f"recovery time of {name!r} {format_duration(measured)} exceeds the target "
+                               f"{format_duration(target)} (step at line {self.current_line})")
+
+    def start_health_service(self) -> str:
+        if self.health_service is None:
+            def probes() -> dict[str, str | None]:
+                found: dict[str, str | None] = {}
+                for name, store in list(self.stores.items()):
+                    try:
+                        store.count()
+                        found[name] = None
+                    except Exception as exc:
+                        found[name] = redact_text(str(exc))[:200]
+                return found
+
+            self.health_service = health.HealthService(probes)
+            self.health_service.start()
+            self.cleanup.push("stop the health service", self.health_service.stop)
+            self.reporter.info(f"health service on {self.health_service.url}/health", force=True)
+        return self.health_service.url
+
+    def check_endpoint(self, url: str, status: int) -> None:
+        if "{health}" in url:
+            if self.health_service is None:
+                raise StoreError("{health} names drill's health service: add `Given a health service for the "
+                                 "stores is running` first")
+            url = url.replace("{health}", self.health_service.url)
+        with self.clock.phase("verify", "health"):
+            evidence = health.check_http(url, status)
+        self.result.evidence.setdefault("health", []).append(evidence)
+        self._health_verified()
+
+    def check_query(self, name: str, query: str, expected: str) -> None:
+        store = self.store(name)
+        with self.clock.phase("verify", name):
+            evidence = health.check_query(store, query, expected)
+        self.result.evidence.setdefault("health", []).append(evidence)
+        self._health_verified()
+
+    def _health_verified(self) -> None:
+        # Health checks after a restore are part of the recovery (the runbook's last step): they extend the RTO.
+        if self.restores and self.clock.started:
+            self.clock.stop()
+            self.result.rto_seconds = self.clock.rto()
 
     def _measure_rpo(self, record: RestoreRecord, target: Store) -> None:
         writer = self.writers.get(record.source)
@@ -347,13 +711,20 @@ class DrillScenario:
     # -- end --------------------------------------------------------------------------------------------
 
     def close(self) -> list[str]:
+        rollback_errors = []
+        for name, copy in list(self.pending_rollbacks.items()):  # policy always: put the store back
+            try:
+                self.roll_back(name)
+            except Exception as exc:
+                rollback_errors.append(f"rollback of {name!r} (policy always) failed: {redact_text(str(exc))}; "
+                                       f"safety copy kept in {copy.directory}")
         for path in self.throwaway_backups:
             if path.is_dir():  # a backup that is a directory (a GCS archive)
                 shutil.rmtree(path, ignore_errors=True)
             for candidate in (path, path.with_name(path.name + ".manifest.json")):
                 with contextlib.suppress(OSError):
                     candidate.unlink()
-        errors = self.cleanup.run()
+        errors = rollback_errors + self.cleanup.run()
         self.result.phases = [PhaseResult(p.name, p.store, iso(p.started_at), iso(p.ended_at), p.seconds,
                                           p.in_rto, p.status) for p in self.clock.phases]
         if self.result.rto_seconds is None and self.clock.started:
@@ -395,6 +766,15 @@ def _write_manifest(artifact: BackupArtifact) -> None:
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, default=str))
     os.replace(tmp, target)
+
+
+def _ranges(seqs: list[int]) -> str:
+    shown = ", ".join(str(s) for s in seqs[:10])
+    return shown + (f", ... ({len(seqs)} in all)" if len(seqs) > 10 else "")
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _quietly(action: object) -> None:

@@ -7,6 +7,7 @@ feature files against this same registry.
 from __future__ import annotations
 
 from drill.errors import StoreError, VerificationError
+from drill.faults import CAUSES as _FAULTS
 from drill.scenario import DrillScenario
 from drill.vocabulary import COUNT, KINDS, STORE, UNITS, parse_count, sentence
 
@@ -185,3 +186,117 @@ def restore_from_versions(drill: DrillScenario, store: str) -> None:
         raise StoreError(f"object versions only exist in GCS stores; {store!r} is not one")
     drill.backups.setdefault(store, []).append(versions(drill.latest_backup(store)))
     drill.restore(store)
+# --- point-in-time recovery, rollback, whole-system restores and health checks ---
+
+_POINT = r"(?P<when>\"[^\"]+\"|just before the disaster|\d[^\"]*? before the disaster)"
+
+
+@sentence("given", rf"the (?P<kind>PostgreSQL) store {STORE} archiving its WAL",
+          "Declares a local PostgreSQL store whose WAL is archived, for point-in-time recovery (as `pitr = true`).",
+          'Given the PostgreSQL store "userdb" archiving its WAL')
+def declare_pitr_store(drill: DrillScenario, kind: str, store: str) -> None:
+    drill.declare(kind, store, archive_wal=True)
+
+
+@sentence("given when", rf"a base backup of {STORE} is taken",
+          "Takes a PostgreSQL base backup (pg_basebackup -Fp -X stream) of a store that archives its WAL "
+          "(`pitr = true`).",
+          'Given a base backup of "userdb" is taken')
+def take_base_backup(drill: DrillScenario, store: str) -> None:
+    drill.take_base_backup(store)
+
+
+@sentence("when", rf"{STORE} is restored to the point in time {_POINT}",
+          "Point-in-time recovery: the latest base backup before that time, then the archived WAL replayed up to "
+          "it. The time is an ISO 8601 timestamp with its zone, `just before the disaster` (the WAL position of "
+          "the disaster, exactly) or `N seconds before the disaster`.",
+          'When "userdb" is restored to the point in time "2026-01-01T10:00:00Z"')
+def restore_to_point(drill: DrillScenario, store: str, when: str) -> None:
+    drill.restore_to_point(store, when)
+
+
+@sentence("then", rf"{STORE} holds every marker written before the point in time and none after it",
+          "After a point-in-time recovery: every RPO marker written before the target time survived and none "
+          "written after it did (the one write in flight at that instant may go either way).",
+          'Then "userdb" holds every marker written before the point in time and none after it')
+def markers_at_point(drill: DrillScenario, store: str) -> None:
+    drill.assert_markers_at_point(store)
+
+
+@sentence("given when", r"the rollback policy is (?P<policy>always|on-failure|never)",
+          "Before a restore overwrites a store, keep a safety copy (its own backup and fingerprint) and roll back: "
+          "`on-failure` when the restore fails, `always` also at the end of the scenario, `never` (the default).",
+          "Given the rollback policy is on-failure")
+def rollback_policy(drill: DrillScenario, policy: str) -> None:
+    drill.set_rollback_policy(policy)
+
+
+@sentence("given", rf"the restore of {STORE} may take at most (?P<duration>.+)",
+          "A time limit for the store's restores: past it the restore is stopped and fails (and is rolled back "
+          "under the rollback policy). Same as `restore_timeout` in drill.toml.",
+          'Given the restore of "userdb" may take at most 10 minutes')
+def restore_timeout(drill: DrillScenario, store: str, duration: str) -> None:
+    drill.set_restore_timeout(store, duration)
+
+
+@sentence("when", rf"the restore of {STORE} fails(?: because (?P<cause>{'|'.join(_FAULTS)}))?",
+          "Plants a real failure into the store's restore from its latest backup, runs it and requires it to fail: "
+          "a corrupt copy of the backup (the default), the server is killed (SIGKILL) mid-restore, the disk is "
+          "full (a small tmpfs tablespace; root), or it times out.",
+          'When the restore of "userdb" fails because the server is killed')
+def restore_fails(drill: DrillScenario, store: str, cause: str | None = None) -> None:
+    drill.restore_fails(store, cause)
+
+
+@sentence("when", rf"{STORE} is rolled back",
+          "Rolls the store back now to the safety copy kept before its restore (rollback policy `always`).",
+          'When "userdb" is rolled back')
+def roll_back(drill: DrillScenario, store: str) -> None:
+    drill.roll_back(store)
+
+
+@sentence("then", rf"{STORE} is rolled back to its state before the restore",
+          "The store was rolled back and its fingerprint equals the one of its safety copy, taken right before "
+          "the restore.",
+          'Then "userdb" is rolled back to its state before the restore')
+def rolled_back(drill: DrillScenario, store: str) -> None:
+    drill.assert_rolled_back(store)
+
+
+@sentence("when", r"the whole system is restored",
+          "Restores every store of the scenario that has a backup from its latest one, in the order of drill.toml "
+          "(`[drill] stages`, each store's `stage` and `depends_on`), independent stores in parallel, each "
+          "verified against its backup; records each store's own RTO.",
+          "When the whole system is restored")
+def restore_whole_system(drill: DrillScenario) -> None:
+    drill.restore_whole_system()
+
+
+@sentence("then", rf"the recovery time of {STORE} is within (?P<duration>.+)",
+          "A store's own RTO in a whole-system restore: from the disaster to its own verified restore.",
+          'Then the recovery time of "userdb" is within 10 minutes')
+def store_rto_within(drill: DrillScenario, store: str, duration: str) -> None:
+    drill.check_store_rto(store, duration)
+
+
+@sentence("given when", r"a health service for the stores is running",
+          "Starts drill's local health service: `{health}/health` answers 200 when every store answers, else "
+          "503 naming those that do not (a stand-in for the application tier).",
+          "Given a health service for the stores is running")
+def health_service(drill: DrillScenario) -> None:
+    drill.start_health_service()
+
+
+@sentence("then", r"the HTTP endpoint \"(?P<url>[^\"]+)\" answers (?P<status>\d{3})",
+          "GETs the URL (waiting while the connection is refused, up to 30 s) and requires that status; "
+          "`{health}` is drill's health service.",
+          'Then the HTTP endpoint "http://127.0.0.1:8080/health" answers 200')
+def endpoint_answers(drill: DrillScenario, url: str, status: str) -> None:
+    drill.check_endpoint(url, int(status))
+
+
+@sentence("then", rf"the query \"(?P<query>[^\"]+)\" on {STORE} returns \"(?P<expected>[^\"]*)\"",
+          "Runs a query on a PostgreSQL store; the first column of its first row must read as given.",
+          'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"')
+def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
+    drill.check_query(store, query, expected)

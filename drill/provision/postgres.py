@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+from drill import pitr
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
@@ -15,7 +18,11 @@ from drill.stores.postgres import PgServer, PostgresStore
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     binaries = pg_binaries.for_local_cluster()
     progress(f"starting a throwaway PostgreSQL {binaries.version} cluster ({binaries.source})")
-    cluster = LocalPostgresCluster(binaries)
+    archive = None
+    if config.pitr:
+        archive = pitr.make_archive_dir()
+        cleanup.push(f"remove the WAL archive of {config.name!r}", lambda: shutil.rmtree(archive, ignore_errors=True))
+    cluster = LocalPostgresCluster(binaries, extra_settings=pitr.archive_settings(archive) if archive else ())
     cleanup.push(f"remove the throwaway cluster of {config.name!r}", cluster.stop)
     cluster.start()
     server = PgServer(host="127.0.0.1", port=cluster.port, user="postgres", password=None, tools=binaries,
@@ -23,10 +30,15 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
                                   f"{binaries.source})")
     store = PostgresStore(name=config.name, config=config, server=server, database=config.database or config.name)
     store.ensure_database()
+    if archive is not None:
+        store.pitr = pitr.PitrCluster(cluster, archive)
     return store
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+    if config.pitr:
+        raise ProvisionError(f"store {config.name!r}: pitr = true applies to local stores (drill runs their WAL "
+                             f"archive); a live server's point-in-time recovery is not driven by drill yet")
     live = live_url(config, ("postgres", "postgresql"), "postgresql://user:password@host:port/database")
     query = dict(pair.split("=", 1) for pair in live.parts.query.split("&") if "=" in pair)
     database = config.database or live.database or config.name

@@ -178,6 +178,9 @@ class PostgresStore(Guarded):
     kind: str = "postgres"
     # Databases this store created as restore targets on a server it does not own (live): dropped on close.
     scratch: list[str] = field(default_factory=list)
+    # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
+    restore_tablespace: str | None = None
+    pitr: Any = None  # drill.pitr.PitrCluster when the store archives its WAL (config `pitr = true`)
 
     @property
     def unit(self) -> str:
@@ -333,8 +336,11 @@ class PostgresStore(Guarded):
                 raise StoreError(f"restore target database {target!r} already exists on the live server of "
                                  f"{self.name!r}; name a new database (drill never overwrites one it did not create)")
             self._drop(target)
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target))
+        if self.restore_tablespace:
+            create = sql.SQL("{} TABLESPACE {}").format(create, sql.Identifier(self.restore_tablespace))
         with self.server.connect() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target)))
+            conn.execute(create)
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         fmt = detect_format(artifact.path)

@@ -1,0 +1,112 @@
+"""Health checks after a restore, like the runbook's: an HTTP endpoint answers, a query returns what it should.
+
+`HealthService` is a small local HTTP service standing in for the application tier of a drill
+that has none of its own: `GET /health` answers 200 when every store of the scenario answers a
+count, else 503 naming the stores that did not. Real drills point the endpoint sentence at their
+own services' URLs instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from drill.errors import StoreError, VerificationError
+from drill.redact import redact_text, register_secret
+
+# Errors that mean "not up yet" while a service starts; anything else fails at once.
+TRANSIENT = (ConnectionRefusedError, ConnectionResetError, TimeoutError)
+
+
+def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]:
+    """GET url until it answers (connection refused is retried until `timeout`); its status must be `expected`."""
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    password = urllib.parse.urlsplit(url).password
+    if password:
+        register_secret(password)  # a URL with credentials in it: never shown
+    shown = redact_text(url)
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=min(10.0, timeout)) as response:
+                status, body = int(response.status), response.read(2000)
+            break
+        except urllib.error.HTTPError as exc:
+            status, body = int(exc.code), exc.read(2000)
+            break
+        except urllib.error.URLError as exc:
+            if not isinstance(exc.reason, TRANSIENT) or time.monotonic() > deadline:
+                raise VerificationError(f"the HTTP endpoint {shown} did not answer: {exc.reason}") from None
+        except TRANSIENT as exc:
+            if time.monotonic() > deadline:
+                raise VerificationError(f"the HTTP endpoint {shown} did not answer: {exc}") from None
+        time.sleep(0.1)
+    evidence = {"url": shown, "status": status, "expected": expected, "seconds": time.monotonic() - started}
+    if status != expected:
+        text = redact_text(body.decode("utf-8", "replace").strip())
+        raise VerificationError(f"the HTTP endpoint {shown} answered {status}, expected {expected}"
+                                + (f": {text[:300]}" if text else ""))
+    return evidence
+
+
+def check_query(store: Any, query: str, expected: str) -> dict[str, Any]:
+    """Run a query on a PostgreSQL store; the first column of its first row must read `expected`."""
+    if store.kind != "postgres":
+        raise StoreError(f"query checks run on PostgreSQL stores; {store.name!r} is a {store.kind} store")
+    with store.server.connect(store.database) as conn:
+        try:
+            row = conn.execute(query.encode()).fetchone()
+        except Exception as exc:
+            raise VerificationError(f"the query on {store.name!r} failed: {redact_text(str(exc)).strip()}") from None
+    actual = "" if row is None or row[0] is None else str(row[0])
+    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual}
+    if actual != expected:
+        raise VerificationError(f"the query {query!r} on {store.name!r} returned {actual!r}, expected {expected!r}")
+    return evidence
+
+
+class HealthService:
+    """GET /health: 200 when every probe passes, 503 (naming the failures) when one does not."""
+
+    def __init__(self, probes: Callable[[], dict[str, str | None]]) -> None:
+        self.probes = probes
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/health":
+                    self.send_error(404)
+                    return
+                failures = {name: err for name, err in service.probes().items() if err is not None}
+                body = json.dumps({"status": "ok" if not failures else "unhealthy", "failures": failures}).encode()
+                self.send_response(200 if not failures else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="drill-health", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.shutdown()
+        self.server.server_close()

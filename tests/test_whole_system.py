@@ -1,0 +1,261 @@
+"""Whole-system restores: PostgreSQL, Redis and MongoDB (real local servers) restored in the order of
+drill.toml (stages, depends_on), independent stores in parallel, each with its own RTO; then the health
+checks (an HTTP endpoint the test serves, a SQL query, drill's own health service).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drill.config import load_config
+from drill.errors import ConfigError
+from drill.system import plan
+from tests.conftest import REPO, drill_env, run_drill
+
+STORES = '''
+    Given the PostgreSQL store "userdb"
+    And the Redis store "cache"
+    And the MongoDB store "notifydb"
+    And "userdb" is seeded with 3000 rows
+    And "cache" is seeded with 3000 keys
+    And "notifydb" is seeded with 1500 documents
+    And a backup of "userdb" is taken
+    And a backup of "cache" is taken
+    And a backup of "notifydb" is taken
+    When "userdb" is lost
+    And "cache" is lost
+    And "notifydb" is lost
+'''
+
+
+def _project(root: Path, scenarios: str, toml: str | None = None) -> Path:
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    (root / "features" / "system.feature").write_text("Feature: whole system\n" + scenarios, encoding="utf-8")
+    if toml is not None:
+        (root / "drill.toml").write_text(toml, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def http_endpoint() -> Iterator[str]:
+    """A real local HTTP service: /ok answers 200, /broken answers 500."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = 200 if self.path == "/ok" else 500
+            body = b"fine" if status == 200 else b"database connection refused"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+ORDERED_TOML = '''
+[drill]
+stages = ["infrastructure", "data", "application"]
+
+[stores.cache]
+kind = "redis"
+stage = "infrastructure"
+
+[stores.userdb]
+kind = "postgres"
+stage = "data"
+rto = "10 minutes"
+
+[stores.notifydb]
+kind = "mongodb"
+stage = "data"
+depends_on = ["userdb"]
+'''
+
+
+def test_stores_are_restored_in_the_configured_order_and_each_gets_its_rto(tmp_path: Path,
+                                                                          http_endpoint: str) -> None:
+    scenarios = f'''
+  Scenario: ordered
+{STORES}    And the whole system is restored
+    Then the HTTP endpoint "{http_endpoint}/ok" answers 200
+    And the query "SELECT count(*) FROM users" on "userdb" returns "600"
+    And the recovery time of "cache" is within 10 minutes
+    And "notifydb" holds 1500 documents
+'''
+    run = run_drill(_project(tmp_path, scenarios, ORDERED_TOML), "run")
+    assert run.code == 0, run.output
+    scenario = run.scenario("ordered")
+    system = scenario["evidence"]["system"]
+    assert [w["stores"] for w in system["plan"]] == [["cache"], ["userdb"], ["notifydb"]]
+    stores = system["stores"]
+    # Each wave starts once the one before it is restored and verified.
+    assert stores["userdb"]["started_after_seconds"] >= stores["cache"]["rto_seconds"]
+    assert stores["notifydb"]["started_after_seconds"] >= stores["userdb"]["rto_seconds"]
+    assert stores["userdb"]["rto_target_seconds"] == 600 and stores["userdb"]["rto_met"] is True
+    assert stores["cache"]["rto_met"] is True
+    for name in ("userdb", "cache", "notifydb"):
+        assert scenario["evidence"]["fingerprints"][name]["differences"] == []
+    assert scenario["rto_seconds"] >= stores["notifydb"]["rto_seconds"]
+    checks = scenario["evidence"]["health"]
+    assert checks[0]["status"] == 200 and checks[1]["actual"] == "600"
+
+
+def test_independent_stores_are_restored_at_the_same_time(tmp_path: Path) -> None:
+    scenarios = f'''
+  Scenario: parallel
+{STORES}    And the whole system is restored
+'''
+    run = run_drill(_project(tmp_path, scenarios), "run")
+    assert run.code == 0, run.output
+    system = run.scenario("parallel")["evidence"]["system"]
+    assert [sorted(w["stores"]) for w in system["plan"]] == [["cache", "notifydb", "userdb"]]
+    starts = [s["started_after_seconds"] for s in system["stores"].values()]
+    assert max(starts) - min(starts) < 0.5
+    slowest = max(s["seconds"] for s in system["stores"].values())
+    assert system["seconds"] < system["sum_of_store_seconds"]
+    assert system["seconds"] <= slowest + 1.0
+
+
+def test_a_failing_health_check_names_the_endpoint_and_status(tmp_path: Path, http_endpoint: str) -> None:
+    scenarios = f'''
+  Scenario: broken service
+    Given the PostgreSQL store "userdb"
+    And "userdb" is seeded with 100 rows
+    And a backup of "userdb" is taken
+    When "userdb" is lost
+    And the whole system is restored
+    Then the HTTP endpoint "{http_endpoint}/broken" answers 200
+
+  Scenario: wrong answer
+    Given the PostgreSQL store "userdb"
+    And "userdb" is seeded with 100 rows
+    Then the query "SELECT count(*) FROM users" on "userdb" returns "21"
+
+  Scenario: nobody listening
+    Given the PostgreSQL store "userdb"
+    Then the HTTP endpoint "http://127.0.0.1:9/health" answers 200
+'''
+    run = run_drill(_project(tmp_path, scenarios), "run", timeout=300)
+    assert run.code == 1
+    broken = " ".join(e["message"] for e in run.scenario("broken service")["errors"])
+    assert f"the HTTP endpoint {http_endpoint}/broken answered 500, expected 200: database connection refused" \
+        in broken
+    wrong = " ".join(e["message"] for e in run.scenario("wrong answer")["errors"])
+    assert "returned '20', expected '21'" in wrong
+    nobody = " ".join(e["message"] for e in run.scenario("nobody listening")["errors"])
+    assert "http://127.0.0.1:9/health did not answer" in nobody
+
+
+def test_the_health_service_reports_a_lost_store(tmp_path: Path) -> None:
+    scenarios = '''
+  Scenario: healthy then not
+    Given the PostgreSQL store "userdb"
+    And the MongoDB store "notifydb"
+    And "userdb" is seeded with 100 rows
+    And a health service for the stores is running
+    Then the HTTP endpoint "{health}/health" answers 200
+    When "userdb" is lost
+    Then the HTTP endpoint "{health}/health" answers 200
+'''
+    run = run_drill(_project(tmp_path, scenarios), "run")
+    messages = " ".join(e["message"] for e in run.scenario("healthy then not")["errors"])
+    assert "answered 503, expected 200" in messages and "userdb" in messages, run.output
+
+
+def test_a_missed_store_rto_fails_the_restore_naming_the_store(tmp_path: Path) -> None:
+    scenarios = '''
+  Scenario: too slow
+    Given the PostgreSQL store "userdb"
+    And "userdb" is seeded with 100 rows
+    And a backup of "userdb" is taken
+    When "userdb" is lost
+    And the whole system is restored
+'''
+    toml = '[stores.userdb]\nkind = "postgres"\nrto = "1 millisecond"\n'
+    run = run_drill(_project(tmp_path, scenarios, toml), "run")
+    messages = " ".join(e["message"] for e in run.scenario("too slow")["errors"])
+    assert "recovery time of 'userdb'" in messages and "(stores.userdb.rto in drill.toml)" in messages
+    assert run.scenario("too slow")["evidence"]["system"]["stores"]["userdb"]["rto_met"] is False
+
+
+def test_a_failed_store_stops_the_later_waves(tmp_path: Path) -> None:
+    scenarios = '''
+  Scenario: first wave fails
+    Given the PostgreSQL store "userdb"
+    And the Redis store "cache"
+    And "userdb" is seeded with 3000 rows
+    And "cache" is seeded with 100 keys
+    And a backup of "userdb" is taken
+    And a backup of "cache" is taken
+    And the restore of "userdb" may take at most 1 millisecond
+    When the whole system is restored
+'''
+    toml = '[stores.userdb]\nkind = "postgres"\nstage = "infrastructure"\n'
+    run = run_drill(_project(tmp_path, scenarios, toml), "run")
+    scenario = run.scenario("first wave fails")
+    messages = " ".join(e["message"] for e in scenario["errors"])
+    assert "the whole-system restore stopped in wave 1" in messages, run.output
+    assert "userdb: the restore of 'userdb' did not finish within its time limit" in messages
+    assert "not restored (later waves): cache" in messages
+    assert "cache" not in scenario["evidence"]["system"]["stores"]
+
+
+def test_a_dependency_cycle_is_a_configuration_error(tmp_path: Path) -> None:
+    toml = tmp_path / "drill.toml"
+    toml.write_text('[stores.a]\nkind = "postgres"\ndepends_on = ["b"]\n[stores.b]\nkind = "redis"\n'
+                    'depends_on = ["a"]\n')
+    config = load_config(toml)
+    with pytest.raises(ConfigError, match="cycle: a -> b -> a"):
+        plan(["a", "b"], config)
+
+
+def test_an_unknown_stage_is_refused_at_load(tmp_path: Path) -> None:
+    toml = tmp_path / "drill.toml"
+    toml.write_text('[stores.a]\nkind = "postgres"\nstage = "frontend"\n')
+    with pytest.raises(ConfigError, match="stage 'frontend' is not one of the stages"):
+        load_config(toml)
+
+
+def test_the_bundled_full_system_feature_passes(tmp_path: Path) -> None:
+    run = run_drill(tmp_path, "run", str(REPO / "features" / "full_system_restore.feature"))
+    assert run.code == 0, run.output
+
+
+def test_the_system_benchmark_smoke_run_reports_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "system.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "system_bench.py"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=drill_env(), timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert set(report["stores_alone"]) == {"userdb", "cache", "notifydb"}
+    assert report["sum_of_stores_alone"] == sum(report["stores_alone"].values())
+    assert report["parallel_vs_sum"] == report["parallel_seconds"] / report["sum_of_stores_alone"]
+    assert "parallel whole-system restore" in done.stdout
+
+
+def test_an_endpoint_password_never_shows_in_the_failure() -> None:
+    from drill.errors import VerificationError
+    from drill.health import check_http
+
+    with pytest.raises(VerificationError) as caught:
+        check_http("http://probe:s3cret-pw-41@127.0.0.1:9/health", 200, timeout=0.3)
+    assert "s3cret-pw-41" not in str(caught.value) and "did not answer" in str(caught.value)
