@@ -40,3 +40,6 @@ def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
         assert found["native_seconds"] > 0 and found["provisioning_seconds"] > 0, kind
         assert found["ratio"] == found["native_seconds"] / found["points"][-1]["fingerprint_seconds"]
         assert f"{kind}: fingerprint rate" in done.stdout
+    assert set(report["provisioning"]) == {"redis", "mongodb", "gcs", "firestore"}
+    assert all(seconds > 0 for seconds in report["provisioning"].values())
+    assert "firestore: local server ready" in done.stdout and "gcs: local server ready" in done.stdout
