@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bench_table import mark, print_rows
 
 from drill.config import StoreConfig
 from drill.provision import pg_binaries
@@ -203,8 +204,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(report: dict[str, Any]) -> None:
     o, v, verdicts = report["overhead"], report["verification"]["postgres"], report["verdicts"]
-    def mark(ok: bool) -> str:
-        return "met" if ok else "MISSED"
     rows = [
         ("measure", "drill", "baseline", "ratio", "goal"),
         (f"PostgreSQL drill, {o['database_mb']:.0f} MB vs pg_dump -Fc / pg_restore -j",
@@ -221,11 +220,7 @@ def print_table(report: dict[str, Any]) -> None:
         rows.append((f"scaling: {point['database_mb']:.0f} MB database", f"{point['drill_seconds']:.1f}s", "-",
                      f"{point['peak_rss_mb']:.0f} MB RSS",
                      f"<= {GOALS['peak_rss_mb']:.0f} MB {mark(point['peak_rss_mb'] <= GOALS['peak_rss_mb'])}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if number == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_table import mark, print_rows
+
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.provision.factory import provision
@@ -188,9 +190,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    def mark(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
     rows = [("measure", "drill", "baseline", "ratio", "goal")]
     for kind, found in report["stores"].items():
         largest = found["points"][-1]
@@ -207,11 +206,7 @@ def print_table(report: dict[str, Any]) -> None:
                      f"<= {GOALS['rss_growth']}x {mark(found['rss_growth'] <= GOALS['rss_growth'])}"))
     for kind, seconds in report["provisioning"].items():
         rows.append((f"{kind}: local server ready", f"{seconds:.2f}s", "-", "-", "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if number == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 if __name__ == "__main__":
