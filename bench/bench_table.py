@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HEADER = ("measure", "drill", "baseline", "ratio", "goal")
 
 
 def mark(ok: bool) -> str:
@@ -16,3 +21,11 @@ def print_rows(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if number == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def save_and_print(report: dict[str, Any], out: Path, print_table: Callable[[dict[str, Any]], None]) -> None:
+    """Write the report as JSON to `out`, then print its table and where the JSON is."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"\nJSON: {out}")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_table import mark, print_rows
+from bench_table import HEADER, mark, print_rows, save_and_print
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
@@ -182,15 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{kind}: provisioning ...")
         found = report["stores"].get(kind)
         report["provisioning"][kind] = found["provisioning_seconds"] if found else provisioning_seconds(kind, repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"\nJSON: {args.out}")
+    save_and_print(report, args.out, print_table)
     return 0
 
 
 def print_table(report: dict[str, Any]) -> None:
-    rows = [("measure", "drill", "baseline", "ratio", "goal")]
+    rows: list[tuple[str, ...]] = [HEADER]
     for kind, found in report["stores"].items():
         largest = found["points"][-1]
         rows.append((f"{kind}: fingerprint rate, {largest['items']} {found['unit']} vs {found['native']}",
