@@ -17,7 +17,6 @@ measured in the same run on the same data. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bench_table import HEADER, mark, print_rows, save_and_print
 
 from drill.config import StoreConfig
 from drill.provision import pg_binaries
@@ -194,19 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         "fingerprint_vs_copy": report["verification"]["postgres"]["ratio"] >= GOALS["fingerprint_vs_copy"],
         "peak_rss_mb": max(p["peak_rss_mb"] for p in points) <= GOALS["peak_rss_mb"],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"\nJSON: {args.out}")
+    save_and_print(report, args.out, print_table)
     return 0
 
 
 def print_table(report: dict[str, Any]) -> None:
     o, v, verdicts = report["overhead"], report["verification"]["postgres"], report["verdicts"]
-    def mark(ok: bool) -> str:
-        return "met" if ok else "MISSED"
     rows = [
-        ("measure", "drill", "baseline", "ratio", "goal"),
+        HEADER,
         (f"PostgreSQL drill, {o['database_mb']:.0f} MB vs pg_dump -Fc / pg_restore -j",
          f"{o['drill_seconds']:.1f}s", f"{o['native_fc_restore_j_seconds']:.1f}s", f"{o['ratio_vs_fc_j']:.2f}x",
          f"<= {GOALS['overhead_vs_fc_j']}x {mark(verdicts['overhead_vs_fc_j'])}"),
@@ -221,11 +216,7 @@ def print_table(report: dict[str, Any]) -> None:
         rows.append((f"scaling: {point['database_mb']:.0f} MB database", f"{point['drill_seconds']:.1f}s", "-",
                      f"{point['peak_rss_mb']:.0f} MB RSS",
                      f"<= {GOALS['peak_rss_mb']:.0f} MB {mark(point['peak_rss_mb'] <= GOALS['peak_rss_mb'])}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if number == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_table import HEADER, mark, print_rows, save_and_print
+
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.provision.factory import provision
@@ -180,18 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{kind}: provisioning ...")
         found = report["stores"].get(kind)
         report["provisioning"][kind] = found["provisioning_seconds"] if found else provisioning_seconds(kind, repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"\nJSON: {args.out}")
+    save_and_print(report, args.out, print_table)
     return 0
 
 
 def print_table(report: dict[str, Any]) -> None:
-    def mark(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
-    rows = [("measure", "drill", "baseline", "ratio", "goal")]
+    rows: list[tuple[str, ...]] = [HEADER]
     for kind, found in report["stores"].items():
         largest = found["points"][-1]
         rows.append((f"{kind}: fingerprint rate, {largest['items']} {found['unit']} vs {found['native']}",
@@ -207,11 +203,7 @@ def print_table(report: dict[str, Any]) -> None:
                      f"<= {GOALS['rss_growth']}x {mark(found['rss_growth'] <= GOALS['rss_growth'])}"))
     for kind, seconds in report["provisioning"].items():
         rows.append((f"{kind}: local server ready", f"{seconds:.2f}s", "-", "-", "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if number == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 if __name__ == "__main__":

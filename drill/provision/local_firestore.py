@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drill.errors import ProvisionError
-from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.provision.processes import kill_recorded, mark_owned, pid_alive, read_pid, start_on_free_port, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-firestore-"
@@ -99,15 +99,13 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _kill_leftover(root: Path) -> None:
-    pgid = read_pid(root / GROUP_FILE)
-    if pgid is not None:
-        _kill_group(pgid)
+def _port_taken(error: str) -> bool:
+    return "address already in use" in error.lower() or "bindexception" in error.lower()
 
 
 def sweep_stale_emulators(tmp_root: Path | None = None) -> list[Path]:
     """Stop and remove emulators whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    return sweep_stale(PREFIX, "Firestore emulator", _kill_leftover, tmp_root)
+    return sweep_stale(PREFIX, "Firestore emulator", kill_recorded(GROUP_FILE, _kill_group), tmp_root)
 
 
 @dataclass
@@ -151,27 +149,20 @@ class LocalFirestoreEmulator:
             raise
 
     def _start_emulator(self) -> None:
+        start_on_free_port(self._start_on, _port_taken, cleanup=self._terminate)
+
+    def _start_on(self, port: int) -> None:
         assert self.root is not None and self.program is not None
-        last_error = ""
-        for _attempt in range(3):  # another process may grab the free port between probe and bind
-            self.port = free_port()
-            began = time.monotonic()
-            with self.log_file.open("ab") as out:
-                self._process = subprocess.Popen(
-                    [str(self.program), "start", "--host=127.0.0.1", f"--port={self.port}"],
-                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                    cwd=self.root)
-            (self.root / GROUP_FILE).write_text(str(self._process.pid))  # session leader: pgid == pid
-            try:
-                self._wait_ready()
-                self.started_in = time.monotonic() - began
-                return
-            except ProvisionError as exc:
-                last_error = str(exc)
-                self._terminate()
-                if "address already in use" not in last_error.lower() and "bindexception" not in last_error.lower():
-                    break
-        raise ProvisionError(last_error)
+        self.port = port
+        began = time.monotonic()
+        with self.log_file.open("ab") as out:
+            self._process = subprocess.Popen(
+                [str(self.program), "start", "--host=127.0.0.1", f"--port={self.port}"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=self.root)
+        (self.root / GROUP_FILE).write_text(str(self._process.pid))  # session leader: pgid == pid
+        self._wait_ready()
+        self.started_in = time.monotonic() - began
 
     def _wait_ready(self) -> None:
         assert self._process is not None

@@ -12,7 +12,6 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,13 @@ from pathlib import Path
 from typing import IO
 
 from drill.errors import ProvisionError
-from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.provision.processes import (
+    kill_and_wait,
+    kill_recorded,
+    mark_owned,
+    start_on_free_port,
+    sweep_stale,
+)
 
 PREFIX = "drill-gcs-"
 READY_TIMEOUT = 60.0
@@ -51,23 +56,9 @@ def fake_gcs_server_binary() -> str:
                          "to the path of a fake-gcs-server binary")
 
 
-def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-def _kill_leftover(root: Path) -> None:
-    pid = read_pid(root / "server.pid")
-    if pid is not None:
-        _kill_and_wait(pid)
-
-
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove fake-gcs-servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    return sweep_stale(PREFIX, "fake-gcs-server", _kill_leftover, tmp_root)
+    return sweep_stale(PREFIX, "fake-gcs-server", kill_recorded("server.pid", kill_and_wait), tmp_root)
 
 
 @dataclass
@@ -94,24 +85,15 @@ class LocalGcsServer:
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
         mark_owned(self.root)
         try:
-            last_error = ""
-            for _attempt in range(3):  # another process may take the free port between probe and bind
-                self.port = free_port()
-                try:
-                    self._start_process()
-                    return
-                except ProvisionError as exc:
-                    last_error = str(exc)
-                    if "address already in use" not in last_error.lower():
-                        raise
-                    self._kill()
-            raise ProvisionError(last_error)
+            start_on_free_port(self._start_process, lambda error: "address already in use" in error.lower(),
+                               cleanup=self._kill)
         except BaseException:
             self.stop()  # a failed start cleans up after itself and says why
             raise
 
-    def _start_process(self) -> None:
+    def _start_process(self, port: int) -> None:
         assert self.root is not None
+        self.port = port
         args = [self.binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
                 "-backend", "memory", "-external-url", self.endpoint, "-log-level", "warn"]
         if self._log is not None:
@@ -154,7 +136,7 @@ class LocalGcsServer:
 
     def _kill(self) -> None:
         if self.process is not None:
-            _kill_and_wait(self.process.pid)
+            kill_and_wait(self.process.pid)
             with contextlib.suppress(subprocess.SubprocessError):
                 self.process.wait(timeout=10)  # reap it
             self.process = None

@@ -25,7 +25,7 @@ import pymongo
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
 from drill.errors import ProvisionError
-from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.provision.processes import kill_recorded, mark_owned, pid_alive, start_on_free_port, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-mongo-"
@@ -63,15 +63,9 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _kill_leftover(root: Path) -> None:
-    pid = read_pid(root / SERVER_PID_FILE)
-    if pid is not None:
-        _kill(pid)
-
-
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    return sweep_stale(PREFIX, "MongoDB server", _kill_leftover, tmp_root)
+    return sweep_stale(PREFIX, "MongoDB server", kill_recorded(SERVER_PID_FILE, _kill), tmp_root)
 
 
 @dataclass
@@ -122,23 +116,16 @@ class LocalMongoServer:
                 "--log-file", str(self.log_file), "--pid-file", str(self.root / "nx.pid")]
 
     def _start_server(self) -> None:
+        start_on_free_port(self._start_on, lambda error: "in use" in error.lower(), cleanup=self._terminate)
+
+    def _start_on(self, port: int) -> None:
         assert self.root is not None
-        last_error = ""
-        for _attempt in range(3):  # another process may grab the free port between probe and bind
-            self.port = free_port()
-            with (self.root / "server.out").open("ab") as out:
-                self._process = subprocess.Popen(self._args(), stdout=out, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.root)
-            (self.root / SERVER_PID_FILE).write_text(str(self._process.pid))
-            try:
-                self._wait_ready()
-                return
-            except ProvisionError as exc:
-                last_error = str(exc)
-                self._terminate()
-                if "in use" not in last_error.lower():
-                    break
-        raise ProvisionError(last_error)
+        self.port = port
+        with (self.root / "server.out").open("ab") as out:
+            self._process = subprocess.Popen(self._args(), stdout=out, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.root)
+        (self.root / SERVER_PID_FILE).write_text(str(self._process.pid))
+        self._wait_ready()
 
     def _wait_ready(self) -> None:
         assert self._process is not None

@@ -11,11 +11,9 @@ next provisioning, like throwaway PostgreSQL clusters.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -29,7 +27,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from drill.errors import ProvisionError
-from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.provision.processes import (
+    kill_and_wait,
+    kill_recorded,
+    mark_owned,
+    pid_alive,
+    read_pid,
+    start_on_free_port,
+    sweep_stale,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-redis-"
@@ -64,23 +70,9 @@ def redis_server_version(binary: str) -> str:
     return "unknown"
 
 
-def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-def _kill_leftover(root: Path) -> None:
-    pid = read_pid(root / "redis.pid")
-    if pid is not None:
-        _kill_and_wait(pid)
-
-
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    return sweep_stale(PREFIX, "Redis server", _kill_leftover, tmp_root)
+    return sweep_stale(PREFIX, "Redis server", kill_recorded("redis.pid", kill_and_wait), tmp_root)
 
 
 @dataclass
@@ -140,21 +132,15 @@ class LocalRedisServer:
                 shutil.copyfile(rdb, self.rdb_path)
             if data is not None:
                 data(self.data_dir)
-            last_error = ""
-            for _attempt in range(3):  # another process may grab the free port between probe and bind
-                self.port = free_port()
-                try:
-                    self.start_server()
-                    return
-                except ProvisionError as exc:
-                    last_error = str(exc)
-                    if "Address already in use" not in last_error:
-                        raise
-            raise ProvisionError(last_error)
+            start_on_free_port(self._start_on, lambda error: "Address already in use" in error)
         except BaseException:
             # A failed start cleans up after itself and says why.
             self.stop()
             raise
+
+    def _start_on(self, port: int) -> None:
+        self.port = port
+        self.start_server()
 
     def start_server(self) -> None:
         """Start redis-server on self.port and self.data_dir (again, after stop_server) and wait until it answers."""
@@ -225,7 +211,7 @@ class LocalRedisServer:
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         if pid_alive(pid):
-            _kill_and_wait(pid)
+            kill_and_wait(pid)
         self.pid_file.unlink(missing_ok=True)
 
     def _log_tail(self, lines: int = 30) -> str:
@@ -240,6 +226,6 @@ class LocalRedisServer:
             return
         pid = read_pid(self.pid_file)
         if pid is not None:
-            _kill_and_wait(pid)
+            kill_and_wait(pid)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None

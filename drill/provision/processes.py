@@ -8,13 +8,18 @@ ran), the next provisioning of the same kind stops the leftover server and delet
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+from drill.errors import ProvisionError
 
 log = logging.getLogger(__name__)
 OWNER_FILE = "drill-owner.pid"
@@ -41,6 +46,37 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def kill_and_wait(pid: int, timeout: float = 10.0) -> None:
+    """SIGKILL the process and wait (up to `timeout` seconds) until it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def start_on_free_port(attempt: Callable[[int], None], port_taken: Callable[[str], bool],
+                       cleanup: Callable[[], None] | None = None, tries: int = 3) -> None:
+    """Run `attempt(port)` on a free loopback port until it succeeds.
+
+    Another process may take the port between probe and bind: a ProvisionError whose message
+    `port_taken` recognises is retried on a new port (up to `tries` times); any other is raised.
+    `cleanup()` runs after every failed attempt.
+    """
+    last_error = ""
+    for _attempt in range(tries):
+        try:
+            attempt(free_port())
+            return
+        except ProvisionError as exc:
+            last_error = str(exc)
+            if cleanup is not None:
+                cleanup()
+            if not port_taken(last_error):
+                break
+    raise ProvisionError(last_error)
+
+
 def read_pid(path: Path) -> int | None:
     """The first line of a pid file as a number (postmaster.pid has more lines after it)."""
     try:
@@ -51,6 +87,15 @@ def read_pid(path: Path) -> int | None:
 
 def mark_owned(root: Path) -> None:
     (root / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def kill_recorded(pid_file: str, kill: Callable[[int], None]) -> Callable[[Path], None]:
+    """A `stop_server` for sweep_stale: `kill(pid)` of the pid recorded in `<directory>/<pid_file>`, if any."""
+    def stop_server(root: Path) -> None:
+        pid = read_pid(root / pid_file)
+        if pid is not None:
+            kill(pid)
+    return stop_server
 
 
 def sweep_stale(prefix: str, what: str, stop_server: Callable[[Path], None],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drill.config import StoreConfig
-from drill.errors import SafetyError
+from drill.errors import BackupError, SafetyError
 from drill.fingerprint import Fingerprint
 
 # What a seed count and a "holds N" count mean for each kind.
@@ -126,3 +126,27 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def require_backup_file(artifact: BackupArtifact) -> Path:
+    """The artifact's file, or a BackupError saying it is missing."""
+    path = artifact.path
+    if not path.is_file():
+        raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
+    return path
+
+
+def check_recorded_sha256(artifact: BackupArtifact) -> None:
+    """A BackupError when the file's sha256 differs from the one recorded when it was taken (if one was)."""
+    if artifact.sha256 is not None:
+        digest = sha256_file(artifact.path)
+        if digest != artifact.sha256:
+            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
+                              f"match {artifact.sha256} recorded when it was taken ({artifact.path})")
+
+
+def check_backup_file(artifact: BackupArtifact) -> Path:
+    """A single-file backup exists and matches its recorded sha256; returns its path."""
+    path = require_backup_file(artifact)
+    check_recorded_sha256(artifact)
+    return path

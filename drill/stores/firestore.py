@@ -43,6 +43,7 @@ from drill.stores.base import (
     Marker,
     Progress,
     Store,
+    check_backup_file,
     no_progress,
     sha256_file,
 )
@@ -369,14 +370,7 @@ class FirestoreStore(Guarded):
         if artifact.format == MANAGED_FORMAT:
             ManagedExport(self).verify(artifact)
             return
-        path = artifact.path
-        if not path.is_file():
-            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
-        if artifact.sha256 is not None:
-            digest = sha256_file(path)
-            if digest != artifact.sha256:
-                raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
-                                  f"match {artifact.sha256} recorded when it was taken ({path})")
+        path = check_backup_file(artifact)
         _, documents, trailer = read_backup(path)
         builder = FingerprintBuilder()
         count = 0

@@ -37,7 +37,9 @@ from drill.stores.base import (
     Marker,
     Progress,
     Store,
+    check_recorded_sha256,
     no_progress,
+    require_backup_file,
     sha256_file,
 )
 
@@ -292,15 +294,9 @@ class PostgresStore(Guarded):
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """Read the whole backup and prove it is what it claims before anything is touched."""
-        path = artifact.path
-        if not path.is_file():
-            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
+        path = require_backup_file(artifact)
         actual_format = detect_format(path)
-        if artifact.sha256 is not None:
-            digest = sha256_file(path)
-            if digest != artifact.sha256:
-                raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
-                                  f"match {artifact.sha256} recorded when it was taken ({path})")
+        check_recorded_sha256(artifact)
         if actual_format == "pg_dump-tar":
             _check_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it whole first
         if actual_format in ("pg_dump-custom", "pg_dump-tar"):

@@ -50,6 +50,7 @@ from drill.stores.base import (
     Marker,
     Progress,
     Store,
+    check_backup_file,
     no_progress,
     sha256_file,
 )
@@ -367,14 +368,7 @@ class RedisStore(Guarded):
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """Prove the backup is the file BGSAVE wrote (sha256) and an RDB file, before anything is touched."""
-        path = artifact.path
-        if not path.is_file():
-            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
-        if artifact.sha256 is not None:
-            digest = sha256_file(path)
-            if digest != artifact.sha256:
-                raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
-                                  f"match {artifact.sha256} recorded when it was taken ({path})")
+        path = check_backup_file(artifact)
         if artifact.format == AOF_FORMAT:
             _check_aof_tar(path)
             return

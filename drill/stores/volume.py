@@ -36,7 +36,7 @@ from typing import IO, Any
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
-from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, no_progress, sha256_file
+from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
 
 MOUNT = "/volume"
 ROOT_PART = "."
@@ -369,14 +369,7 @@ class VolumeStore(Guarded):
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """sha256 (when recorded), then every byte through gzip and tar, and no path escaping the volume."""
-        path = artifact.path
-        if not path.is_file():
-            raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {path}")
-        if artifact.sha256 is not None:
-            digest = sha256_file(path)
-            if digest != artifact.sha256:
-                raise BackupError(f"backup {artifact.id} of {artifact.store!r} is corrupt: sha256 {digest} does not "
-                                  f"match {artifact.sha256} recorded when it was taken ({path})")
+        path = check_backup_file(artifact)
         try:
             with gzip.open(path, "rb") as unzipped:
                 with tarfile.open(fileobj=unzipped, mode="r|") as archive:
