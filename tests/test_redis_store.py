@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import socket
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,7 +25,13 @@ import pytest
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError, StoreError
 from drill.fingerprint import Fingerprint, compare
-from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
+from drill.provision.local_redis import (
+    LocalRedisServer,
+    redis_server_binary,
+    redis_server_version,
+    sweep_stale_servers,
+)
+from drill.provision.processes import OWNER_FILE, pid_alive, read_pid
 from drill.stores.redis import MARKER_KEY, RedisServer, RedisStore
 from tests.conftest import run_drill
 
@@ -401,3 +408,21 @@ def test_fingerprints_are_made_in_the_server_and_fall_back_to_the_client_when_sc
     store.execute_command("HSET", "seed:hash:00000001", "name", "changed")
     assert limited.fingerprint().parts["db0"].content != fetched.content
     assert store.fingerprint().parts["db0"].content != scripted.content
+
+
+def test_a_server_left_by_a_killed_drill_is_stopped_and_removed_by_the_next_one() -> None:
+    binary = redis_server_binary()
+    leftover = LocalRedisServer(binary, version=redis_server_version(binary))
+    leftover.start()
+    assert leftover.root is not None
+    root, pid = leftover.root, read_pid(leftover.pid_file)
+    assert pid is not None and pid_alive(pid)
+    dead = subprocess.Popen(["true"])  # a drill process that no longer exists
+    dead.wait()
+    (root / OWNER_FILE).write_text(str(dead.pid))
+    try:
+        assert root in sweep_stale_servers()
+        assert not pid_alive(pid), "the leftover redis-server still runs"
+        assert not root.exists()
+    finally:
+        leftover.stop()

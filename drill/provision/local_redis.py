@@ -72,7 +72,7 @@ def redis_server_version(binary: str) -> str:
 
 def sweep_stale_servers(tmp_root: Path | None = None) -> list[Path]:
     """Remove servers whose drill process is gone (a drill killed with SIGKILL leaves them)."""
-    return sweep_stale(PREFIX, "Redis server", kill_recorded("redis.pid", kill_and_wait), tmp_root)
+    return sweep_stale(PREFIX, "Redis server", kill_recorded("data/redis.pid", kill_and_wait), tmp_root)
 
 
 @dataclass
