@@ -27,6 +27,7 @@ from typing import Any
 from drill.errors import ConfigError, StoreError, VerificationError
 from drill.fingerprint import Fingerprint, compare
 from drill.provision.processes import pid_alive
+from drill.redact import redact_text
 from drill.stores.base import BackupArtifact, Progress, Store, no_progress
 
 POLICIES = ("always", "on-failure", "never")
@@ -123,16 +124,17 @@ def roll_back(store: Store, copy: SafetyCopy, progress: Progress = no_progress) 
         for attempt in range(1, ROLLBACK_ATTEMPTS + 1):
             try:
                 store.restore(copy.artifact, None, progress)
+                actual = store.fingerprint()
                 break
-            except StoreError as exc:
-                # A server that crashed under the failed restore may still be restarting: the restore of the
-                # safety copy is idempotent (drop, create, load), so it is tried again once the server answers.
+            except Exception as exc:
+                # A server that crashed under the failed restore may still be restarting (PostgreSQL's
+                # postmaster ends every connection while it recovers): the restore of the safety copy is
+                # idempotent (drop, create, load), so it is tried again once the server answers.
                 if attempt == ROLLBACK_ATTEMPTS:
                     raise
-                progress(f"rollback attempt {attempt} of {store.name} failed ({exc}); trying again")
+                progress(f"rollback attempt {attempt} of {store.name} failed ({redact_text(str(exc))}); trying again")
                 time.sleep(1.0)
                 _wait_until_reachable(store)
-        actual = store.fingerprint()
         differences = [d.message for d in compare(copy.fingerprint, actual)]
         if differences:
             listed = "\n  - ".join(differences)
@@ -157,7 +159,7 @@ def _wait_until_reachable(store: Store, timeout: float = 120.0) -> None:
         try:
             store_is_absent(store)
             return
-        except StoreError:
+        except Exception:  # a restarting server fails in driver-specific ways
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
