@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,16 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A PostgreSQL drill that waits 10 minutes while markers are written: for runs that are interrupted.
+LONG_POSTGRES_FEATURE = '''Feature: long drill
+  Scenario: a drill interrupted while it waits
+    Given the PostgreSQL store "db"
+    And "db" is seeded with 100 rows
+    And writes to "db" are recorded every 100 milliseconds
+    When 10 minutes pass
+    And "db" is lost
+'''
 
 
 @dataclass
@@ -37,6 +51,19 @@ class DrillRun:
                 return scenario
         raise AssertionError(f"no scenario {name!r} in results: {[s['name'] for s in self.results['scenarios']]}")
 
+    def failed_verification(self, name: str, store: str, *expected: str) -> dict[str, Any]:
+        """Scenario `name` failed at, and only at, `"STORE" matches its state at the backup`, with an error that
+        says it does not match and contains every `expected` message; returns the scenario for further checks."""
+        scenario = self.scenario(name)
+        assert scenario["status"] == "failed", self.output
+        messages = " ".join(e["message"] for e in scenario["errors"])
+        for message in expected:
+            assert message in messages, messages
+        assert f"does not match the state of {store!r}" in messages, messages
+        failing = [s["text"] for s in scenario["steps"] if s["status"] == "failed"]
+        assert failing == [f'"{store}" matches its state at the backup'], failing
+        return scenario
+
 
 def drill_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
@@ -55,6 +82,89 @@ def run_drill(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout:
     new = sorted(after - before)
     results = json.loads(new[-1].read_text()) if new else None
     return DrillRun(done.returncode, done.stdout, done.stderr, results)
+
+
+def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[str, Any], str]:
+    """Run `bench/SCRIPT --smoke --out OUT` from the repository root; fails on a non-zero exit.
+
+    Returns the JSON report it wrote and its stdout.
+    """
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=drill_env(), timeout=timeout, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report, done.stdout
+
+
+@dataclass
+class WaitingDrill:
+    """A `drill run` subprocess that has said MARKER (e.g. "waiting 10m"): its stores are up, it is waiting."""
+
+    proc: subprocess.Popen[str]
+    seen: list[str]
+
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 60) -> str:
+        """Send `sig`, wait for the exit; everything the drill printed."""
+        self.proc.send_signal(sig)
+        rest, _ = self.proc.communicate(timeout=timeout)
+        return "".join(self.seen) + rest
+
+    def kill(self, timeout: float = 60) -> None:
+        """SIGKILL: drill's own clean-up cannot run."""
+        self.proc.kill()
+        self.proc.communicate(timeout=timeout)
+
+
+def start_waiting_drill(cwd: Path, *args: str, marker: str = "waiting 10m", timeout: float = 120) -> WaitingDrill:
+    """Start `python -m drill ARGS` in `cwd` and read its output until it prints `marker` (readiness: the drill
+    itself says it is waiting); fails, killing the drill, when it ends or `timeout` passes first."""
+    proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=drill_env())
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return WaitingDrill(proc, seen)
+    proc.kill()
+    rest, _ = proc.communicate(timeout=60)
+    raise AssertionError(f"drill never printed {marker!r}:\n" + "".join(seen) + rest)
+
+
+def plugin_project(root: Path, feature: str, plugin: str, *, name: str = "faults.feature", toml: str = "") -> Path:
+    """A drill project in `root`: features/NAME, the step plugin faults.py, drill.toml naming it in `[drill] plugins`.
+
+    `toml` is appended to drill.toml (store sections). Run it with `plugin_env(root)` so faults.py is importable.
+    """
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    (root / "features" / name).write_text(feature, encoding="utf-8")
+    (root / "faults.py").write_text(plugin, encoding="utf-8")
+    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n' + toml, encoding="utf-8")
+    return root
+
+
+def plugin_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for `run_drill` that puts `root` (its faults.py) first on PYTHONPATH, plus `extra`."""
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p),
+            **(extra or {})}
+
+
+def port_open(port: int) -> bool:
+    """Whether something on 127.0.0.1 accepts connections on `port`."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def location_port(location: str) -> int:
+    """The port of the first `127.0.0.1:PORT` in a store's evidence location."""
+    found = re.search(r"127\.0\.0\.1:(\d+)", location)
+    assert found, f"no 127.0.0.1:PORT in location {location!r}"
+    return int(found.group(1))
 
 
 @pytest.fixture

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO, drill_env
+from tests.conftest import run_bench_smoke
 
 
 def test_benchmark_smoke_run_measures_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, env=drill_env(), timeout=300, cwd=REPO)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    report, stdout = run_bench_smoke("run.py", tmp_path / "bench.json", timeout=300)
     overhead = report["overhead"]
     assert overhead["drill_seconds"] > 0 and overhead["native_fc_restore_j_seconds"] > 0
     assert overhead["ratio_vs_fc_j"] == overhead["drill_seconds"] / overhead["native_fc_restore_j_seconds"]
@@ -24,22 +17,18 @@ def test_benchmark_smoke_run_measures_every_figure(tmp_path: Path) -> None:
     assert [p["size_mb"] for p in report["scaling"]] == [1.0, 2.0]
     assert all(p["peak_rss_mb"] > 10 for p in report["scaling"])
     assert set(report["verdicts"]) == {"overhead_vs_fc_j", "fingerprint_vs_copy", "peak_rss_mb"}
-    assert "PostgreSQL drill" in done.stdout and "ratio" in done.stdout
+    assert "PostgreSQL drill" in stdout and "ratio" in stdout
 
 
 def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
-    out = tmp_path / "stores.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "store_bench.py"), "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, env=drill_env(), timeout=300, cwd=REPO)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    report, stdout = run_bench_smoke("store_bench.py", tmp_path / "stores.json", timeout=300)
     assert set(report["stores"]) == {"redis", "mongodb"}
     for kind, found in report["stores"].items():
         assert [p["items"] for p in found["points"]] == [200, 1000], kind
         assert all(p["peak_rss_mb"] > 10 and p["fingerprint_seconds"] > 0 for p in found["points"]), kind
         assert found["native_seconds"] > 0 and found["provisioning_seconds"] > 0, kind
         assert found["ratio"] == found["native_seconds"] / found["points"][-1]["fingerprint_seconds"]
-        assert f"{kind}: fingerprint rate" in done.stdout
+        assert f"{kind}: fingerprint rate" in stdout
     assert set(report["provisioning"]) == {"redis", "mongodb", "gcs", "firestore"}
     assert all(seconds > 0 for seconds in report["provisioning"].values())
-    assert "firestore: local server ready" in done.stdout and "gcs: local server ready" in done.stdout
+    assert "firestore: local server ready" in stdout and "gcs: local server ready" in stdout

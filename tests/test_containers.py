@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from drill.provision.container import (
     sweep_stale,
 )
 from drill.provision.factory import provision
-from tests.conftest import REPO, drill_env, run_drill
+from tests.conftest import REPO, WaitingDrill, run_drill, start_waiting_drill
 from tests.docker_engine import HELPER_IMAGE, MONGO_IMAGE, POSTGRES_IMAGE
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -196,34 +195,24 @@ LONG_FEATURE = '''Feature: long container drill
 '''
 
 
-def test_ctrl_c_removes_the_container_without_the_reaper(tmp_path: Path) -> None:
+def _long_drill(tmp_path: Path) -> WaitingDrill:
+    """The container drills' project with only LONG_FEATURE, run until it waits (its container is up)."""
     root = _drills_copy(tmp_path)
     for feature in (root / "features").glob("*.feature"):
         feature.unlink()
     (root / "features" / "long.feature").write_text(LONG_FEATURE)
+    return start_waiting_drill(root, "run", "--profile", "local-images", timeout=300)
+
+
+def test_ctrl_c_removes_the_container_without_the_reaper(tmp_path: Path) -> None:
     assert os.environ["TESTCONTAINERS_RYUK_DISABLED"] == "true"
-    proc = subprocess.Popen([sys.executable, "-m", "drill", "run", "--profile", "local-images"], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=drill_env())
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "waiting 10m" in line:
-            break
-    else:
-        proc.kill()
-    assert any("waiting 10m" in line for line in seen), "".join(seen)
+    drill = _long_drill(tmp_path)
     client = docker_client()
-    mine = client.containers.list(filters={"label": f"{OWNER_LABEL}={proc.pid}"})
+    mine = client.containers.list(filters={"label": f"{OWNER_LABEL}={drill.proc.pid}"})
     assert len(mine) == 1 and mine[0].status == "running"
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, "".join(seen) + rest
-    assert client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={proc.pid}"}) == []
+    output = drill.stop(signal.SIGINT, timeout=120)
+    assert drill.proc.returncode == 130, output
+    assert client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={drill.proc.pid}"}) == []
 
 
 def test_a_reaper_that_cannot_run_is_done_without(tmp_path: Path) -> None:
@@ -243,27 +232,10 @@ def test_the_container_drills_are_valid_without_an_engine() -> None:
 
 
 def test_a_killed_drill_leaves_a_container_that_the_next_one_sweeps(tmp_path: Path) -> None:
-    root = _drills_copy(tmp_path)
-    for feature in (root / "features").glob("*.feature"):
-        feature.unlink()
-    (root / "features" / "long.feature").write_text(LONG_FEATURE)
-    proc = subprocess.Popen([sys.executable, "-m", "drill", "run", "--profile", "local-images"], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=drill_env())
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "waiting 10m" in line:
-            break
-    assert any("waiting 10m" in line for line in seen), "".join(seen)
-    proc.kill()  # SIGKILL: drill's clean-up cannot run
-    proc.communicate(timeout=60)
+    drill = _long_drill(tmp_path)
+    drill.kill(timeout=60)  # SIGKILL: drill's clean-up cannot run
     client = docker_client()
-    label = {"label": f"{OWNER_LABEL}={proc.pid}"}
+    label = {"label": f"{OWNER_LABEL}={drill.proc.pid}"}
     [left] = client.containers.list(all=True, filters=label)
     try:
         removed = sweep_stale(client)  # what every container or volume provisioning does first

@@ -9,7 +9,6 @@ The engine and images come from the `docker_engine` session fixture (tests/docke
 from __future__ import annotations
 
 import io
-import os
 import re
 import tarfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from drill.provision.container import OWNER_LABEL, docker_client, owner_labels
 from drill.provision.factory import provision
 from drill.stores.base import BackupArtifact
 from drill.stores.volume import VolumeStore
-from tests.conftest import run_drill
+from tests.conftest import plugin_env, plugin_project, run_drill
 from tests.docker_engine import HELPER_IMAGE
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -86,18 +85,12 @@ EXTERNAL = '''
 
 
 def _project(root: Path, feature: str) -> Path:
-    (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "features" / "volume.feature").write_text(feature, encoding="utf-8")
-    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
-    (root / "drill.toml").write_text(f'''[drill]
-plugins = ["faults"]
-
+    return plugin_project(root, feature, FAULTS_PLUGIN, name="volume.feature", toml=f'''
 [stores.appdata]
 kind = "volume"
 provision = "container"
 image = "{HELPER_IMAGE}"
-''', encoding="utf-8")
-    return root
+''')
 
 
 def _runbook_backup(path: Path) -> None:
@@ -117,8 +110,7 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory, docker_engine: dict[str,
     root = _project(tmp_path_factory.mktemp("volume-faults"), "Feature: planted volume faults\n" + "".join(
         SCENARIO.format(name=name, fault=fault) for name, (fault, _) in FAULTS.items()) + EXTERNAL)
     _runbook_backup(root / "volume-backups" / "appdata_20240115_120000.tar.gz")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
-    return run_drill(root, "run", env=env, timeout=900)
+    return run_drill(root, "run", env=plugin_env(root), timeout=900)
 
 
 def test_faithful_restore_passes_with_a_runbook_compatible_backup(fault_run: Any) -> None:
@@ -137,13 +129,7 @@ def test_faithful_restore_passes_with_a_runbook_compatible_backup(fault_run: Any
 def test_planted_fault_fails_with_a_message_naming_the_file(fault_run: Any, name: str) -> None:
     expected = FAULTS[name][1]
     assert expected is not None
-    scenario = fault_run.scenario(name)
-    assert scenario["status"] == "failed", fault_run.output
-    messages = " ".join(e["message"] for e in scenario["errors"])
-    assert expected in messages, messages
-    assert COUNT_MESSAGE.get(name, "") in messages
-    failing = [s["text"] for s in scenario["steps"] if s["status"] == "failed"]
-    assert failing == ['"appdata" matches its state at the backup']
+    fault_run.failed_verification(name, "appdata", expected, COUNT_MESSAGE.get(name, ""))
 
 
 def test_a_runbook_backup_is_restored(fault_run: Any) -> None:

@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from drill.provision.local_firestore import GROUP_FILE, LocalFirestoreEmulator, 
 from drill.stores.firestore import FirestoreServer, FirestoreStore, project_id
 from drill.stores.firestore_codec import MARKER_COLLECTION, FingerprintBuilder, canonical, encode, part_of
 from drill.stores.firestore_seed import seed_documents
-from tests.conftest import run_drill
+from tests.conftest import location_port, plugin_env, plugin_project, port_open, run_drill, start_waiting_drill
 
 FAULTS_PLUGIN = '''
 from pytest_bdd import parsers, when
@@ -100,14 +99,10 @@ EXTRA = '''
 
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root: Path = tmp_path_factory.mktemp("firestore-faults")
-    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n', encoding="utf-8")
-    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
     feature = "Feature: planted faults in a Firestore restore\n" + "".join(
         SCENARIO.format(name=name, path=path, change=change) for name, (path, change, _) in FAULTS.items()) + EXTRA
-    (root / "features").mkdir()
-    (root / "features" / "faults.feature").write_text(feature, encoding="utf-8")
-    return run_drill(root, "run", env={"PYTHONPATH": str(root)}, timeout=600)
+    root = plugin_project(tmp_path_factory.mktemp("firestore-faults"), feature, FAULTS_PLUGIN)
+    return run_drill(root, "run", env=plugin_env(root), timeout=600)
 
 
 def test_faithful_restore_passes_with_every_collection_path(fault_run: Any) -> None:
@@ -129,14 +124,7 @@ def test_faithful_restore_passes_with_every_collection_path(fault_run: Any) -> N
 
 @pytest.mark.parametrize("name", [n for n, (_, _, msgs) in FAULTS.items() if msgs])
 def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str) -> None:
-    scenario = fault_run.scenario(name)
-    assert scenario["status"] == "failed", fault_run.output
-    messages = " ".join(e["message"] for e in scenario["errors"])
-    for expected in FAULTS[name][2]:
-        assert expected in messages, messages
-    assert "does not match the state of 'app'" in messages
-    failing = [s for s in scenario["steps"] if s["status"] == "failed"]
-    assert [s["text"] for s in failing] == ['"app" matches its state at the backup']
+    scenario = fault_run.failed_verification(name, "app", *FAULTS[name][2])
     # Exactly the planted change is named at document level: nothing else differs.
     details = scenario["evidence"]["fingerprints"]["app"]["details"]
     assert details == [m for m in FAULTS[name][2] if m.startswith("document ")], details
@@ -158,9 +146,7 @@ def test_the_run_fails_as_a_whole_and_leaves_no_emulator(fault_run: Any) -> None
 
 
 def _port_closed(location: str) -> bool:
-    port = int(location.rsplit(":", 1)[1])
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    return not port_open(location_port(location))
 
 
 def test_the_bundled_firestore_feature_passes(tmp_path: Path) -> None:
@@ -498,30 +484,17 @@ LONG = '''Feature: long Firestore drill
 
 
 def test_sigterm_stops_the_emulator_group_and_writes_interrupted_results(tmp_path: Path) -> None:
-    from tests.conftest import drill_env
-
     (tmp_path / "features").mkdir()
     (tmp_path / "features" / "long.feature").write_text(LONG, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "drill", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=drill_env())
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # readiness: the drill says it waits (emulator up, markers written)
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "waiting 10m" in line:
-            break
-    assert any("waiting 10m" in line for line in seen), "".join(seen)
+    # Readiness: the drill says it waits (emulator up, markers written).
+    drill = start_waiting_drill(tmp_path, "run", timeout=180)
+    pid = str(drill.proc.pid)
     [root] = [p for p in Path(tempfile.gettempdir()).glob("drill-firestore-*")
-              if (p / "drill-owner.pid").is_file() and (p / "drill-owner.pid").read_text().strip() == str(proc.pid)]
+              if (p / "drill-owner.pid").is_file() and (p / "drill-owner.pid").read_text().strip() == pid]
     pgid = int((root / GROUP_FILE).read_text())
     assert _group_alive(pgid)
-    proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, "".join(seen) + rest
+    output = drill.stop(signal.SIGTERM, timeout=120)
+    assert drill.proc.returncode == 130, output
     assert not _group_alive(pgid), "the emulator's JVM must be stopped with its wrapper"
     assert not root.exists()
     [results_file] = list((tmp_path / "reports").glob("*/results.json"))

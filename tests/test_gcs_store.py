@@ -10,8 +10,6 @@ with drill[gcs]); without it these tests fail, they never skip.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +29,7 @@ from drill.provision.gcs import provision_local
 from drill.provision.local_gcs import LocalGcsServer, fake_gcs_server_binary
 from drill.stores.base import Marker
 from drill.stores.gcs import GcsConnection, GcsStore
-from tests.conftest import run_drill
+from tests.conftest import location_port, plugin_env, plugin_project, port_open, run_drill
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,16 +92,7 @@ PART_MESSAGES = {
 
 
 def _project(root: Path, feature: str, toml: str = "") -> Path:
-    (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "features" / "gcs.feature").write_text(feature, encoding="utf-8")
-    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
-    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n' + toml, encoding="utf-8")
-    return root
-
-
-def _env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p),
-            **(extra or {})}
+    return plugin_project(root, feature, FAULTS_PLUGIN, name="gcs.feature", toml=toml)
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +100,14 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     fake_gcs_server_binary()  # fails (never skips) when the server is missing
     root = _project(tmp_path_factory.mktemp("gcs-faults"), "Feature: planted GCS faults\n" + "".join(
         SCENARIO.format(name=name, fault=fault) for name, (fault, _) in FAULTS.items()))
-    return run_drill(root, "run", env=_env(root))
+    return run_drill(root, "run", env=plugin_env(root))
 
 
 def test_drill_check_accepts_the_plugin_steps_and_the_gcs_sentences(tmp_path: Path) -> None:
     feature = "Feature: f\n" + SCENARIO.format(name="x", fault='nothing is changed in "assets"').replace(
         'And a backup of "assets" is taken', 'And a backup of "assets" is taken into the bucket "backups"') + \
         '    And "assets" holds the object "config/production.json"\n'
-    run = run_drill(_project(tmp_path, feature), "check", env=_env(tmp_path))
+    run = run_drill(_project(tmp_path, feature), "check", env=plugin_env(tmp_path))
     assert run.code == 0, run.output
 
 
@@ -147,7 +136,7 @@ VERSIONS = '''Feature: point in time from object versions
 
 def test_damage_after_the_backup_is_undone_from_object_versions(tmp_path: Path) -> None:
     root = _project(tmp_path, VERSIONS)
-    run = run_drill(root, "run", env=_env(root))
+    run = run_drill(root, "run", env=plugin_env(root))
     assert run.code == 1, run.output
     metadata = run.scenario("a metadata change makes no generation, so versions cannot undo it and the drill says so")
     assert metadata["status"] == "failed"
@@ -176,21 +165,12 @@ def test_faithful_restore_passes(fault_run: Any) -> None:
 def test_planted_fault_fails_with_a_message_naming_the_object(fault_run: Any, name: str) -> None:
     expected = FAULTS[name][1]
     assert expected is not None
-    scenario = fault_run.scenario(name)
-    assert scenario["status"] == "failed", fault_run.output
-    messages = " ".join(e["message"] for e in scenario["errors"])
-    assert expected in messages, messages
-    assert PART_MESSAGES[name] in messages, messages
-    assert "does not match the state of 'assets'" in messages
-    failing = [s for s in scenario["steps"] if s["status"] == "failed"]
-    assert [s["text"] for s in failing] == ['"assets" matches its state at the backup']
+    scenario = fault_run.failed_verification(name, "assets", expected, PART_MESSAGES[name])
     assert any(expected in d for d in scenario["evidence"]["fingerprints"]["assets"]["details"])
 
 
 def _port_closed(location: str) -> bool:
-    port = int(location.split("127.0.0.1:", 1)[1].split(" ", 1)[0])
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    return not port_open(location_port(location))
 
 
 def test_every_throwaway_server_is_gone_after_the_run(fault_run: Any) -> None:
@@ -248,7 +228,7 @@ def test_a_live_bucket_is_restored_into_a_scratch_bucket_that_is_removed(tmp_pat
         toml = ('[stores.assets]\nkind = "gcs"\nprovision = "live"\nurl_env = "ASSETS_GCS"\n'
                 'bucket = "prod-assets"\nallow_writes = true\n')
         root = _project(tmp_path, LIVE, toml)
-        run = run_drill(root, "run", env=_env(root, {"ASSETS_GCS": f"{server.endpoint}?project=p"}))
+        run = run_drill(root, "run", env=plugin_env(root, {"ASSETS_GCS": f"{server.endpoint}?project=p"}))
         assert run.code == 1, run.output
         restored = run.scenario("a live bucket is restored into a scratch bucket")
         assert restored["status"] == "passed", run.output
@@ -269,7 +249,7 @@ def test_a_live_store_needs_its_bucket(tmp_path: Path) -> None:
     try:
         toml = '[stores.assets]\nkind = "gcs"\nprovision = "live"\nurl_env = "ASSETS_GCS"\n'
         root = _project(tmp_path, LIVE, toml)
-        run = run_drill(root, "run", env=_env(root, {"ASSETS_GCS": server.endpoint}))
+        run = run_drill(root, "run", env=plugin_env(root, {"ASSETS_GCS": server.endpoint}))
         assert run.code == 1
         assert "bucket gs://assets does not exist in GCS emulator at" in run.output, run.output
     finally:

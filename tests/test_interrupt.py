@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from tests.conftest import drill_env
-
-FEATURE = '''Feature: long drill
-  Scenario: a drill interrupted while it waits
-    Given the PostgreSQL store "db"
-    And "db" is seeded with 100 rows
-    And writes to "db" are recorded every 100 milliseconds
-    When 10 minutes pass
-    And "db" is lost
-'''
+from tests.conftest import LONG_POSTGRES_FEATURE, port_open, start_waiting_drill
 
 
 def _clusters_of(pid: int) -> list[Path]:
@@ -32,43 +19,21 @@ def _clusters_of(pid: int) -> list[Path]:
     return found
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_ctrl_c_removes_the_cluster_and_writes_interrupted_results(tmp_path: Path) -> None:
     (tmp_path / "features").mkdir()
-    (tmp_path / "features" / "long.feature").write_text(FEATURE)
-    proc = subprocess.Popen([sys.executable, "-m", "drill", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=drill_env())
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
+    (tmp_path / "features" / "long.feature").write_text(LONG_POSTGRES_FEATURE)
     # Readiness: the drill itself says it is waiting (the cluster is up and being written to).
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "waiting 10m" in line:
-            break
-    else:
-        proc.kill()
-    assert any("waiting 10m" in line for line in seen), "".join(seen)
-    clusters = _clusters_of(proc.pid)
+    drill = start_waiting_drill(tmp_path, "run", timeout=120)
+    clusters = _clusters_of(drill.proc.pid)
     assert len(clusters) == 1, "the drill should have one throwaway cluster while it runs"
     port = int((clusters[0] / "data" / "postmaster.pid").read_text().splitlines()[3])
-    assert _port_open(port)
+    assert port_open(port)
 
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
-    output = "".join(seen) + rest
+    output = drill.stop(signal.SIGINT, timeout=60)
 
-    assert proc.returncode == 130, output
+    assert drill.proc.returncode == 130, output
     assert not clusters[0].exists(), "the throwaway cluster must be removed"
-    assert not _port_open(port), "the PostgreSQL server must be stopped"
+    assert not port_open(port), "the PostgreSQL server must be stopped"
     [results_file] = list((tmp_path / "reports").glob("*/results.json"))
     results = json.loads(results_file.read_text())
     assert results["status"] == "interrupted"

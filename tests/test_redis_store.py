@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from drill.provision.local_redis import (
 )
 from drill.provision.processes import OWNER_FILE, pid_alive, read_pid
 from drill.stores.redis import MARKER_KEY, RedisServer, RedisStore
-from tests.conftest import run_drill
+from tests.conftest import location_port, plugin_env, plugin_project, port_open, run_drill
 
 
 def _require_redis_server() -> None:
@@ -86,21 +85,11 @@ FAULTS = {
 
 
 def _project(root: Path, feature: str) -> Path:
-    (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "features" / "redis.feature").write_text(feature, encoding="utf-8")
-    (root / "faults.py").write_text(FAULTS_PLUGIN, encoding="utf-8")
-    (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n', encoding="utf-8")
-    return root
-
-
-def _env(root: Path) -> dict[str, str]:
-    return {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+    return plugin_project(root, feature, FAULTS_PLUGIN, name="redis.feature")
 
 
 def _port_closed(location: str) -> bool:
-    port = int(location.split("127.0.0.1:", 1)[1].split(" ", 1)[0])
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    return not port_open(location_port(location))
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +97,12 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     _require_redis_server()
     root = _project(tmp_path_factory.mktemp("redis-faults"), "Feature: planted Redis faults\n" + "".join(
         SCENARIO.format(name=name, command=command) for name, (command, _) in FAULTS.items()))
-    return run_drill(root, "run", env=_env(root))
+    return run_drill(root, "run", env=plugin_env(root))
 
 
 def test_drill_check_accepts_the_plugin_step(tmp_path: Path) -> None:
     root = _project(tmp_path, "Feature: f\n" + SCENARIO.format(name="x", command="PING"))
-    run = run_drill(root, "check", env=_env(root))
+    run = run_drill(root, "check", env=plugin_env(root))
     assert run.code == 0, run.output
 
 
@@ -134,13 +123,7 @@ def test_faithful_restore_passes(fault_run: Any) -> None:
 def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str) -> None:
     expected = FAULTS[name][1]
     assert expected is not None
-    scenario = fault_run.scenario(name)
-    assert scenario["status"] == "failed", fault_run.output
-    messages = " ".join(e["message"] for e in scenario["errors"])
-    assert expected in messages, messages
-    assert "does not match the state of 'cache'" in messages
-    failing = [s for s in scenario["steps"] if s["status"] == "failed"]
-    assert [s["text"] for s in failing] == ['"cache" matches its state at the backup']
+    scenario = fault_run.failed_verification(name, "cache", expected)
     differences = scenario["evidence"]["fingerprints"]["cache"]["differences"]
     assert any(expected in d["message"] for d in differences)
 
@@ -386,7 +369,7 @@ def test_a_drill_on_an_aof_store_passes(tmp_path: Path) -> None:
     root = _project(tmp_path, "Feature: AOF\n" + SCENARIO.format(name="aof restore", command="PING"))
     (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n\n[stores.cache]\nkind = "redis"\n'
                                      'appendonly = true\n', encoding="utf-8")
-    run = run_drill(root, "run", env=_env(root))
+    run = run_drill(root, "run", env=plugin_env(root))
     assert run.code == 0, run.output
     [backup] = run.scenario("aof restore")["evidence"]["backups"]
     assert backup["format"] == "redis-rdb+aof"

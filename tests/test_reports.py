@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DrillRun, drill_env, run_drill
+from tests.conftest import LONG_POSTGRES_FEATURE, DrillRun, drill_env, run_drill, start_waiting_drill
 
 REPORT_FEATURE = '''Feature: reported drills
   @rto:30m @rpo:1h
@@ -56,15 +56,6 @@ REPORT_FEATURE = '''Feature: reported drills
     Then "shop" matches its state at the backup
 '''
 
-LONG_FEATURE = '''Feature: long drill
-  Scenario: a drill interrupted while it waits
-    Given the PostgreSQL store "db"
-    And "db" is seeded with 100 rows
-    And writes to "db" are recorded every 100 milliseconds
-    When 10 minutes pass
-    And "db" is lost
-'''
-
 FORMAT_FILES = ("report.html", "summary.md", "junit.xml", "cucumber.json")
 
 
@@ -82,22 +73,9 @@ class Project:
 
 
 def _interrupted_run(root: Path) -> tuple[str, Path]:
-    proc = subprocess.Popen([sys.executable, "-m", "drill", "run", "interrupt"], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=drill_env())
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # readiness: the drill says it is waiting
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "waiting 10m" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
-    output = "".join(seen) + rest
-    assert proc.returncode == 130, output
+    drill = start_waiting_drill(root, "run", "interrupt", timeout=120)  # readiness: the drill says it is waiting
+    output = drill.stop(signal.SIGINT, timeout=60)
+    assert drill.proc.returncode == 130, output
     newest = max((root / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
     return output, newest.parent
 
@@ -108,7 +86,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     (root / "features").mkdir()
     (root / "features" / "report.feature").write_text(REPORT_FEATURE, encoding="utf-8")
     (root / "interrupt").mkdir()
-    (root / "interrupt" / "long.feature").write_text(LONG_FEATURE, encoding="utf-8")
+    (root / "interrupt" / "long.feature").write_text(LONG_POSTGRES_FEATURE, encoding="utf-8")
     first = run_drill(root, "run", "features")
     assert first.results is not None, first.output
     output, interrupted_dir = _interrupted_run(root)

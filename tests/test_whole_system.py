@@ -5,9 +5,6 @@ checks (an HTTP endpoint the test serves, a SQL query, drill's own health servic
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +16,7 @@ import pytest
 from drill.config import load_config
 from drill.errors import ConfigError
 from drill.system import plan
-from tests.conftest import REPO, drill_env, run_drill
+from tests.conftest import REPO, run_bench_smoke, run_drill
 
 STORES = '''
     Given the PostgreSQL store "userdb"
@@ -241,15 +238,11 @@ def test_the_bundled_full_system_feature_passes(tmp_path: Path) -> None:
 
 
 def test_the_system_benchmark_smoke_run_reports_its_figures(tmp_path: Path) -> None:
-    out = tmp_path / "system.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "system_bench.py"), "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, env=drill_env(), timeout=600, cwd=REPO)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    report, stdout = run_bench_smoke("system_bench.py", tmp_path / "system.json", timeout=600)
     assert set(report["stores_alone"]) == {"userdb", "cache", "notifydb"}
     assert report["sum_of_stores_alone"] == sum(report["stores_alone"].values())
     assert report["parallel_vs_sum"] == report["parallel_seconds"] / report["sum_of_stores_alone"]
-    assert "parallel whole-system restore" in done.stdout
+    assert "parallel whole-system restore" in stdout
 
 
 def test_an_endpoint_password_never_shows_in_the_failure() -> None:
