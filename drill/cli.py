@@ -18,6 +18,7 @@ from drill import __version__, backup_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
 from drill.features import check, find_features
+from drill.provision.processes import mark_owned, sweep_stale
 from drill.session import new_run_id
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -135,7 +136,10 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The generated test module's folder; one left by a drill killed with SIGKILL is swept here.
+    sweep_stale("drill-run-", "generated test folder", lambda _folder: None)
     with tempfile.TemporaryDirectory(prefix="drill-run-") as tmp:
+        mark_owned(Path(tmp))
         module = _write_test_module(Path(tmp), features)
         pytest_args = [str(module), "-c", str(Path(tmp) / "pytest.ini"), "--rootdir", str(Path.cwd()),
                        "-p", "no:cacheprovider", "-q", "--tb=no", "-rN", "--no-header", "--drill-mode",

@@ -7,7 +7,8 @@ import signal
 import tempfile
 from pathlib import Path
 
-from tests.conftest import LONG_POSTGRES_FEATURE, port_open, start_waiting_drill
+from drill.provision.processes import OWNER_FILE
+from tests.conftest import LONG_POSTGRES_FEATURE, port_open, run_drill, start_waiting_drill
 
 
 def _clusters_of(pid: int) -> list[Path]:
@@ -43,3 +44,22 @@ def test_ctrl_c_removes_the_cluster_and_writes_interrupted_results(tmp_path: Pat
     assert statuses["10 minutes pass"] == "interrupted"
     assert statuses['"db" is lost'] == "not_run"
     assert scenario["evidence"]["markers"]["db"]["written"] > 0  # what ran is still reported
+
+
+def test_the_generated_test_folder_of_a_killed_drill_is_swept_by_the_next_run(tmp_path: Path) -> None:
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "long.feature").write_text(LONG_POSTGRES_FEATURE)
+    drill = start_waiting_drill(tmp_path, "run", timeout=120)
+    pid = drill.proc.pid
+    drill.kill()  # SIGKILL: its own clean-up cannot run
+    tmp = Path(tempfile.gettempdir())
+    left = [d for d in tmp.glob("drill-run-*") if (d / OWNER_FILE).is_file()
+            and (d / OWNER_FILE).read_text().strip() == str(pid)]
+    assert len(left) == 1 and (left[0] / "test_drills.py").is_file(), left
+    (tmp_path / "features" / "long.feature").unlink()
+    (tmp_path / "features" / "quick.feature").write_text(
+        'Feature: quick\n  Scenario: quick\n    Given the Redis store "cache"\n    And "cache" is seeded with 10 keys\n'
+        '    Then "cache" holds 10 keys\n')
+    run = run_drill(tmp_path, "run")
+    assert run.code == 0, run.output
+    assert not left[0].exists(), "the killed drill's generated test folder is still there"
