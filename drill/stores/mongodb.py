@@ -135,12 +135,16 @@ class MongoMarkerSink:
 # -- canonical content -----------------------------------------------------------------------------------
 
 
+_NESTED = (dict, list, tuple)
+
+
 def _canonical(value: Any) -> Any:
-    """Keys sorted at every level (plain dicts keep insertion order when encoded)."""
+    """Keys sorted at every level (plain dicts keep insertion order when encoded). Scalars are kept as they
+    are without a call each: this runs for every document of every fingerprint."""
     if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value)}
+        return {k: (_canonical(v) if isinstance(v, _NESTED) else v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
+        return [(_canonical(v) if isinstance(v, _NESTED) else v) for v in value]
     return value
 
 
