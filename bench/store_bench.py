@@ -130,12 +130,11 @@ def bench_kind(kind: str, sizes: list[int], repeats: int, say: Callable[[str], N
     cleanup = CleanupStack()
     try:
         store = provisioned(kind, cleanup)
-        seeded = 0
         points = []
         for size in sizes:
             say(f"{kind}: seeding up to {size} {store.unit} ...")
-            _top_up(store, seeded, size)
-            seeded = size
+            store.lose()  # seeds are deterministic and refuse a non-empty store: start empty at each size
+            store.seed(size)
             runs = [fingerprint_in_child(store) for _ in range(repeats)]
             best = min(runs, key=lambda r: float(r["seconds"]))
             assert best["total"] == size, f"{kind}: fingerprint counted {best['total']}, seeded {size}"
@@ -151,13 +150,6 @@ def bench_kind(kind: str, sizes: list[int], repeats: int, say: Callable[[str], N
                 "provisioning_seconds": provisioning_seconds(kind, repeats)}
     finally:
         cleanup.run()
-
-
-def _top_up(store: Store, have: int, want: int) -> None:
-    """Seeds are deterministic and refuse a non-empty store: re-seed from empty at each size."""
-    if have:
-        store.lose()
-    store.seed(want)
 
 
 def main(argv: list[str] | None = None) -> int:

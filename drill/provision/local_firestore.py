@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drill.errors import ProvisionError
-from drill.provision.processes import kill_recorded, mark_owned, pid_alive, read_pid, start_on_free_port, sweep_stale
+from drill.provision.processes import (
+    kill_recorded,
+    log_tail,
+    mark_owned,
+    pid_alive,
+    read_pid,
+    start_on_free_port,
+    sweep_stale,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-firestore-"
@@ -184,11 +192,8 @@ class LocalFirestoreEmulator:
         raise ProvisionError(f"the Firestore emulator on port {self.port} was not ready within "
                              f"{READY_TIMEOUT:.0f}s (last: {last}); emulator log:\n{self._log_tail()}")
 
-    def _log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            text = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-            return "\n".join(text) or "(empty emulator log)"
-        return "(no emulator log)"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_file, 40, missing="(no emulator log)", empty="(empty emulator log)")
 
     def _terminate(self) -> None:
         if self._process is not None:

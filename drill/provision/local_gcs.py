@@ -25,6 +25,7 @@ from drill.errors import ProvisionError
 from drill.provision.processes import (
     kill_and_wait,
     kill_recorded,
+    log_tail,
     mark_owned,
     start_on_free_port,
     sweep_stale,
@@ -128,11 +129,8 @@ class LocalGcsServer:
         raise ProvisionError(f"fake-gcs-server on 127.0.0.1:{self.port} was not ready within {READY_TIMEOUT:.0f}s: "
                              f"{last}\nserver log:\n{self.log_tail()}")
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
-        except OSError:
-            return "(no server log)"
+    def log_tail(self) -> str:
+        return log_tail(self.log_file, empty="(empty)")
 
     def _kill(self) -> None:
         if self.process is not None:

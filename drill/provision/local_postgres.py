@@ -24,7 +24,7 @@ import psycopg
 
 from drill.errors import ProvisionError
 from drill.provision.pg_binaries import PgBinaries
-from drill.provision.processes import free_port, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.provision.processes import free_port, log_tail, mark_owned, pid_alive, read_pid, sweep_stale
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-pg-"
@@ -190,11 +190,8 @@ class LocalPostgresCluster:
         secret = f":{self.superuser_password}" if (self.superuser_password and with_password) else ""
         return f"postgresql://postgres{secret}@127.0.0.1:{self.port}/{dbname}"
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_file)
 
     def stop(self) -> None:
         if self.root is None:

@@ -30,6 +30,7 @@ from drill.errors import ProvisionError
 from drill.provision.processes import (
     kill_and_wait,
     kill_recorded,
+    log_tail,
     mark_owned,
     pid_alive,
     read_pid,
@@ -214,11 +215,8 @@ class LocalRedisServer:
             kill_and_wait(pid)
         self.pid_file.unlink(missing_ok=True)
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_file)
 
     def stop(self) -> None:
         """Kill the server (it is being thrown away) and delete its directory; safe to call more than once."""

@@ -112,3 +112,11 @@ def sweep_stale(prefix: str, what: str, stop_server: Callable[[Path], None],
         removed.append(candidate)
         log.info("removed a %s left by drill process %s: %s", what, owner, candidate)
     return removed
+
+
+def log_tail(path: Path, lines: int = 30, *, missing: str = "(no server log)", empty: str = "") -> str:
+    """The last `lines` lines of a server's log, for start-up errors; `missing`/`empty` when there are none."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or empty
+    except OSError:
+        return missing
