@@ -20,7 +20,7 @@ from drill import vocabulary
 from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError
-from drill.stores.base import KIND_NAMES
+from drill.stores import kinds
 from drill.targets import TagError, targets_from_tags
 
 importlib.import_module("drill.steps.sentences")  # fills the vocabulary registry
@@ -144,7 +144,7 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                     if step.name.startswith(prefix):
                         info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
         if "kind" in groups:
-            kind = KIND_NAMES[groups["kind"]]
+            kind = kinds.by_sentence_name(groups["kind"]).kind
             try:
                 config.store(groups["store"], kind)
             except ConfigError as exc:

@@ -10,7 +10,6 @@ Steps are thin and call methods here; this is where a drill's semantics live:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import glob
 import json
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drill import faults, health, pitr, rollback, system
+from drill import faults, health, rollback, system
 from drill.cleanup import CleanupStack
 from drill.clock import RecoveryClock
 from drill.config import Config
@@ -37,7 +36,9 @@ from drill.progress import Reporter
 from drill.provision.factory import provision
 from drill.redact import redact_text
 from drill.results import PhaseResult, ScenarioResult, TargetResult, iso
-from drill.stores.base import KIND_NAMES, UNITS, BackupArtifact, Store
+from drill.stores import kinds
+from drill.stores.base import BackupArtifact, Store
+from drill.stores.postgres import pitr
 from drill.targets import targets_from_tags
 
 
@@ -76,7 +77,7 @@ class DrillScenario:
         self.rolled_back: dict[str, dict[str, Any]] = {}
         self.planted: dict[str, str] = {}  # store -> fault planted into its next restore (drill.faults)
         self.restore_timeouts: dict[str, float] = {}
-        # Point-in-time recovery (drill.pitr): base backups, WAL position at the disaster, targets reached.
+        # Point-in-time recovery (stores.postgres.pitr): base backups, WAL position at the disaster, targets reached.
         self.base_backups: dict[str, list[BackupArtifact]] = {}
         self.disaster_lsn: dict[str, str] = {}
         self.pitr_targets: dict[str, float] = {}
@@ -89,16 +90,13 @@ class DrillScenario:
 
     # -- stores -----------------------------------------------------------------------------------------
 
-    def declare(self, kind_name: str, name: str, *, archive_wal: bool = False) -> Store:
+    def declare(self, kind_name: str, name: str, *, options: dict[str, Any] | None = None) -> Store:
+        """Provision the store a sentence names; `options` are kind keys the sentence sets (as drill.toml would)."""
         if name in self.stores:
             return self.stores[name]
-        kind = KIND_NAMES[kind_name]
-        store_config = self.config.store(name, kind)
-        if archive_wal:  # the sentence says what `pitr = true` in drill.toml would
-            if kind != "postgres" or store_config.provision != "local":
-                raise StoreError(f"WAL archiving (point-in-time recovery) is available for local PostgreSQL stores "
-                                 f"only; {name!r} is a {store_config.provision} {kind} store")
-            store_config = dataclasses.replace(store_config, pitr=True)
+        store_config = self.config.store(name, kinds.by_sentence_name(kind_name).kind)
+        if options:
+            store_config = store_config.with_options(options, f"the step at line {self.current_line}")
         with self.clock.phase("provision", name):
             store = provision(store_config, self.cleanup, self.reporter.info)
         self.cleanup.push(f"close {name!r}", store.close)
@@ -131,11 +129,10 @@ class DrillScenario:
                              f"`Given the PostgreSQL store \"{name}\"` before using it") from None
 
     def _check_unit(self, store: Store, unit: str) -> None:
-        singular = unit.rstrip("s")
-        if singular != store.unit.rstrip("s"):
-            kind = next(k for k, v in KIND_NAMES.items() if v == store.kind)
-            raise StoreError(f"a {kind} store holds {UNITS[store.kind]}, not {unit}: write "
-                             f"`{UNITS[store.kind]}` for {store.name!r}")
+        spec = kinds.spec(store.kind)
+        if unit not in (spec.unit, spec.unit_one):
+            raise StoreError(f"a {spec.display_name} store holds {spec.unit}, not {unit}: write `{spec.unit}` for "
+                             f"{store.name!r}")
 
     def seed(self, name: str, count: int, unit: str) -> None:
         store = self.store(name)
@@ -412,7 +409,7 @@ class DrillScenario:
                 listed = "\n  - ".join(d.message for d in differences)
                 raise VerificationError(f"{name!r} does not match its state before the restore:\n  - {listed}")
 
-    # -- point-in-time recovery (drill.pitr) ------------------------------------------------------------
+    # -- point-in-time recovery (drill.stores.postgres.pitr) ----------------------------------------------
 
     def _pitr(self, name: str) -> pitr.PitrCluster:
         store = self.store(name)

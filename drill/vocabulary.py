@@ -14,11 +14,14 @@ from typing import Any, TypeVar
 
 from pytest_bdd import given, parsers, then, when
 
+from drill.stores import kinds
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 STORE = r'"(?P<store>[^"]+)"'
-KINDS = r"(?P<kind>PostgreSQL|MongoDB|Redis|Docker volume|GCS|Google Cloud Storage|Firestore)"
-UNITS = r"(?P<unit>rows?|documents?|keys?|objects?|files?)"
+# Built from the kinds' declarations (drill.stores.kinds): a kind added is a kind named in sentences.
+KINDS = rf"(?P<kind>{kinds.names_pattern()})"
+UNITS = rf"(?P<unit>{kinds.units_pattern()})"
 COUNT = r"(?P<count>\d[\d,_]*)"
 
 

@@ -195,7 +195,7 @@ _POINT = r"(?P<when>\"[^\"]+\"|just before the disaster|\d[^\"]*? before the dis
           "Declares a local PostgreSQL store whose WAL is archived, for point-in-time recovery (as `pitr = true`).",
           'Given the PostgreSQL store "userdb" archiving its WAL')
 def declare_pitr_store(drill: DrillScenario, kind: str, store: str) -> None:
-    drill.declare(kind, store, archive_wal=True)
+    drill.declare(kind, store, options={"pitr": True})  # what `pitr = true` in drill.toml says
 
 
 @sentence("given when", rf"a base backup of {STORE} is taken",

@@ -17,16 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError
 from drill.fingerprint import Fingerprint
-
-# What a seed count and a "holds N" count mean for each kind.
-UNITS = {"postgres": "rows", "mongodb": "documents", "redis": "keys", "volume": "files",
-         "gcs": "objects", "firestore": "documents"}
-# What one part of a fingerprint is called for each kind.
-PART_LABELS = {"postgres": "table", "mongodb": "collection", "redis": "key-space", "volume": "directory",
-               "gcs": "prefix", "firestore": "collection"}
-# Human names used in sentences: `Given the PostgreSQL store "userdb"`.
-KIND_NAMES = {"PostgreSQL": "postgres", "MongoDB": "mongodb", "Redis": "redis", "Docker volume": "volume",
-              "GCS": "gcs", "Google Cloud Storage": "gcs", "Firestore": "firestore"}
+from drill.stores import kinds
 
 Progress = Callable[[str], None]
 
@@ -105,6 +96,12 @@ class Guarded:
 
     config: StoreConfig
     name: str
+    kind: str
+
+    @property
+    def unit(self) -> str:
+        """What the store's counts count, as its kind declares (rows, documents, keys...)."""
+        return kinds.spec(self.kind).unit
 
     def require_destructive(self, action: str) -> None:
         if self.config.is_live and not self.config.destructive:

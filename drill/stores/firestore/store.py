@@ -47,7 +47,8 @@ from drill.stores.base import (
     no_progress,
     sha256_file,
 )
-from drill.stores.firestore_codec import (
+from drill.stores.firestore import KIND, FirestoreOptions
+from drill.stores.firestore.codec import (
     FORMAT,
     MARKER_COLLECTION,
     VERSION,
@@ -60,7 +61,7 @@ from drill.stores.firestore_codec import (
     read_backup,
     rfc3339,
 )
-from drill.stores.firestore_seed import SEED_COLLECTIONS, seed_documents
+from drill.stores.firestore.seed import SEED_COLLECTIONS, seed_documents
 
 MANAGED_FORMAT = "firestore-managed-export"
 FLUSH_EVERY = 2000  # bulk-writer operations between flushes (bounds its queue)
@@ -145,13 +146,9 @@ class FirestoreStore(Guarded):
     config: StoreConfig
     server: FirestoreServer
     project: str
-    kind: str = "firestore"
+    kind: str = KIND.kind
     # Projects this store restored into on a server it does not own (live): emptied on close.
     scratch: list[str] = field(default_factory=list)
-
-    @property
-    def unit(self) -> str:
-        return "documents"
 
     def client(self) -> Client:
         """The google-cloud-firestore client of this store's database (for step plugins: setup, planted faults)."""
@@ -321,7 +318,7 @@ class FirestoreStore(Guarded):
     # -- backup -----------------------------------------------------------------------------------------------
 
     def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact:
-        if self.config.is_live and self.config.export_uri and self.server.emulator_host is None:
+        if self.config.is_live and FirestoreOptions.of(self.config).export_uri and self.server.emulator_host is None:
             return ManagedExport(self).export(directory, progress)
         created = time.time()
         backup_id = f"{self.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
@@ -400,10 +397,9 @@ class FirestoreStore(Guarded):
                 raise StoreError(f"cannot restore {self.name!r} into {into!r}: a restore into another name goes into "
                                  f"the project of that name, and {into!r} is not a valid project id; name an existing, "
                                  f"empty project (`restored from its latest backup into \"my-project-restore\"`)")
-            target = FirestoreStore(name=into or self.name,
-                                    config=replace(self.config, name=into or self.name, destructive=True,
-                                                   project=target_project),
-                                    server=self.server, project=target_project)
+            options = replace(FirestoreOptions.of(self.config), project=target_project)
+            config = replace(self.config, name=into or self.name, destructive=True, options=options)
+            target = FirestoreStore(name=into or self.name, config=config, server=self.server, project=target_project)
         client = target.client()
         try:
             existing = self._top_collections(client)
@@ -542,7 +538,8 @@ class ManagedExport:
 
     def export(self, directory: Path, progress: Progress) -> BackupArtifact:
         store = self.store
-        assert store.config.export_uri is not None
+        export_uri = FirestoreOptions.of(store.config).export_uri
+        assert export_uri is not None
         created = time.time()
         backup_id = f"{store.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
         read_time = store._read_time().replace(second=0, microsecond=0)  # snapshot_time: a whole minute
@@ -550,7 +547,7 @@ class ManagedExport:
         try:
             for snapshot in store._walk(store.client(), read_time):
                 fingerprint.add(snapshot.reference.path, encode(snapshot.to_dict() or {}))
-            prefix = f"{store.config.export_uri.rstrip('/')}/{backup_id}"
+            prefix = f"{export_uri.rstrip('/')}/{backup_id}"
             progress(f"managed export of project {store.project} to {prefix}")
             operation = self._admin().export_documents(request={
                 "name": f"projects/{store.project}/databases/(default)", "output_uri_prefix": prefix,

@@ -14,20 +14,21 @@ import psycopg
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
-from drill.provision import pg_binaries
 from drill.provision.container import Container, ContainerSpec, free_host_port
 from drill.redact import register_secret
 from drill.stores.base import Progress, Store
-from drill.stores.postgres import PgServer, PostgresStore
+from drill.stores.postgres import PostgresOptions
+from drill.stores.postgres import binaries as pg_binaries
+from drill.stores.postgres.store import PgServer, PostgresStore
 
 DEFAULT_IMAGE = "postgres:16"
 
 
 def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    image = config.image or DEFAULT_IMAGE
+    image = PostgresOptions.of(config).image or DEFAULT_IMAGE
     password = secrets.token_urlsafe(18)
     register_secret(password)
-    database = config.database or config.name
+    database = PostgresOptions.of(config).database or config.name
     port = free_host_port()
     spec = ContainerSpec(
         image=image, what=f"PostgreSQL container of {config.name!r}",

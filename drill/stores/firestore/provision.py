@@ -14,10 +14,11 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ConfigError, ProvisionError, StoreError
 from drill.provision.live import live_url
-from drill.provision.local_firestore import LocalFirestoreEmulator
 from drill.redact import redact_text
-from drill.stores.base import Progress, Store
-from drill.stores.firestore import FirestoreServer, FirestoreStore, project_id
+from drill.stores.base import Progress, Store, no_progress
+from drill.stores.firestore import FirestoreOptions
+from drill.stores.firestore.local import LocalFirestoreEmulator
+from drill.stores.firestore.store import FirestoreServer, FirestoreStore, project_id
 
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
@@ -30,20 +31,20 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
                              description=f"local Firestore emulator on {local.host}")
     cleanup.push(f"close the Firestore clients of {config.name!r}", server.close)
     return FirestoreStore(name=config.name, config=config, server=server,
-                          project=config.project or project_id(config.name))
+                          project=FirestoreOptions.of(config).project or project_id(config.name))
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     live = live_url(config, ("firestore", "http"), "firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator")
     key = f"stores.{config.name}.url_env"
     if live.parts.scheme == "firestore":
-        project = config.project or live.parts.netloc or live.database
+        project = FirestoreOptions.of(config).project or live.parts.netloc or live.database
         server = FirestoreServer(emulator_host=None, description=f"Cloud Firestore, project {project}",
                                  version="Cloud Firestore")
     else:
         if not live.parts.hostname or not live.parts.port:
             raise ConfigError(f"{config.url_env} must name the emulator as http://HOST:PORT/PROJECT", key=key)
-        project = config.project or (project_id(live.database) if live.database else "")
+        project = FirestoreOptions.of(config).project or (project_id(live.database) if live.database else "")
         server = FirestoreServer(emulator_host=f"{live.parts.hostname}:{live.parts.port}",
                                  description=f"Firestore emulator at {live.parts.hostname}:{live.parts.port}",
                                  version="cloud-firestore-emulator")

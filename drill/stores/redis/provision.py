@@ -6,16 +6,18 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError, StoreError
 from drill.provision.live import live_url
-from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
-from drill.stores.base import Progress, Store
-from drill.stores.redis import RedisServer, RedisStore
+from drill.stores.base import Progress, Store, no_progress
+from drill.stores.redis import RedisOptions
+from drill.stores.redis.local import LocalRedisServer, redis_server_binary, redis_server_version
+from drill.stores.redis.store import RedisServer, RedisStore
 
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     binary = redis_server_binary()
     version = redis_server_version(binary)
-    progress(f"starting a throwaway Redis {version} server ({binary}{', with an AOF' if config.appendonly else ''})")
-    local = LocalRedisServer(binary, version=version, appendonly=config.appendonly)
+    appendonly = RedisOptions.of(config).appendonly
+    progress(f"starting a throwaway Redis {version} server ({binary}{', with an AOF' if appendonly else ''})")
+    local = LocalRedisServer(binary, version=version, appendonly=appendonly)
     cleanup.push(f"remove the throwaway Redis server of {config.name!r}", local.stop)
     local.start()
     server = RedisServer(host="127.0.0.1", port=local.port, local=local,
@@ -23,7 +25,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     return RedisStore(name=config.name, config=config, server=server)
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     live = live_url(config, ("redis", "rediss"), "redis://[user:password@]host:port")
     server = RedisServer(host=live.parts.hostname or "localhost", port=live.parts.port or 6379,
                          password=live.password, username=live.username,
@@ -38,6 +40,6 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
 
 
 def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    from drill.provision.container_redis import provision_container as start
+    from drill.stores.redis.container import provision_container as start
 
     return start(config, cleanup, progress)

@@ -49,6 +49,7 @@ from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.redact import redact_text
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, no_progress, sha256_file
+from drill.stores.gcs import KIND, GcsOptions
 
 MARKER_PREFIX = ".drill/markers/"
 INTERNAL_PREFIX = ".drill/"
@@ -171,9 +172,8 @@ class _FingerprintBuilder:
         parts = {name: PartPrint(count, hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32],
                                  {"bytes": str(size)})
                  for name, (count, size, total) in self.parts.items()}
-        return Fingerprint(kind="gcs", part_label="prefix", unit="objects", parts=parts,
-                           extras={"hashed": "name size md5 crc32c content-type headers metadata"},
-                           taken_at=time.time())
+        return KIND.fingerprint(parts, extras={"hashed": "name size md5 crc32c content-type headers metadata"},
+                                taken_at=time.time())
 
 
 def _md5_b64(path: Path) -> str:
@@ -290,12 +290,8 @@ class GcsStore(Guarded):
     conn: GcsConnection
     bucket: str
     backup_bucket: str | None = None
-    kind: str = "gcs"
+    kind: str = KIND.kind
     closers: list[Callable[[], object]] = field(default_factory=list)
-
-    @property
-    def unit(self) -> str:
-        return "objects"
 
     def describe(self) -> dict[str, str]:
         return {"kind": "gcs", "location": f"gs://{self.bucket} on {self.conn.description}",
@@ -590,7 +586,8 @@ class GcsStore(Guarded):
         if not valid_bucket_name(into):
             raise StoreError(f"cannot restore into {into!r}: not a valid bucket name (3-63 lowercase letters, digits, "
                              f"'-', '_' or '.'); name the target bucket so")
-        target = GcsStore(name=into, config=replace(self.config, name=into, destructive=True, bucket=into),
+        target = GcsStore(name=into, config=replace(self.config, name=into, destructive=True,
+                                                  options=replace(GcsOptions.of(self.config), bucket=into)),
                           conn=self.conn, bucket=into)
         if target.ensure_bucket():
             if self.config.is_live:  # a bucket drill made in a live project is removed afterwards

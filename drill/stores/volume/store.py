@@ -37,6 +37,7 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
+from drill.stores.volume import KIND, VolumeOptions
 
 MOUNT = "/volume"
 ROOT_PART = "."
@@ -99,7 +100,7 @@ class _Printer:
             content = hashlib.sha256("\n".join(f"{p}\t{d}" for p, d in entries).encode()).hexdigest()
             schema = {p: d for p, d in entries} if total_entries <= SCHEMA_LIMIT else {}
             out[top] = PartPrint(count=self.files.get(top, 0), content=content, schema=schema)
-        return Fingerprint(kind="volume", part_label="directory", unit="files", parts=out, taken_at=time.time())
+        return KIND.fingerprint(out, taken_at=time.time())
 
 
 class _StreamReader(io.RawIOBase):
@@ -148,13 +149,9 @@ class VolumeStore(Guarded):
     client: Any  # docker.DockerClient
     volume: str
     helper_image: str
-    kind: str = "volume"
+    kind: str = KIND.kind
     closers: list[Callable[[], object]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # labels for volumes drill makes (owner)
-
-    @property
-    def unit(self) -> str:
-        return "files"
 
     def describe(self) -> dict[str, str]:
         return {"kind": "volume", "location": f"Docker volume {self.volume}", "helper_image": self.helper_image,
@@ -305,7 +302,7 @@ class VolumeStore(Guarded):
         """Stop `stop_containers` (those running) and start them again afterwards, whatever happens."""
         stopped: list[Any] = []
         try:
-            for name in self.config.stop_containers:
+            for name in VolumeOptions.of(self.config).stop_containers:
                 try:
                     container = self.client.containers.get(name)
                 except Exception as exc:
@@ -399,8 +396,8 @@ class VolumeStore(Guarded):
             if self._volume_exists(target):
                 raise StoreError(f"cannot restore {artifact.id} into volume {target!r}: it already exists; name a "
                                  f"new volume")
-            store = VolumeStore(name=into, config=replace(self.config, name=into, destructive=True,
-                                                          stop_containers=()),
+            options = replace(VolumeOptions.of(self.config), stop_containers=())
+            store = VolumeStore(name=into, config=replace(self.config, name=into, destructive=True, options=options),
                                 client=self.client, volume=target, helper_image=self.helper_image,
                                 labels=self.labels)
         with tempfile.TemporaryFile() as plain:

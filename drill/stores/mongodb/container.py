@@ -12,15 +12,16 @@ from __future__ import annotations
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.provision.container import Container, ContainerSpec, free_host_port
-from drill.provision.local_mongodb import TRANSIENT
 from drill.stores.base import Progress, Store
-from drill.stores.mongodb import MongoServer, MongoStore
+from drill.stores.mongodb import MongoOptions
+from drill.stores.mongodb.local import TRANSIENT
+from drill.stores.mongodb.store import MongoServer, MongoStore
 
 DEFAULT_IMAGE = "mongo:7"
 
 
 def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    image = config.image or DEFAULT_IMAGE
+    image = MongoOptions.of(config).image or DEFAULT_IMAGE
     port = free_host_port()
     spec = ContainerSpec(image=image, what=f"MongoDB container of {config.name!r}",
                          command=["mongod", "--port", str(port), "--bind_ip", "127.0.0.1"])
@@ -34,4 +35,5 @@ def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Pr
         server.client().admin.command("ping")
 
     container.start(probe, TRANSIENT)
-    return MongoStore(name=config.name, config=config, server=server, database_name=config.database or config.name)
+    return MongoStore(name=config.name, config=config, server=server,
+                      database_name=MongoOptions.of(config).database or config.name)

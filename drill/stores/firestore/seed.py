@@ -8,7 +8,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 
-from drill.stores.firestore_codec import Document, rfc3339
+from drill.stores.firestore.codec import Document, rfc3339
 
 SEED_COLLECTIONS = ("users", "products")  # top-level collections a seed refuses to write over
 

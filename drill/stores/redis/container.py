@@ -23,10 +23,11 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.container import Container, ContainerSpec, free_host_port
-from drill.provision.local_redis import AOF_DIR, RDB_NAME, LocalRedisServer
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.stores.base import Progress, Store
-from drill.stores.redis import RedisServer, RedisStore
+from drill.stores.redis import RedisOptions
+from drill.stores.redis.local import AOF_DIR, RDB_NAME, LocalRedisServer
+from drill.stores.redis.store import RedisServer, RedisStore
 
 DEFAULT_IMAGE = "redis:7"
 PREFIX = "drill-redis-ctr-"
@@ -122,8 +123,9 @@ class ContainerRedisServer(LocalRedisServer):
 
 
 def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    image = config.image or DEFAULT_IMAGE
-    local = ContainerRedisServer(binary=f"{image} (container)", appendonly=config.appendonly, image=image,
+    image = RedisOptions.of(config).image or DEFAULT_IMAGE
+    local = ContainerRedisServer(binary=f"{image} (container)", appendonly=RedisOptions.of(config).appendonly,
+                                 image=image,
                                  cleanup=cleanup,
                                  what=f"Redis container of {config.name!r}")
     cleanup.push(f"remove the Redis container directory of {config.name!r}", local.stop)

@@ -14,8 +14,9 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.container import docker_client, owner_labels, sweep_stale
-from drill.stores.base import Progress, Store
-from drill.stores.volume import VolumeStore, _remove_volume
+from drill.stores.base import Progress, Store, no_progress
+from drill.stores.volume import VolumeOptions
+from drill.stores.volume.store import VolumeStore, _remove_volume
 
 DEFAULT_HELPER_IMAGE = "alpine"
 
@@ -51,9 +52,9 @@ def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Pr
     """A new, empty, throwaway volume."""
     client = docker_client()
     sweep_stale(client)
-    helper = config.image or DEFAULT_HELPER_IMAGE
+    helper = VolumeOptions.of(config).image or DEFAULT_HELPER_IMAGE
     _require_helper(client, helper, config.name)
-    name = config.volume or f"drill-{config.name}-{uuid.uuid4().hex[:8]}"
+    name = VolumeOptions.of(config).volume or f"drill-{config.name}-{uuid.uuid4().hex[:8]}"
     labels = owner_labels()
     if _exists(client, name):
         raise ProvisionError(f"volume store {config.name!r}: volume {name!r} already exists; a throwaway volume "
@@ -71,19 +72,21 @@ def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Pr
 provision_local = provision_container
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     client = docker_client()
-    helper = config.image or DEFAULT_HELPER_IMAGE
+    options = VolumeOptions.of(config)
+    helper = options.image or DEFAULT_HELPER_IMAGE
     _require_helper(client, helper, config.name)
-    assert config.volume is not None  # drill.toml validation requires it for live volume stores
+    volume = options.volume
+    assert volume is not None  # drill.toml validation requires it for live volume stores
     import docker.errors
 
     try:
-        client.volumes.get(config.volume)
+        client.volumes.get(volume)
     except docker.errors.NotFound:
-        raise ProvisionError(f"live volume store {config.name!r}: Docker volume {config.volume!r} does not exist on "
+        raise ProvisionError(f"live volume store {config.name!r}: Docker volume {volume!r} does not exist on "
                              f"the engine") from None
-    store = VolumeStore(name=config.name, config=config, client=client, volume=config.volume, helper_image=helper,
+    store = VolumeStore(name=config.name, config=config, client=client, volume=volume, helper_image=helper,
                         labels=owner_labels())
     cleanup.push(f"close {config.name!r}", store.close)
     return store

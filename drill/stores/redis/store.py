@@ -36,13 +36,6 @@ import redis
 from drill.config import StoreConfig
 from drill.errors import BackupError, ProvisionError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
-from drill.provision.local_redis import (
-    AOF_DIR,
-    RDB_NAME,
-    LocalRedisServer,
-    redis_server_binary,
-    redis_server_version,
-)
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -53,6 +46,14 @@ from drill.stores.base import (
     check_backup_file,
     no_progress,
     sha256_file,
+)
+from drill.stores.redis import KIND
+from drill.stores.redis.local import (
+    AOF_DIR,
+    RDB_NAME,
+    LocalRedisServer,
+    redis_server_binary,
+    redis_server_version,
 )
 
 MARKER_KEY = b"drill:markers"
@@ -132,14 +133,10 @@ class RedisStore(Guarded):
     name: str
     config: StoreConfig
     server: RedisServer
-    kind: str = "redis"
+    kind: str = KIND.kind
     # What close() must undo: e.g. the throwaway server of a restored copy this store owns.
     closers: list[Callable[[], object]] = field(default_factory=list)
     _server_version: str | None = None
-
-    @property
-    def unit(self) -> str:
-        return "keys"
 
     def describe(self) -> dict[str, str]:
         return {"kind": "redis", "location": self.server.description, "server_version": self.server_version(),
@@ -236,8 +233,7 @@ class RedisStore(Guarded):
             if part.count:
                 parts[f"db{db}"] = part
         extras = {"ttl": "absolute PEXPIRETIME" if absolute else "remaining TTL, whole seconds"}
-        return Fingerprint(kind="redis", part_label="key-space", unit="keys", parts=parts, extras=extras,
-                           taken_at=time.time())
+        return KIND.fingerprint(parts, extras=extras, taken_at=time.time())
 
     # -- backup and restore -------------------------------------------------------------------------------
 

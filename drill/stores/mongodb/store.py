@@ -64,6 +64,7 @@ from drill.stores.base import (
     no_progress,
     sha256_file,
 )
+from drill.stores.mongodb import KIND
 
 MARKER_COLLECTION = "drill_markers"
 SUMS_FILE = "SHA256SUMS"
@@ -191,7 +192,7 @@ class _Accumulator:
 
 
 def _print(parts: dict[str, PartPrint]) -> Fingerprint:
-    return Fingerprint(kind="mongodb", part_label="collection", unit="documents", parts=parts, taken_at=time.time())
+    return KIND.fingerprint(parts, taken_at=time.time())
 
 
 # -- the layout on disk ----------------------------------------------------------------------------------
@@ -301,14 +302,10 @@ class MongoStore(Guarded):
     config: StoreConfig
     server: MongoServer
     database_name: str
-    kind: str = "mongodb"
+    kind: str = KIND.kind
     gzip: bool = False  # gzip the .bson and .metadata.json files of backups (mongodump --gzip)
     # Databases this store created as restore targets on a server it does not own (live): dropped on close.
     scratch: list[str] = field(default_factory=list)
-
-    @property
-    def unit(self) -> str:
-        return "documents"
 
     def database(self) -> Database[Document]:
         """The pymongo Database of this store (for step plugins that set up data or plant faults)."""

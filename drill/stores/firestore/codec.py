@@ -46,6 +46,7 @@ from google.cloud.firestore_v1.vector import Vector
 
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.stores.firestore import KIND
 
 MARKER_COLLECTION = "drill_markers"  # drill's RPO markers: in backups, never in fingerprints or counts
 FORMAT = "drill-firestore-jsonl"
@@ -234,9 +235,8 @@ class FingerprintBuilder:
 
     def result(self, read_time: dt.datetime | None = None) -> Fingerprint:
         extras: dict[str, str] = {}
-        return Fingerprint(kind="firestore", part_label="collection", unit="documents",
-                           parts={name: part.result() for name, part in sorted(self.parts.items())},
-                           extras=extras, taken_at=read_time.timestamp() if read_time else time.time())
+        return KIND.fingerprint({name: part.result() for name, part in sorted(self.parts.items())},
+                                extras=extras, taken_at=read_time.timestamp() if read_time else time.time())
 
 
 

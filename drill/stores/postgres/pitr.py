@@ -28,9 +28,9 @@ import psycopg
 
 from drill.errors import BackupError, DrillError, StoreError
 from drill.fingerprint import compare
-from drill.provision.local_postgres import LocalPostgresCluster, _server_user
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.stores.base import BackupArtifact, Progress, no_progress, sha256_file
+from drill.stores.postgres.local import LocalPostgresCluster, _server_user
 
 PREFIX = "drill-pitr-"
 READY_TIMEOUT = 120.0

@@ -29,9 +29,7 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.pause import pause_point
-from drill.provision.pg_binaries import PgBinaries
 from drill.redact import redact_text
-from drill.stores import postgres_seed
 from drill.stores.base import (
     BackupArtifact,
     Guarded,
@@ -43,6 +41,9 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
+from drill.stores.postgres import KIND, PostgresOptions
+from drill.stores.postgres import seed as postgres_seed
+from drill.stores.postgres.binaries import PgBinaries
 
 MARKER_TABLE = "drill_markers"
 CUSTOM_MAGIC = b"PGDMP"
@@ -178,16 +179,12 @@ class PostgresStore(Guarded):
     config: StoreConfig
     server: PgServer
     database: str
-    kind: str = "postgres"
+    kind: str = KIND.kind
     # Databases this store created as restore targets on a server it does not own (live): dropped on close.
     scratch: list[str] = field(default_factory=list)
     # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
     restore_tablespace: str | None = None
-    pitr: Any = None  # drill.pitr.PitrCluster when the store archives its WAL (config `pitr = true`)
-
-    @property
-    def unit(self) -> str:
-        return "rows"
+    pitr: Any = None  # pitr.PitrCluster when the store archives its WAL (config `pitr = true`)
 
     def describe(self) -> dict[str, str]:
         return {"kind": "postgres", "database": self.database, "location": self.server.description,
@@ -350,7 +347,7 @@ class PostgresStore(Guarded):
 
     def _pg_restore(self, path: Path, target: str, progress: Progress, parallel: bool = True) -> None:
         # pg_restore -j needs the custom (or directory) format; a tar archive is restored by one job.
-        jobs = (self.config.restore_jobs or max(1, min(4, os.cpu_count() or 1))) if parallel else 1
+        jobs = (PostgresOptions.of(self.config).restore_jobs or max(1, min(4, os.cpu_count() or 1))) if parallel else 1
         args = [self.server.tools.path("pg_restore"), *self.server.tool_args(target), "-j", str(jobs),
                 "--exit-on-error", "--verbose", str(path)]
         progress(f"pg_restore -j {jobs} into {target}")
@@ -474,8 +471,7 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
         # The method is part of the schema: two fingerprints made differently are never called equal.
         parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, {**schema[int(oid)], "content hash": method})
     extras = {f"sequence {name}": str(value) for name, value in conn.execute(_SEQUENCES)}
-    return Fingerprint(kind="postgres", part_label="table", unit="rows", parts=parts, extras=extras,
-                       taken_at=time.time())
+    return KIND.fingerprint(parts, extras=extras, taken_at=time.time())
 
 
 def _strip_schema_names(definition: str) -> str:

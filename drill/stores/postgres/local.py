@@ -23,8 +23,8 @@ from pathlib import Path
 import psycopg
 
 from drill.errors import ProvisionError
-from drill.provision.pg_binaries import PgBinaries
 from drill.provision.processes import free_port, log_tail, mark_owned, pid_alive, read_pid, sweep_stale
+from drill.stores.postgres.binaries import PgBinaries
 
 log = logging.getLogger(__name__)
 PREFIX = "drill-pg-"

@@ -8,10 +8,11 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.live import live_url
-from drill.provision.local_mongodb import LocalMongoServer
 from drill.redact import redact_text
-from drill.stores.base import Progress, Store
-from drill.stores.mongodb import MongoServer, MongoStore
+from drill.stores.base import Progress, Store, no_progress
+from drill.stores.mongodb import MongoOptions
+from drill.stores.mongodb.local import LocalMongoServer
+from drill.stores.mongodb.store import MongoServer, MongoStore
 
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
@@ -22,12 +23,12 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     server = MongoServer(uri=local.uri, description=f"local {local.program} on 127.0.0.1:{local.port}")
     cleanup.push(f"close the MongoDB client of {config.name!r}", server.close)
     return MongoStore(name=config.name, config=config, server=server,
-                      database_name=config.database or config.name)
+                      database_name=MongoOptions.of(config).database or config.name)
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     live = live_url(config, ("mongodb", "mongodb+srv"), "mongodb://user:password@host:port/database")
-    database = config.database or live.database or config.name
+    database = MongoOptions.of(config).database or live.database or config.name
     server = MongoServer(uri=live.url, description=live.description)
     cleanup.push(f"close the MongoDB client of {config.name!r}", server.close)
     store = MongoStore(name=config.name, config=config, server=server, database_name=database)
@@ -44,6 +45,6 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
 
 
 def provision_container(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
-    from drill.provision.container_mongodb import provision_container as start
+    from drill.stores.mongodb.container import provision_container as start
 
     return start(config, cleanup, progress)

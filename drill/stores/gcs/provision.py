@@ -16,16 +16,17 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.live import live_url
-from drill.provision.local_gcs import LocalGcsServer, fake_gcs_server_binary
 from drill.redact import redact_text
-from drill.stores.base import Progress, Store
-from drill.stores.gcs import GcsConnection, GcsStore, valid_bucket_name
+from drill.stores.base import Progress, Store, no_progress
+from drill.stores.gcs import GcsOptions
+from drill.stores.gcs.local import LocalGcsServer, fake_gcs_server_binary
+from drill.stores.gcs.store import GcsConnection, GcsStore, valid_bucket_name
 
 LOCAL_PROJECT = "drill-local"
 
 
 def _bucket_name(config: StoreConfig) -> str:
-    name = config.bucket or config.name
+    name = GcsOptions.of(config).bucket or config.name
     if not valid_bucket_name(name):
         raise ProvisionError(f"store {config.name!r}: {name!r} is not a valid bucket name (3-63 lowercase letters, "
                              f"digits, '-', '_' or '.'); set `bucket = \"...\"` under [stores.{config.name}]")
@@ -40,12 +41,13 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     progress(f"started a throwaway fake-gcs-server on {local.endpoint} ({local.binary})")
     conn = GcsConnection(project=LOCAL_PROJECT, endpoint=local.endpoint,
                          description=f"local fake-gcs-server on 127.0.0.1:{local.port}")
-    store = GcsStore(name=config.name, config=config, conn=conn, bucket=bucket, backup_bucket=config.backup_bucket)
+    store = GcsStore(name=config.name, config=config, conn=conn, bucket=bucket,
+                     backup_bucket=GcsOptions.of(config).backup_bucket)
     store.ensure_bucket()  # versioned, so that point-in-time restores from generations work
     return store
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     live = live_url(config, ("gs", "http", "https"), "gs://PROJECT, or http://127.0.0.1:4443 for an emulator")
     if live.parts.scheme == "gs":
         project = live.parts.netloc
@@ -57,7 +59,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
         endpoint = f"{live.parts.scheme}://{live.parts.hostname}" + (f":{live.parts.port}" if live.parts.port else "")
         conn = GcsConnection(project=project, endpoint=endpoint, description=f"GCS emulator at {endpoint}")
     store = GcsStore(name=config.name, config=config, conn=conn, bucket=_bucket_name(config),
-                     backup_bucket=config.backup_bucket)
+                     backup_bucket=GcsOptions.of(config).backup_bucket)
     try:
         exists = store._bucket().exists()
     except (gexc.GoogleAPICallError, OSError) as exc:
