@@ -33,6 +33,7 @@ from drill.repository import Entry, Repository, newest_matching, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
+from drill.stores.capabilities import ScratchTargets
 
 COMMANDS = ("backup", "restore", "backups")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
@@ -242,9 +243,8 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
             run.say(f"restoring {artifact.id} into {target_label}")
             restored = store.restore(artifact, args.into, run.say)
             if args.into is not None:
-                scratch = getattr(store, "scratch", None)
-                if isinstance(scratch, list) and args.into in scratch:
-                    scratch.remove(args.into)  # asked for: kept, not dropped as a drill's scratch copy
+                if isinstance(store, ScratchTargets):
+                    store.keep_target(args.into)  # asked for: kept, not dropped as a drill's scratch copy
             else:
                 cleanup.push("close the restored store", restored.close)
             checked = _check_restored(restored, artifact)

@@ -27,7 +27,7 @@ from drill import faults, health, rollback, system
 from drill.cleanup import CleanupStack
 from drill.clock import RecoveryClock
 from drill.config import Config
-from drill.durations import format_duration, parse_duration
+from drill.durations import format_duration, parse_duration, parse_point_in_time
 from drill.errors import BackupError, DrillError, StoreError, TargetMissed, VerificationError
 from drill.fingerprint import Fingerprint, compare
 from drill.markers import MarkerWriter
@@ -36,9 +36,16 @@ from drill.progress import Reporter
 from drill.provision.factory import provision
 from drill.redact import redact_text
 from drill.results import PhaseResult, ScenarioResult, TargetResult, iso
-from drill.stores import kinds
+from drill.stores import capabilities, kinds
 from drill.stores.base import BackupArtifact, Store
-from drill.stores.postgres import pitr
+from drill.stores.capabilities import (
+    DumpsSql,
+    ExplainsDifferences,
+    ObjectStore,
+    ObjectVersions,
+    PointInTime,
+    RunsSql,
+)
 from drill.targets import targets_from_tags
 
 
@@ -183,11 +190,10 @@ class DrillScenario:
         stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
         path = Path(path_template.replace("{timestamp}", stamp))
         path = path if path.is_absolute() else self.config.base_dir / path
-        dump = getattr(store, "dump_sql_gz", None)
-        if dump is None:
-            raise StoreError(f"a gzip'd SQL dump only applies to PostgreSQL stores, not {store.kind}")
+        if not isinstance(store, DumpsSql):
+            raise StoreError(capabilities.lacks(name, store.kind, DumpsSql, "a gzip'd SQL dump"))
         with self.clock.phase("backup", name):
-            artifact: BackupArtifact = dump(path, self.reporter.info)
+            artifact = store.dump_sql_gz(path, self.reporter.info)
         if artifact.fingerprint is not None:
             self.fingerprints_by_path[path.resolve()] = artifact.fingerprint
         self._record_backup(store, artifact, keep_in_list=False)
@@ -201,6 +207,21 @@ class DrillScenario:
         else:
             _write_manifest(artifact)
         self.result.evidence["backups"].append(artifact.evidence())
+
+    def take_backup_into_bucket(self, name: str, bucket: str) -> BackupArtifact:
+        store = self.store(name)
+        if not isinstance(store, ObjectStore):
+            raise StoreError(capabilities.lacks(name, store.kind, ObjectStore, "a backup into a bucket"))
+        store.use_backup_bucket(bucket)
+        return self.take_backup(name)
+
+    def restore_from_versions(self, name: str) -> Store:
+        """Restore the object generations that were current when the latest backup was taken."""
+        store = self.store(name)
+        if not isinstance(store, ObjectVersions):
+            raise StoreError(capabilities.lacks(name, store.kind, ObjectVersions, "a restore from object versions"))
+        self.backups.setdefault(name, []).append(store.versions_artifact(self.latest_backup(name)))
+        return self.restore(name)
 
     def use_latest_backup(self, name: str, pattern: str) -> BackupArtifact:
         """The newest file matching a glob, dated by its name (…_20240115_143000…) or its mtime."""
@@ -236,9 +257,9 @@ class DrillScenario:
         writer = self.writers.get(name)
         if writer is not None and writer.stopped_at is None:
             self.stop_writer(name)  # the writer runs until the disaster
-        archive = getattr(store, "pitr", None)
-        if archive is not None:  # "just before the disaster" is this WAL position, exactly
-            self.disaster_lsn[name] = archive.current_lsn()
+        position = store.recovery_position() if isinstance(store, PointInTime) else None
+        if position is not None:  # "just before the disaster" is this WAL position, exactly
+            self.disaster_lsn[name] = position
         self.clock.start()
         self.disaster_at[name] = time.time()
         with self.clock.phase("disaster", name):
@@ -250,7 +271,7 @@ class DrillScenario:
         artifact = self.latest_backup(name)
         # Kinds with no "new database" to restore into (Redis) restore a live store in place, which
         # needs `destructive = true`.
-        redirected = into is None and store.config.is_live and getattr(store, "live_restore_into_new_target", True)
+        redirected = into is None and store.config.is_live and not kinds.spec(store.kind).live_restore_in_place
         if redirected:
             # Live stores are never overwritten by default (even when destructive): a new scratch target.
             into = f"{name}_drill_{uuid.uuid4().hex[:8]}"
@@ -339,18 +360,15 @@ class DrillScenario:
             stack.callback(lambda: _rmtree(scratch))
             if cause == "corrupt":
                 artifact = faults.corrupt_copy(artifact, scratch)
-            elif cause == "killed":
-                stack.enter_context(faults.killed_during_restore(store))
-            elif cause == "full-disk":
-                stack.enter_context(faults.small_disk(store, scratch))
+            elif cause in faults.SERVER_FAULTS:
+                stack.enter_context(faults.plant(store, cause, scratch))
 
             def run() -> Store:
                 pause_point(f"restore:{name}")
                 return store.restore(artifact, into, self.reporter.info)
 
             if timeout is not None:
-                return faults.run_with_timeout(run, timeout, faults.abort_postgres_restore(store),
-                                               f"the restore of {name!r}")
+                return faults.run_with_timeout(run, timeout, faults.abort(store), f"the restore of {name!r}")
             return run()
 
     def restore_fails(self, name: str, cause_text: str | None) -> None:
@@ -411,26 +429,22 @@ class DrillScenario:
 
     # -- point-in-time recovery (drill.stores.postgres.pitr) ----------------------------------------------
 
-    def _pitr(self, name: str) -> pitr.PitrCluster:
+    def _pitr(self, name: str, what: str) -> PointInTime:
         store = self.store(name)
-        archive = getattr(store, "pitr", None)
-        if archive is None:
-            raise StoreError(f"{name!r} does not archive its WAL, so it cannot be recovered to a point in time: set "
-                             f"`pitr = true` under [stores.{name}] in drill.toml (local PostgreSQL stores)")
-        assert isinstance(archive, pitr.PitrCluster)
-        return archive
+        if not isinstance(store, PointInTime):
+            raise StoreError(capabilities.lacks(name, store.kind, PointInTime, what))
+        return store
 
     def take_base_backup(self, name: str) -> BackupArtifact:
-        archive = self._pitr(name)
-        store = self.store(name)
+        store = self._pitr(name, "a base backup")
         with self.clock.phase("backup", name):
-            artifact = archive.base_backup(store, self.reporter.info)
+            artifact = store.base_backup(self.reporter.info)
         self.base_backups.setdefault(name, []).append(artifact)
         self.result.evidence["backups"].append(artifact.evidence())
         return artifact
 
     def restore_to_point(self, name: str, when: str) -> Store:
-        archive = self._pitr(name)
+        archive = self._pitr(name, "a restore to a point in time")
         store = self.store(name)
         lsn = None
         if when == "just before the disaster":
@@ -443,7 +457,7 @@ class DrillScenario:
                 raise StoreError(f"{name!r} has had no disaster: add `When \"{name}\" is lost` first")
             target_time = self.disaster_at[name] - parse_duration(when.removesuffix(" before the disaster"))
         else:
-            target_time = pitr.parse_point_in_time(when.strip('"'))
+            target_time = parse_point_in_time(when.strip('"'))
         candidates = [b for b in self.base_backups.get(name, []) if b.consistent_at <= target_time]
         if not candidates:
             raise BackupError(f"no base backup of {name!r} was taken before {iso(target_time)}: add "
@@ -456,7 +470,7 @@ class DrillScenario:
         started = time.time()
 
         def recover() -> Store:
-            archive.recover_to(artifact, target_time, self.reporter.info, lsn=lsn)
+            archive.recover_to(artifact, target_time, self.reporter.info, position=lsn)
             return store
 
         self._guarded_restore(name, store, True, recover, name)
@@ -472,7 +486,7 @@ class DrillScenario:
         return store
 
     def assert_markers_at_point(self, name: str) -> None:
-        store = self.store(name)
+        store = self._pitr(name, "checking the markers at a point in time")
         if name not in self.pitr_targets:
             raise StoreError(f"{name!r} was not recovered to a point in time in this scenario")
         writer = self.writers.get(name)
@@ -481,7 +495,7 @@ class DrillScenario:
                              f"every 1 second` before its base backup")
         target = self.pitr_targets[name]
         with self.clock.phase("verify", name):
-            present = {seq for seq, _ in pitr.markers_in(store)}
+            present = {seq for seq, _ in store.present_markers()}
             before = [m for m in writer.written if m.written_at <= target]
             after = [m for m in writer.written if m.written_at > target]
             missing = [m.seq for m in before if m.seq not in present]
@@ -622,12 +636,11 @@ class DrillScenario:
 
     def run_sql(self, name: str, text: str) -> None:
         store = self.store(name)
-        execute = getattr(store, "execute_sql", None)
-        if execute is None:
-            raise StoreError(f"SQL can only be run on PostgreSQL stores; {name!r} is a {store.kind} store")
+        if not isinstance(store, RunsSql):
+            raise StoreError(capabilities.lacks(name, store.kind, RunsSql, "running SQL"))
         store.require_writes("run SQL on")
         with self.clock.phase("sql", name):
-            execute(text)
+            store.execute_sql(text)
 
     # -- verification -----------------------------------------------------------------------------------
 
@@ -648,8 +661,8 @@ class DrillScenario:
             actual = store.fingerprint()
             differences = compare(expected, actual)
             # Kinds that can say which items differ (Firestore: documents and fields; GCS: objects) add those lines.
-            explain = getattr(store, "explain_differences", None)
-            details: list[str] = explain(artifact, {d.part for d in differences}) if differences and explain else []
+            details = (store.explain_differences(artifact, {d.part for d in differences})
+                       if differences and isinstance(store, ExplainsDifferences) else [])
             self.result.evidence["fingerprints"][store.name] = {
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
                 "differences": [d.to_dict() for d in differences], "details": details}
@@ -670,6 +683,13 @@ class DrillScenario:
             if actual != expected:
                 raise VerificationError(f"{name!r} holds {actual} {store.unit}{where}, expected {expected}")
         self._verified(name)
+
+    def assert_holds_object(self, name: str, object_name: str) -> None:
+        store = self.store(name)
+        if not isinstance(store, ObjectStore):
+            raise StoreError(capabilities.lacks(name, store.kind, ObjectStore, "an object check"))
+        if not store.has_object(object_name):
+            raise VerificationError(f"{name!r} has no object {object_name!r}")
 
     def _verified(self, name: str) -> None:
         if self.aliases.get(name, name) in self.restores and self.clock.started:

@@ -25,12 +25,24 @@ UNITS = rf"(?P<unit>{kinds.units_pattern()})"
 COUNT = r"(?P<count>\d[\d,_]*)"
 
 
+# What a sentence needs of the store it names: a capability (drill.stores.capabilities), or a function of
+# the sentence's words that says which one (None: nothing beyond the Store contract).
+Needs = type | Callable[[dict[str, str]], type | None] | None
+
+
 @dataclass(frozen=True)
 class Sentence:
     types: tuple[str, ...]  # given / when / then
     pattern: str
     summary: str
     example: str  # one full line as it appears in a feature, keyword included
+    needs: Needs = None
+
+    def capability(self, groups: dict[str, str]) -> type | None:
+        """The capability the store named in these words must have, if any."""
+        if self.needs is None or isinstance(self.needs, type):
+            return self.needs
+        return self.needs(groups)
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -44,16 +56,19 @@ REGISTRY: list[Sentence] = []
 _DECORATORS = {"given": given, "when": when, "then": then}
 
 
-def sentence(types: str, pattern: str, summary: str, example: str) -> Callable[[F], F]:
-    """Register a sentence and bind it to pytest-bdd for each of its step types ("given when")."""
-    kinds = tuple(types.split())
-    entry = Sentence(kinds, pattern, summary, example)
+def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Needs = None) -> Callable[[F], F]:
+    """Register a sentence and bind it to pytest-bdd for each of its step types ("given when").
+
+    `needs` is what the sentence asks of the store it names (`drill check` reports a store whose kind
+    does not declare it)."""
+    step_types = tuple(types.split())
+    entry = Sentence(step_types, pattern, summary, example, needs)
     REGISTRY.append(entry)
 
     def bind(func: F) -> F:
-        for kind in kinds:
+        for step_type in step_types:
             # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
-            _DECORATORS[kind](parsers.re(pattern), stacklevel=2)(func)
+            _DECORATORS[step_type](parsers.re(pattern), stacklevel=2)(func)
         return func
 
     return bind

@@ -6,12 +6,18 @@ feature files against this same registry.
 
 from __future__ import annotations
 
-from drill.errors import StoreError, VerificationError
 from drill.faults import CAUSES as _FAULTS
+from drill.faults import SERVER_FAULTS
 from drill.scenario import DrillScenario
+from drill.stores.capabilities import DumpsSql, ObjectStore, ObjectVersions, PointInTime, RunsSql, ServerFaults
 from drill.vocabulary import COUNT, KINDS, STORE, UNITS, parse_count, sentence
 
 _OTHER = r'"(?P<other>[^"]+)"'
+
+
+def _server_fault(words: dict[str, str]) -> type | None:
+    """Killing the server or filling its disk needs a store that can; a corrupt backup or a timeout does not."""
+    return ServerFaults if _FAULTS.get(words.get("cause", "")) in SERVER_FAULTS else None
 
 
 @sentence("given", rf"the {KINDS} store {STORE}",
@@ -58,7 +64,8 @@ def take_backup(drill: DrillScenario, store: str) -> None:
 
 @sentence("given when", rf"a gzip'd SQL dump of {STORE} is saved as \"(?P<path>[^\"]+)\"",
           "Writes a runbook-style backup (pg_dump | gzip) to a path; {timestamp} becomes YYYYmmdd_HHMMSS.",
-          'Given a gzip\'d SQL dump of "userdb" is saved as "backups/postgres/userdb_{timestamp}.sql.gz"')
+          'Given a gzip\'d SQL dump of "userdb" is saved as "backups/postgres/userdb_{timestamp}.sql.gz"',
+          needs=DumpsSql)
 def save_runbook_dump(drill: DrillScenario, store: str, path: str) -> None:
     drill.save_runbook_dump(store, path)
 
@@ -93,7 +100,7 @@ def restore_into(drill: DrillScenario, store: str, other: str) -> None:
 
 @sentence("given when", rf"SQL is run on {STORE}:?",
           "Runs the SQL of the step's doc string on a PostgreSQL store (setup, or a planted fault).",
-          'When SQL is run on "userdb":')
+          'When SQL is run on "userdb":', needs=RunsSql)
 def run_sql(drill: DrillScenario, store: str, docstring: str) -> None:
     drill.run_sql(store, docstring)
 
@@ -157,35 +164,24 @@ def latest_repository_backup(drill: DrillScenario, store: str) -> None:
 
 @sentence("given when", rf"a backup of {STORE} is taken into the bucket \"(?P<bucket>[^\"]+)\"",
           "GCS: backs the bucket up by server-side copy into another bucket (metadata and hashes kept).",
-          'Given a backup of "models" is taken into the bucket "eyewearml-backups"')
+          'Given a backup of "models" is taken into the bucket "eyewearml-backups"', needs=ObjectStore)
 def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> None:
-    use = getattr(drill.store(store), "use_backup_bucket", None)
-    if use is None:
-        raise StoreError(f"a backup into a bucket only applies to GCS stores; {store!r} is not one")
-    use(bucket)
-    drill.take_backup(store)
+    drill.take_backup_into_bucket(store, bucket)
 
 
 @sentence("then", rf"{STORE} holds the object \"(?P<object_name>[^\"]+)\"",
           "GCS: a named object exists (the runbook's critical files check).",
-          'Then "models" holds the object "models/face-analysis-v2.0/model.pb"')
+          'Then "models" holds the object "models/face-analysis-v2.0/model.pb"', needs=ObjectStore)
 def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
-    found = getattr(drill.store(store), "has_object", None)
-    if found is None:
-        raise StoreError(f"objects only exist in GCS stores; {store!r} is not one")
-    if not found(object_name):
-        raise VerificationError(f"{store!r} has no object {object_name!r}")
+    drill.assert_holds_object(store, object_name)
 
 
 @sentence("when", rf"{STORE} is restored from its object versions to the time of its latest backup",
           "GCS: point-in-time restore of a versioned bucket from object generations, to when the backup was taken.",
-          'When "eyewearml-assets" is restored from its object versions to the time of its latest backup')
+          'When "eyewearml-assets" is restored from its object versions to the time of its latest backup',
+          needs=ObjectVersions)
 def restore_from_versions(drill: DrillScenario, store: str) -> None:
-    versions = getattr(drill.store(store), "versions_artifact", None)
-    if versions is None:
-        raise StoreError(f"object versions only exist in GCS stores; {store!r} is not one")
-    drill.backups.setdefault(store, []).append(versions(drill.latest_backup(store)))
-    drill.restore(store)
+    drill.restore_from_versions(store)
 # --- point-in-time recovery, rollback, whole-system restores and health checks ---
 
 _POINT = r"(?P<when>\"[^\"]+\"|just before the disaster|\d[^\"]*? before the disaster)"
@@ -201,7 +197,7 @@ def declare_pitr_store(drill: DrillScenario, kind: str, store: str) -> None:
 @sentence("given when", rf"a base backup of {STORE} is taken",
           "Takes a PostgreSQL base backup (pg_basebackup -Fp -X stream) of a store that archives its WAL "
           "(`pitr = true`).",
-          'Given a base backup of "userdb" is taken')
+          'Given a base backup of "userdb" is taken', needs=PointInTime)
 def take_base_backup(drill: DrillScenario, store: str) -> None:
     drill.take_base_backup(store)
 
@@ -210,7 +206,7 @@ def take_base_backup(drill: DrillScenario, store: str) -> None:
           "Point-in-time recovery: the latest base backup before that time, then the archived WAL replayed up to "
           "it. The time is an ISO 8601 timestamp with its zone, `just before the disaster` (the WAL position of "
           "the disaster, exactly) or `N seconds before the disaster`.",
-          'When "userdb" is restored to the point in time "2026-01-01T10:00:00Z"')
+          'When "userdb" is restored to the point in time "2026-01-01T10:00:00Z"', needs=PointInTime)
 def restore_to_point(drill: DrillScenario, store: str, when: str) -> None:
     drill.restore_to_point(store, when)
 
@@ -218,7 +214,8 @@ def restore_to_point(drill: DrillScenario, store: str, when: str) -> None:
 @sentence("then", rf"{STORE} holds every marker written before the point in time and none after it",
           "After a point-in-time recovery: every RPO marker written before the target time survived and none "
           "written after it did (the one write in flight at that instant may go either way).",
-          'Then "userdb" holds every marker written before the point in time and none after it')
+          'Then "userdb" holds every marker written before the point in time and none after it',
+          needs=PointInTime)
 def markers_at_point(drill: DrillScenario, store: str) -> None:
     drill.assert_markers_at_point(store)
 
@@ -243,7 +240,7 @@ def restore_timeout(drill: DrillScenario, store: str, duration: str) -> None:
           "Plants a real failure into the store's restore from its latest backup, runs it and requires it to fail: "
           "a corrupt copy of the backup (the default), the server is killed (SIGKILL) mid-restore, the disk is "
           "full (a small tmpfs tablespace; root), or it times out.",
-          'When the restore of "userdb" fails because the server is killed')
+          'When the restore of "userdb" fails because the server is killed', needs=_server_fault)
 def restore_fails(drill: DrillScenario, store: str, cause: str | None = None) -> None:
     drill.restore_fails(store, cause)
 
@@ -297,6 +294,6 @@ def endpoint_answers(drill: DrillScenario, url: str, status: str) -> None:
 
 @sentence("then", rf"the query \"(?P<query>[^\"]+)\" on {STORE} returns \"(?P<expected>[^\"]*)\"",
           "Runs a query on a PostgreSQL store; the first column of its first row must read as given.",
-          'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"')
+          'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"', needs=RunsSql)
 def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
     drill.check_query(store, query, expected)

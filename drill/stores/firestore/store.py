@@ -466,6 +466,10 @@ class FirestoreStore(Guarded):
     def markers(self) -> FirestoreMarkerSink:
         return FirestoreMarkerSink(self.server, self.project)
 
+    def keep_target(self, name: str) -> None:
+        if name in self.scratch:
+            self.scratch.remove(name)
+
     def close(self) -> None:
         for project in self.scratch:
             with contextlib.suppress(gexc.GoogleAPIError):

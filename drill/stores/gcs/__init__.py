@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from drill.stores.capabilities import ExplainsDifferences, ObjectStore, ObjectVersions
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
 
 _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
@@ -27,6 +28,7 @@ _PROVISION = "drill.stores.gcs.provision"
 KIND = KindSpec(
     kind="gcs", names=("GCS", "Google Cloud Storage"), unit="objects", part_label="prefix",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions}),
     options=GcsOptions,
     extra="gcs",
     summary="a GCS bucket: archives with a manifest of hashes, or server-side copies into a backup bucket",

@@ -554,6 +554,12 @@ class MongoStore(Guarded):
 
     def lose(self) -> None:
         self.require_destructive("lose")
+        self.remove()
+
+    def exists(self) -> bool:
+        return self.server.has_database(self.database_name)
+
+    def remove(self) -> None:
         try:
             self.server.client().drop_database(self.database_name)
         except PyMongoError as exc:
@@ -561,6 +567,10 @@ class MongoStore(Guarded):
 
     def markers(self) -> MongoMarkerSink:
         return MongoMarkerSink(self.server, self.database_name)
+
+    def keep_target(self, name: str) -> None:
+        if name in self.scratch:
+            self.scratch.remove(name)
 
     def close(self) -> None:
         for database in self.scratch:

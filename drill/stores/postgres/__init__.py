@@ -11,6 +11,15 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from drill.stores.capabilities import (
+    AbortsRestore,
+    DumpsSql,
+    PointInTime,
+    Removable,
+    RunsSql,
+    ScratchTargets,
+    ServerFaults,
+)
 from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, option, text, whole
 
 if TYPE_CHECKING:
@@ -39,6 +48,7 @@ KIND = KindSpec(
     kind="postgres", names=("PostgreSQL",), unit="rows", part_label="table",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
     options=PostgresOptions,
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
 )

@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from drill.durations import parse_point_in_time as parse_point_in_time  # where it was first (tests, plugins)
 from drill.errors import BackupError, DrillError, StoreError
 from drill.fingerprint import compare
 from drill.provision.processes import mark_owned, sweep_stale
@@ -53,18 +54,6 @@ def archive_settings(archive_root: Path) -> tuple[str, ...]:
     wal = archive_root / "wal"
     return ("wal_level=replica", "archive_mode=on", "max_wal_senders=4",
             f"archive_command='test ! -f {wal}/%f && cp %p {wal}/%f'")
-
-
-def parse_point_in_time(text: str) -> float:
-    """An ISO 8601 timestamp (a zone is required, Z for UTC) as epoch seconds."""
-    try:
-        stamp = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise StoreError(f"{text!r} is not a point in time: write an ISO 8601 timestamp with its zone, "
-                         f"e.g. \"2026-01-01T10:00:00Z\"") from None
-    if stamp.tzinfo is None:
-        raise StoreError(f"the point in time {text!r} has no time zone: add one (\"Z\" for UTC)")
-    return stamp.timestamp()
 
 
 def _pg_time(epoch: float) -> str:

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
+from drill.faults import FaultError, text_of
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.pause import pause_point
 from drill.redact import redact_text
@@ -41,9 +42,10 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
-from drill.stores.postgres import KIND, PostgresOptions
+from drill.stores.postgres import KIND, PostgresOptions, faults
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
+from drill.stores.postgres.pitr import PitrCluster, markers_in
 
 MARKER_TABLE = "drill_markers"
 CUSTOM_MAGIC = b"PGDMP"
@@ -184,7 +186,7 @@ class PostgresStore(Guarded):
     scratch: list[str] = field(default_factory=list)
     # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
     restore_tablespace: str | None = None
-    pitr: Any = None  # pitr.PitrCluster when the store archives its WAL (config `pitr = true`)
+    pitr: PitrCluster | None = None  # when the store archives its WAL (config `pitr = true`)
 
     def describe(self) -> dict[str, str]:
         return {"kind": "postgres", "database": self.database, "location": self.server.description,
@@ -232,6 +234,14 @@ class PostgresStore(Guarded):
                 conn.execute(text.encode())
             except psycopg.Error as exc:
                 raise StoreError(f"SQL on {self.name!r} failed: {redact_text(str(exc)).strip()}") from None
+
+    def query_value(self, query: str) -> object:
+        with self.server.connect(self.database) as conn:
+            try:
+                row = conn.execute(query.encode()).fetchone()
+            except psycopg.Error as exc:
+                raise StoreError(f"the query on {self.name!r} failed: {redact_text(str(exc)).strip()}") from None
+        return None if row is None else row[0]
 
     def fingerprint(self) -> Fingerprint:
         with self.server.connect(self.database, autocommit=False) as conn:
@@ -406,6 +416,12 @@ class PostgresStore(Guarded):
         self.require_destructive("drop")
         self._drop(self.database)
 
+    def exists(self) -> bool:
+        return self.server.database_exists(self.database)
+
+    def remove(self) -> None:
+        self._drop(self.database)
+
     def _drop(self, database: str) -> None:
         with self.server.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
@@ -413,11 +429,49 @@ class PostgresStore(Guarded):
     def markers(self) -> PgMarkerSink:
         return PgMarkerSink(self.server, self.database)
 
+    def keep_target(self, name: str) -> None:
+        if name in self.scratch:
+            self.scratch.remove(name)
+
     def close(self) -> None:
         for database in self.scratch:
             with contextlib.suppress(StoreError, psycopg.Error):
                 self._drop(database)
         self.scratch.clear()
+
+    # -- point-in-time recovery (pitr.py), planted faults (faults.py) --------------------------------
+
+    def _archive(self) -> PitrCluster:
+        if self.pitr is None:
+            raise StoreError(f"{self.name!r} does not archive its WAL, so it cannot be recovered to a point in time: "
+                             f"set `pitr = true` under [stores.{self.name}] in drill.toml (local PostgreSQL stores)")
+        return self.pitr
+
+    def recovery_position(self) -> str | None:
+        return self.pitr.current_lsn() if self.pitr is not None else None
+
+    def base_backup(self, progress: Progress = no_progress) -> BackupArtifact:
+        return self._archive().base_backup(self, progress)
+
+    def recover_to(self, artifact: BackupArtifact, target_time: float, progress: Progress = no_progress,
+                   position: str | None = None) -> None:
+        self._archive().recover_to(artifact, target_time, progress, lsn=position)
+
+    def present_markers(self) -> list[tuple[int, float]]:
+        return markers_in(self)
+
+    def plant_fault(self, fault: str, scratch: Path) -> contextlib.AbstractContextManager[object]:
+        if self.config.provision != "local":
+            raise FaultError(f"the fault {text_of(fault)!r} is planted into local PostgreSQL stores only; "
+                             f"{self.name!r} is a {self.config.provision} postgres store")
+        if fault == "killed":
+            return faults.killed_during_restore(self)
+        if fault == "full-disk":
+            return faults.small_disk(self, scratch)
+        raise FaultError(f"PostgreSQL stores cannot plant the fault {text_of(fault)!r}")
+
+    def abort_restore(self) -> None:
+        faults.terminate_restore(self)
 
 
 # Each row's 64-bit hash, summed as numeric: order-independent, and duplicated rows add up (unlike

@@ -23,6 +23,7 @@ KIND = KindSpec(
     kind="redis", names=("Redis",), unit="keys", part_label="key-space",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset(),  # the Store contract only
     options=RedisOptions,
     live_restore_in_place=True,  # a live server has no "new database" next to it
     summary="a Redis server: RDB (and AOF) backups; a live server is restored by DUMP/RESTORE replay",

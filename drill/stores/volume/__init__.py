@@ -32,6 +32,7 @@ KIND = KindSpec(
     kind="volume", names=("Docker volume",), unit="files", part_label="directory",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset(),  # the Store contract only
     options=VolumeOptions,
     live_url=False,  # a live volume is named by `volume`, on the engine DOCKER_HOST names
     extra="docker",
