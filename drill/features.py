@@ -21,9 +21,21 @@ from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
 from drill.stores import capabilities, kinds
+from drill.stores.kinds import KindError
 from drill.targets import TagError, targets_from_tags
 
-importlib.import_module("drill.steps.sentences")  # fills the vocabulary registry
+
+def load_sentences() -> None:
+    """Fill the vocabulary registry: drill's sentences and those the store kinds bring."""
+    importlib.import_module("drill.steps.sentences")
+    for module in kinds.step_modules():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise KindError(f"the sentences of a store kind ({module}) cannot be imported: {exc}") from None
+
+
+load_sentences()
 
 
 def find_features(paths: Iterable[Path]) -> list[Path]:

@@ -23,10 +23,12 @@ from drill.redact import install_log_redaction, redact_text
 from drill.results import ErrorResult, ScenarioResult, StepResult, iso
 from drill.scenario import DrillScenario
 from drill.session import DrillSession
+from drill.stores import kinds
 from drill.targets import TagError
 
-# The vocabulary: registered as a plugin so pytest-bdd finds every step definition.
-pytest_plugins = ["drill.steps.sentences"]
+# The vocabulary: registered as plugins so pytest-bdd finds every step definition, drill's own and the
+# sentences that store kinds bring (KindSpec.steps, e.g. from a kind another package installs).
+pytest_plugins = ["drill.steps.sentences", *kinds.step_modules()]
 
 SESSION_KEY = pytest.StashKey["DrillSession"]()
 HOLDER_KEY = pytest.StashKey["ScenarioHolder"]()

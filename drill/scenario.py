@@ -691,6 +691,13 @@ class DrillScenario:
         if not store.has_object(object_name):
             raise VerificationError(f"{name!r} has no object {object_name!r}")
 
+    def verify(self, name: str, check: Callable[[Store], None]) -> None:
+        """A kind's own verification sentence: `check` runs on the store as a verify phase, like any check."""
+        store = self.store(name)
+        with self.clock.phase("verify", name):
+            check(store)
+        self._verified(name)
+
     def _verified(self, name: str) -> None:
         if self.aliases.get(name, name) in self.restores and self.clock.started:
             self.clock.stop()

@@ -292,6 +292,11 @@ def by_sentence_name(name: str) -> KindSpec:
     return found
 
 
+def step_modules() -> list[str]:
+    """The modules of sentences the kinds bring (pytest-bdd step modules: the plugin registers them)."""
+    return [module for spec in all_kinds().values() for module in spec.steps]
+
+
 def _alternatives(words: list[str]) -> str:
     # Longest first, so that a name that starts another one ("GCS", "GCS bucket") never cuts it short.
     return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
