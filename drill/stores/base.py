@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError
+from drill.evidence import BackupEvidence
 from drill.fingerprint import Fingerprint
 from drill.stores import kinds
 
@@ -44,13 +45,15 @@ class BackupArtifact:
     fingerprint: Fingerprint | None = None  # taken in the same snapshot as the backup, when possible
     source: str = "drill"  # drill | external (found by glob: no fingerprint, dated by name or mtime)
 
+    def as_evidence(self) -> BackupEvidence:
+        return BackupEvidence(
+            id=self.id, store=self.store, format=self.format, path=str(self.path), sha256=self.sha256,
+            size=self.size, source=self.source, created_at=self.created_at, consistent_at=self.consistent_at,
+            tool_versions=dict(self.tool_versions), server_version=self.server_version)
+
     def evidence(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "store": self.store, "format": self.format, "path": str(self.path),
-            "sha256": self.sha256, "size": self.size, "source": self.source,
-            "created_at": self.created_at, "consistent_at": self.consistent_at,
-            "tool_versions": self.tool_versions, "server_version": self.server_version,
-        }
+        """As journals and manifests record it."""
+        return self.as_evidence().to_dict()
 
 
 @dataclass(frozen=True)
