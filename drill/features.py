@@ -16,7 +16,7 @@ from typing import Any
 from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.parser import FeatureParser
 
-from drill import vocabulary
+from drill import steps, vocabulary
 from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
@@ -27,12 +27,11 @@ from drill.targets import TagError, targets_from_tags
 
 def load_sentences() -> None:
     """Fill the vocabulary registry: drill's sentences and those the store kinds bring."""
-    importlib.import_module("drill.steps.sentences")
-    for module in kinds.step_modules():
+    for module in steps.modules():
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise KindError(f"the sentences of a store kind ({module}) cannot be imported: {exc}") from None
+            raise KindError(f"the sentences {module} cannot be imported: {exc}") from None
 
 
 load_sentences()

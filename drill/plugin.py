@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from drill import steps
 from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError
@@ -23,12 +24,11 @@ from drill.redact import install_log_redaction, redact_text
 from drill.results import ErrorResult, ScenarioResult, StepResult, iso
 from drill.scenario import DrillScenario
 from drill.session import DrillSession
-from drill.stores import kinds
 from drill.targets import TagError
 
 # The vocabulary: registered as plugins so pytest-bdd finds every step definition, drill's own and the
 # sentences that store kinds bring (KindSpec.steps, e.g. from a kind another package installs).
-pytest_plugins = ["drill.steps.sentences", *kinds.step_modules()]
+pytest_plugins = steps.modules()
 
 SESSION_KEY = pytest.StashKey["DrillSession"]()
 HOLDER_KEY = pytest.StashKey["ScenarioHolder"]()

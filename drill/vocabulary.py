@@ -56,11 +56,13 @@ REGISTRY: list[Sentence] = []
 _DECORATORS = {"given": given, "when": when, "then": then}
 
 
-def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Needs = None) -> Callable[[F], F]:
+def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Needs = None,
+             converters: dict[str, Callable[[str], object]] | None = None) -> Callable[[F], F]:
     """Register a sentence and bind it to pytest-bdd for each of its step types ("given when").
 
     `needs` is what the sentence asks of the store it names (`drill check` reports a store whose kind
-    does not declare it)."""
+    does not declare it); `converters` turn its words into the step's arguments (pytest-bdd converters),
+    e.g. {"count": parse_count}."""
     step_types = tuple(types.split())
     entry = Sentence(step_types, pattern, summary, example, needs)
     REGISTRY.append(entry)
@@ -68,7 +70,7 @@ def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Nee
     def bind(func: F) -> F:
         for step_type in step_types:
             # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
-            _DECORATORS[step_type](parsers.re(pattern), stacklevel=2)(func)
+            _DECORATORS[step_type](parsers.re(pattern), converters=converters, stacklevel=2)(func)
         return func
 
     return bind

@@ -30,6 +30,7 @@ KIND = KindSpec(
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions}),
     options=GcsOptions,
+    steps=("drill.steps.gcs",),  # its own sentences
     extra="gcs",
     summary="a GCS bucket: archives with a manifest of hashes, or server-side copies into a backup bucket",
 )

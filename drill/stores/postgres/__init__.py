@@ -50,6 +50,7 @@ KIND = KindSpec(
                   "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
     options=PostgresOptions,
+    steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
 )
 
