@@ -20,7 +20,8 @@ from drill.redact import redact_text
 from drill.stores.base import Progress, Store, no_progress
 from drill.stores.gcs import GcsOptions
 from drill.stores.gcs.local import LocalGcsServer, fake_gcs_server_binary
-from drill.stores.gcs.store import GcsConnection, GcsStore, valid_bucket_name
+from drill.stores.gcs.objects import GcsConnection, valid_bucket_name
+from drill.stores.gcs.store import GcsStore
 
 LOCAL_PROJECT = "drill-local"
 
