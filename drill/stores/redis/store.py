@@ -17,16 +17,9 @@ throwaway server on the backup and replaying every key with DUMP/RESTORE ... ABS
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import os
 import shutil
-import subprocess
-import tarfile
 import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +27,7 @@ from typing import Any
 import redis
 
 from drill.config import StoreConfig
-from drill.errors import BackupError, ProvisionError, StoreError
+from drill.errors import ProvisionError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.redact import redact_text
 from drill.stores.base import (
@@ -43,37 +36,22 @@ from drill.stores.base import (
     Marker,
     Progress,
     Store,
-    check_backup_file,
     no_progress,
-    sha256_file,
 )
 from drill.stores.redis import KIND
+from drill.stores.redis.aof import AOF_FORMAT, _place_backup
+from drill.stores.redis.commands import MARKER_KEY, SCAN_BATCH, _as_int, _cmd
+from drill.stores.redis.fingerprint import _db_number, _fingerprint_db
 from drill.stores.redis.local import (
-    AOF_DIR,
-    RDB_NAME,
     LocalRedisServer,
     redis_server_binary,
     redis_server_version,
 )
+from drill.stores.redis.seed import _seed_key
+from drill.stores.redis.snapshot import Snapshots
 
-MARKER_KEY = b"drill:markers"
-RDB_MAGIC = b"REDIS"
-AOF_FORMAT = "redis-rdb+aof"  # a tar of dump.rdb and appendonlydir/ (manifest, base and incr files)
-AOF_BASENAME = "appendonly.aof"
-BGSAVE_TIMEOUT = 3600.0
-SCAN_BATCH = 1000
 SEED_BATCH = 1000
-SEED_TYPES = ("string", "hash", "list", "set", "zset", "stream")
-SEED_TTL_EVERY = 7  # every 7th seeded key expires (in a day or more: never during a drill)
 
-
-def _as_int(value: Any) -> int:
-    return int(value)
-
-
-def _cmd(target: Any, *args: Any) -> Any:
-    """execute_command on a client or pipeline (untyped in redis-py)."""
-    return target.execute_command(*args)
 
 
 @dataclass
@@ -237,147 +215,11 @@ class RedisStore(Guarded):
 
     # -- backup and restore -------------------------------------------------------------------------------
 
-    def _rdb_location(self, client: redis.Redis) -> Path:
-        if self.server.local is not None:
-            return self.server.local.rdb_path
-        try:
-            directory: Any = client.config_get("dir")
-            filename: Any = client.config_get("dbfilename")
-        except redis.exceptions.ResponseError as exc:
-            raise BackupError(f"cannot find the RDB file of {self.name!r}: CONFIG GET failed ({exc}); "
-                              f"drill copies the server's dump.rdb, so it needs CONFIG and the file on this machine"
-                              ) from None
-        return Path(str(directory["dir"])) / str(filename["dbfilename"])
-
     def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact:
-        """BGSAVE, wait for it, copy dump.rdb into `directory` (written as .partial, then renamed)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        version = self.server_version()
-        # Taken right before BGSAVE: only drill's marker writer writes to the store during a drill, and
-        # its key is excluded from fingerprints, so this describes exactly what the snapshot holds.
-        fingerprint = self.fingerprint()
-        client = self.server.client()
-        try:
-            source = self._rdb_location(client)
-            aof = self._aof_location(client)
-            consistent_at = self._bgsave(client, progress)
-            if aof is not None:
-                self._wait_for_aof_rewrite(client)
-        except redis.exceptions.RedisError as exc:
-            raise BackupError(f"BGSAVE of {self.name!r} failed: {redact_text(str(exc))}") from None
-        finally:
-            client.close()
-        if not source.is_file():
-            raise BackupError(f"the RDB file of {self.name!r} is not reachable from this machine ({source}); "
-                              f"drill copies the server's dump.rdb, so it must run where the file is")
-        if aof is not None and not (aof / "").is_dir():
-            raise BackupError(f"the AOF folder of {self.name!r} is not reachable from this machine ({aof})")
-        created = time.time()
-        backup_id = f"{self.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
-        final = directory / (f"{backup_id}.rdb" if aof is None else f"{backup_id}.rdb-aof.tar")
-        partial = final.with_name(f".{final.name}.partial")
-        try:
-            if aof is None:
-                shutil.copyfile(source, partial)  # Redis renames a finished RDB into place: the file is whole
-            else:
-                _write_aof_tar(partial, source, aof)
-            digest = sha256_file(partial)
-            os.replace(partial, final)  # only a complete copy gets a name that looks like a backup
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        copied = source.name if aof is None else f"{source.name} and {aof.name}/"
-        progress(f"copied {copied} ({final.stat().st_size} bytes) to {final}")
-        return BackupArtifact(
-            id=backup_id, store=self.name, kind="redis", format="redis-rdb" if aof is None else AOF_FORMAT,
-            path=final, sha256=digest,
-            size=final.stat().st_size, created_at=time.time(), consistent_at=consistent_at,
-            tool_versions={"redis-server": version}, server_version=version, fingerprint=fingerprint)
-
-    def _aof_location(self, client: redis.Redis) -> Path | None:
-        """The AOF folder when the server keeps one (Redis 7: appendonlydir/), else None."""
-        if self.server.local is not None:
-            return self.server.local.aof_dir if self.server.local.appendonly else None
-        try:
-            enabled: Any = client.config_get("appendonly")
-            if str(enabled.get("appendonly")) != "yes" or self._major() < 7:
-                return None  # before Redis 7 the AOF is one file; drill backs up the RDB only
-            directory: Any = client.config_get("dir")
-            dirname: Any = client.config_get("appenddirname")
-            filename: Any = client.config_get("appendfilename")
-        except redis.exceptions.ResponseError:
-            return None
-        if str(filename.get("appendfilename")) != AOF_BASENAME:
-            return None  # a restore starts servers with the default AOF names; such a backup is the RDB only
-        return Path(str(directory["dir"])) / str(dirname["appenddirname"])
-
-    def _wait_for_aof_rewrite(self, client: redis.Redis) -> None:
-        """An AOF rewrite swaps the folder's files: copy it only when none is running or scheduled."""
-        deadline = time.monotonic() + BGSAVE_TIMEOUT
-        while True:
-            persistence: Any = client.info("persistence")
-            if not int(persistence.get("aof_rewrite_in_progress", 0)) \
-                    and not int(persistence.get("aof_rewrite_scheduled", 0)):
-                return
-            if time.monotonic() > deadline:
-                raise BackupError(f"an AOF rewrite of {self.name!r} did not finish in {BGSAVE_TIMEOUT:.0f}s")
-            time.sleep(0.05)
-
-    def _bgsave(self, client: redis.Redis, progress: Progress) -> float:
-        """Issue BGSAVE (after any save already running) and wait for it; returns when it was issued."""
-        deadline = time.monotonic() + BGSAVE_TIMEOUT
-        while True:
-            persistence: Any = client.info("persistence")
-            if not int(persistence.get("rdb_bgsave_in_progress", 0)):
-                break
-            if time.monotonic() > deadline:
-                raise BackupError(f"a background save of {self.name!r} already running did not finish in "
-                                  f"{BGSAVE_TIMEOUT:.0f}s")
-            time.sleep(0.05)
-        # INFO persistence: rdb_saves counts finished saves (Redis 7); rdb_last_save_time is LASTSAVE.
-        before_saves = int(persistence.get("rdb_saves", -1))
-        before_lastsave = int(persistence.get("rdb_last_save_time", 0))
-        consistent_at = time.time()
-        client.bgsave()
-        progress(f"BGSAVE issued on {self.name}")
-        seen_running = False
-        while True:
-            persistence = client.info("persistence")
-            in_progress = int(persistence.get("rdb_bgsave_in_progress", 0))
-            seen_running = seen_running or bool(in_progress)
-            if before_saves >= 0:
-                finished = int(persistence.get("rdb_saves", -1)) > before_saves
-            else:  # older servers: LASTSAVE moves (whole seconds, so a save in the same second is missed)
-                finished = seen_running or int(persistence.get("rdb_last_save_time", 0)) > before_lastsave
-            if not in_progress and finished:
-                break
-            if not in_progress and str(persistence.get("rdb_last_bgsave_status")) == "err":
-                raise BackupError(f"BGSAVE of {self.name!r} failed (rdb_last_bgsave_status: err); see the "
-                                  f"server log")
-            if time.monotonic() > deadline:
-                raise BackupError(f"BGSAVE of {self.name!r} did not finish within {BGSAVE_TIMEOUT:.0f}s")
-            time.sleep(0.02)
-        if str(persistence.get("rdb_last_bgsave_status")) != "ok":
-            raise BackupError(f"BGSAVE of {self.name!r} failed (rdb_last_bgsave_status: "
-                              f"{persistence.get('rdb_last_bgsave_status')}); see the server log")
-        return consistent_at
+        return Snapshots(self).backup(directory, progress)
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
-        """Prove the backup is the file BGSAVE wrote (sha256) and an RDB file, before anything is touched."""
-        path = check_backup_file(artifact)
-        if artifact.format == AOF_FORMAT:
-            _check_aof_tar(path)
-            return
-        with path.open("rb") as handle:
-            head = handle.read(len(RDB_MAGIC))
-        if head != RDB_MAGIC:
-            raise BackupError(f"backup {path} is not a Redis RDB file (it does not start with {RDB_MAGIC!r})")
-        checker = shutil.which("redis-check-rdb")
-        if artifact.sha256 is None and checker is not None:
-            # No recorded checksum: read the whole file (redis-check-rdb also checks the RDB's CRC64).
-            done = subprocess.run([checker, str(path)], capture_output=True, text=True, timeout=3600)
-            if done.returncode != 0:
-                raise BackupError(f"backup {path} is not a readable RDB file: {done.stdout.strip()[-2000:]}")
+        Snapshots(self).verify_backup(artifact)
 
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
@@ -494,296 +336,3 @@ class RedisStore(Guarded):
             closer()
 
 
-# -- AOF backups: a tar of dump.rdb and appendonlydir/ ------------------------------------------------------------
-
-def _aof_manifest_files(manifest: str) -> list[str]:
-    """File names in a Redis 7 AOF manifest (lines such as `file appendonly.aof.1.base.rdb seq 1 type b`)."""
-    names = []
-    for line in manifest.splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0] == "file":
-            names.append(words[1])
-    return names
-
-
-def _write_aof_tar(target: Path, rdb: Path, aof: Path) -> None:
-    """dump.rdb plus the AOF folder as its manifest names it. The manifest is read before and after the
-    copy: a rewrite in between (possible on a live server) swaps the files, so the copy is made again."""
-    manifest_path = aof / f"{AOF_BASENAME}.manifest"
-    for _attempt in range(5):
-        before = manifest_path.read_text()
-        with tarfile.open(target, "w") as tar:
-            tar.add(rdb, arcname=RDB_NAME)
-            data = before.encode()
-            info = tarfile.TarInfo(f"{AOF_DIR}/{manifest_path.name}")
-            info.size, info.mtime = len(data), int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-            for name in _aof_manifest_files(before):
-                tar.add(aof / name, arcname=f"{AOF_DIR}/{name}")  # incr files only grow: a prefix is whole
-        if manifest_path.read_text() == before:
-            return
-    raise BackupError(f"the AOF of {aof} kept being rewritten while drill copied it; try again")
-
-
-def _check_aof_tar(path: Path) -> None:
-    """A readable tar holding dump.rdb and an AOF folder whose manifest's files are all there."""
-    try:
-        with tarfile.open(path, "r") as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            for name, member in members.items():
-                if not member.isfile() or not (name == RDB_NAME or (name.startswith(f"{AOF_DIR}/")
-                                                                    and "/" not in name[len(AOF_DIR) + 1:]
-                                                                    and ".." not in name)):
-                    raise BackupError(f"backup {path} holds {name!r}, which is not part of a Redis backup")
-            manifest = members.get(f"{AOF_DIR}/{AOF_BASENAME}.manifest")
-            if RDB_NAME not in members or manifest is None:
-                raise BackupError(f"backup {path} lacks {RDB_NAME} or the AOF manifest")
-            handle = tar.extractfile(manifest)
-            assert handle is not None
-            missing = [n for n in _aof_manifest_files(handle.read().decode(errors="replace"))
-                       if f"{AOF_DIR}/{n}" not in members]
-            if missing:
-                raise BackupError(f"backup {path} lacks AOF files its manifest names: {', '.join(missing)}")
-            rdb = tar.extractfile(members[RDB_NAME])
-            assert rdb is not None
-            if rdb.read(len(RDB_MAGIC)) != RDB_MAGIC:
-                raise BackupError(f"backup {path}: {RDB_NAME} is not a Redis RDB file")
-            for member in members.values():  # read every byte: a truncated tar fails here
-                body = tar.extractfile(member)
-                assert body is not None
-                while body.read(1 << 20):
-                    pass
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BackupError(f"backup {path} is not a readable Redis RDB+AOF archive: {exc}") from None
-
-
-def _place_backup(artifact: BackupArtifact, directory: Path) -> None:
-    """Put a backup's files where a server starting in `directory` loads them."""
-    if artifact.format != AOF_FORMAT:
-        partial = directory / f".{RDB_NAME}.partial"
-        shutil.copyfile(artifact.path, partial)
-        os.replace(partial, directory / RDB_NAME)
-        return
-    with tarfile.open(artifact.path, "r") as tar:
-        tar.extractall(directory, filter="data")  # names were checked by verify_backup; "data" refuses escapes
-
-
-# -- fingerprints ---------------------------------------------------------------------------------------------
-
-
-# Each key's digest computed inside the server, a batch of keys per script call: no value crosses the
-# network, which makes the fingerprint several times faster than fetching values (see bench/). The
-# canonical form matches the client-side one's rules: hash fields and set members sorted, lists, sorted
-# sets (member, score) and stream entries in server order, other types as their DUMP payload, each
-# piece length-prefixed. Redis 7+ only (PEXPIRETIME); used unless scripting is refused.
-_DIGEST_SCRIPT = """
-local out = {}
-for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
-  if kind ~= 'none' then
-    local expires = redis.call('PEXPIRETIME', key)
-    local pieces = {key, kind, string.format('%d', expires)}
-    local value
-    if kind == 'string' then
-      value = {redis.call('GET', key)}
-    elseif kind == 'hash' then
-      local flat = redis.call('HGETALL', key)
-      local fields = {}
-      for i = 1, #flat, 2 do fields[#fields + 1] = flat[i] end
-      table.sort(fields)
-      local lookup = {}
-      for i = 1, #flat, 2 do lookup[flat[i]] = flat[i + 1] end
-      value = {}
-      for _, f in ipairs(fields) do value[#value + 1] = f; value[#value + 1] = lookup[f] end
-    elseif kind == 'list' then
-      value = redis.call('LRANGE', key, 0, -1)
-    elseif kind == 'set' then
-      value = redis.call('SMEMBERS', key)
-      table.sort(value)
-    elseif kind == 'zset' then
-      value = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    elseif kind == 'stream' then
-      value = {}
-      for _, entry in ipairs(redis.call('XRANGE', key, '-', '+')) do
-        value[#value + 1] = entry[1]
-        for _, item in ipairs(entry[2]) do value[#value + 1] = item end
-      end
-    else
-      value = {redis.call('DUMP', key)}
-    end
-    for _, piece in ipairs(value) do pieces[#pieces + 1] = piece end
-    local framed = {}
-    for _, piece in ipairs(pieces) do  -- length prefix and piece as two entries: no copy of the piece
-      framed[#framed + 1] = #piece .. ':'
-      framed[#framed + 1] = piece
-    end
-    out[#out + 1] = kind
-    out[#out + 1] = expires
-    out[#out + 1] = redis.sha1hex(table.concat(framed))
-  end
-end
-return out
-"""
-
-
-def _fingerprint_db(client: redis.Redis, absolute_ttl: bool) -> PartPrint:
-    total = 0
-    count = 0
-    types: Counter[str] = Counter()
-    expiring = 0
-    batch: list[bytes] = []
-    method = "server script (sha1)" if absolute_ttl else "client (blake2b)"
-    script = client.register_script(_DIGEST_SCRIPT)
-
-    def digests(keys: list[bytes]) -> Iterable[tuple[int, str, int]]:
-        nonlocal method
-        if method.startswith("server"):
-            try:
-                return _scripted_digests(script, keys)
-            except redis.exceptions.ResponseError:
-                if count:  # a method may not change halfway through a database
-                    raise
-                method = "client (blake2b)"  # scripting refused (e.g. ACL, managed service): fetch values
-        return _key_digests(client, keys, absolute_ttl)
-
-    for key in client.scan_iter(count=SCAN_BATCH):
-        if key == MARKER_KEY:
-            continue
-        batch.append(bytes(key))
-        if len(batch) >= SCAN_BATCH:
-            for digest, kind, expires in digests(batch):
-                total, count = (total + digest) % 2**64, count + 1
-                types[kind] += 1
-                expiring += expires
-            batch = []
-    for digest, kind, expires in digests(batch):
-        total, count = (total + digest) % 2**64, count + 1
-        types[kind] += 1
-        expiring += expires
-    content = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32]
-    # The method is part of the schema: digests made two different ways are never called equal.
-    schema = {"types": " ".join(f"{kind}:{n}" for kind, n in sorted(types.items())),
-              "keys with a TTL": str(expiring), "content hash": method}
-    return PartPrint(count, content, schema)
-
-
-def _scripted_digests(script: Any, keys: list[bytes]) -> list[tuple[int, str, int]]:
-    if not keys:
-        return []
-    flat: list[Any] = script(keys=keys)
-    out = []
-    for index in range(0, len(flat), 3):
-        kind = flat[index].decode() if isinstance(flat[index], bytes) else str(flat[index])
-        sha1 = flat[index + 2].decode() if isinstance(flat[index + 2], bytes) else str(flat[index + 2])
-        out.append((int(sha1[:16], 16), kind, 1 if int(flat[index + 1]) >= 0 else 0))
-    return out
-
-
-def _key_digests(client: redis.Redis, keys: list[bytes], absolute_ttl: bool) -> Iterable[tuple[int, str, int]]:
-    """(64-bit digest, type, 1 if it expires) of each key that still exists."""
-    if not keys:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-        if absolute_ttl:
-            _cmd(pipe, "PEXPIRETIME", key)
-        else:
-            pipe.pttl(key)
-    meta: list[Any] = pipe.execute()
-    pipe = client.pipeline(transaction=False)
-    present: list[tuple[bytes, str, int]] = []
-    for index, key in enumerate(keys):
-        kind = bytes(meta[2 * index]).decode() if isinstance(meta[2 * index], bytes) else str(meta[2 * index])
-        ttl = int(meta[2 * index + 1])
-        if kind == "none":
-            continue  # expired or deleted since SCAN returned it
-        if not absolute_ttl and ttl > 0:
-            ttl = round(ttl / 1000)
-        present.append((key, kind, ttl))
-        if kind == "string":
-            _cmd(pipe, "GET", key)
-        elif kind == "hash":
-            _cmd(pipe, "HGETALL", key)
-        elif kind == "list":
-            _cmd(pipe, "LRANGE", key, 0, -1)
-        elif kind == "set":
-            _cmd(pipe, "SMEMBERS", key)
-        elif kind == "zset":
-            _cmd(pipe, "ZRANGE", key, 0, -1, "WITHSCORES")
-        elif kind == "stream":
-            _cmd(pipe, "XRANGE", key, "-", "+")
-        else:
-            _cmd(pipe, "DUMP", key)
-    values: list[Any] = pipe.execute()
-    out = []
-    for (key, kind, ttl), value in zip(present, values, strict=True):
-        digest = hashlib.blake2b(digest_size=16)
-        for piece in (key, kind.encode(), str(ttl).encode(), *_canonical(kind, value)):
-            digest.update(len(piece).to_bytes(8, "big"))
-            digest.update(piece)
-        out.append((int.from_bytes(digest.digest()[:8], "big"), kind, 1 if ttl >= 0 else 0))
-    return out
-
-
-def _canonical(kind: str, value: Any) -> list[bytes]:
-    """The value of a key as a list of byte strings that only depends on the data, not on its encoding."""
-    if value is None:
-        return [b"(nil)"]
-    if kind == "hash":
-        pairs = value.items() if isinstance(value, dict) else zip(value[::2], value[1::2], strict=True)
-        return [piece for pair in sorted((_b(k), _b(v)) for k, v in pairs) for piece in pair]
-    if kind == "set":
-        return sorted(_b(member) for member in value)
-    if kind in ("list", "zset"):
-        # zset: Redis's own order (score, then member); each score as the server formats it.
-        return [_b(item) if not isinstance(item, (list, tuple)) else b"\x00".join(_b(x) for x in item)
-                for item in value]
-    if kind == "stream":
-        pieces: list[bytes] = []
-        for entry_id, fields in value:
-            pieces.append(_b(entry_id))
-            items = fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2], strict=True)
-            pieces.extend(piece for pair in items for piece in (_b(pair[0]), _b(pair[1])))
-        return pieces
-    return [_b(value)]
-
-
-def _b(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, float):
-        return repr(value).encode()
-    return str(value).encode()
-
-
-def _db_number(part: str, store: str) -> int:
-    if part.startswith("db") and part[2:].isdigit():
-        return int(part[2:])
-    raise StoreError(f"{store!r} has no key-space {part!r}: name a logical database as db0, db1...")
-
-
-# -- seed data ------------------------------------------------------------------------------------------------
-
-_NAMES = ("Zoë", "José", "Łukasz", "Ångström", "Søren", "Nguyễn", "Μαρία", "Дмитрий", "李雷", "محمد")
-
-
-def _seed_key(pipe: Any, i: int) -> None:
-    kind = SEED_TYPES[i % len(SEED_TYPES)]
-    key = f"seed:{kind}:{i:08d}"
-    name = _NAMES[i % len(_NAMES)]
-    if kind == "string":
-        pipe.set(key, f"{name} — café ☕ #{i}")
-    elif kind == "hash":
-        pipe.hset(key, mapping={"name": name, "city": "Zürich", "visits": str(i * 3), "score": f"{i / 7:.6f}"})
-    elif kind == "list":
-        pipe.rpush(key, *(f"{name}-{j}" for j in range(i % 5 + 1)))
-    elif kind == "set":
-        pipe.sadd(key, *(f"tag-{(i + j) % 11}-ü" for j in range(i % 4 + 1)))
-    elif kind == "zset":
-        pipe.zadd(key, {f"{name}-{j}": (i * j) / 4 for j in range(i % 4 + 1)})
-    else:
-        for j in range(i % 3 + 1):
-            pipe.xadd(key, {"event": "login", "user": name, "n": str(j)}, id=f"{i + 1}-{j}")
-    if i % SEED_TTL_EVERY == 3:
-        pipe.expire(key, 86_400 + i)
