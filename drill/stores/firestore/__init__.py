@@ -37,5 +37,10 @@ KIND = KindSpec(
 
 
 def __getattr__(name: str) -> object:
-    """The adapter's names (`from drill.stores.firestore import FirestoreStore`), imported when first asked for."""
-    return getattr(importlib.import_module("drill.stores.firestore.store"), name)
+    """The adapter's names (`from drill.stores.firestore import FirestoreStore, project_id`), imported when first
+    asked for."""
+    for module in ("drill.stores.firestore.store", "drill.stores.firestore.common"):
+        found = vars(importlib.import_module(module))
+        if name in found:
+            return found[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,9 @@ from drill.provision.live import live_url
 from drill.redact import redact_text
 from drill.stores.base import Progress, Store, no_progress
 from drill.stores.firestore import FirestoreOptions
+from drill.stores.firestore.common import project_id
 from drill.stores.firestore.local import LocalFirestoreEmulator
-from drill.stores.firestore.store import FirestoreServer, FirestoreStore, project_id
+from drill.stores.firestore.store import FirestoreServer, FirestoreStore
 
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
