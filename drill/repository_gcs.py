@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drill import safe_paths
 from drill.errors import BackupError, ConfigError
 from drill.lock import store_lock
 from drill.redact import redact_text
@@ -63,8 +65,8 @@ class GcsRepository(Repository):
         return self.url
 
     def lock(self, store: str, action: str) -> contextlib.AbstractContextManager[Path]:
-        return store_lock(self.lock_dir, f"gcs-{self.bucket.name}-{self.prefix.strip('/').replace('/', '_')}-{store}",
-                          action)
+        prefix = hashlib.sha256(self.prefix.encode()).hexdigest()[:12]  # any prefix, one plain lock name
+        return store_lock(self.lock_dir, f"gcs-{self.bucket.name}-{prefix}-{safe_paths.store_name(store)}", action)
 
     def _name(self, store: str, backup_id: str, file: str) -> str:
         return f"{self.prefix}{store}/{backup_id}/{file}"

@@ -67,7 +67,8 @@ def test_a_gcs_prefix_repository_round_trip(drill_dir: Path, prod_db: ProdDb, gc
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     bucket = _bucket(gcs_emulator)
     prefix = f"prod/{prod_db.database}"
-    (drill_dir / "backup.key").write_bytes(os.urandom(32))
+    (drill_dir / "backup.key").write_bytes(os.urandom(32))  # a legacy raw key: its age identity is derived
+    (drill_dir / "backup.key").chmod(0o600)  # else drill warns (on stderr) that others can read it
     (drill_dir / "drill.toml").write_text(f'''[repository]
 path = "gs://{BUCKET}/{prefix}"
 key_file = "backup.key"
