@@ -90,12 +90,12 @@ url_env = "USERDB_URL"
     names = sorted(b.name for b in bucket.list_blobs(prefix=f"{prefix}/"))
     assert len(names) == 3, names
     backup_id = names[0].split("/")[-2]
-    data_name = f"{prefix}/userdb/{backup_id}/{backup_id}.dump.enc"
+    data_name = f"{prefix}/userdb/{backup_id}/{backup_id}.dump.age"
     assert names == sorted([data_name, f"{prefix}/userdb/{backup_id}/manifest.json",
                             f"{prefix}/userdb/{backup_id}/verified.json"])
     assert b"PGDMP" not in bucket.blob(data_name).download_as_bytes()
     # Files without a manifest (an upload cut short elsewhere) are not a backup.
-    bucket.blob(f"{prefix}/userdb/half-written/x.dump.enc").upload_from_string(b"partial")
+    bucket.blob(f"{prefix}/userdb/half-written/x.dump.age").upload_from_string(b"partial")
 
     listed = run_drill(drill_dir, "backups", "list", "--json", env=env)
     assert listed.code == 0, listed.output
