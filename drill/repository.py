@@ -277,6 +277,8 @@ class Repository:
                     manifest = Manifest.from_dict(json.loads(safe_paths.read_text(candidate / MANIFEST)))
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     raise BackupError(f"unreadable manifest {candidate / MANIFEST}: {exc}") from None
+                except BackupError as exc:
+                    raise BackupError(f"refusing the manifest {candidate / MANIFEST}: {exc}") from None
                 found.append(Entry(manifest, candidate))
         return sorted(found, key=lambda e: (e.manifest.created_at, e.id))
 
@@ -289,6 +291,8 @@ class Repository:
             if not entries:
                 raise BackupError(f"no backup of {store!r} in the repository {self.location}: take one with "
                                   f"`drill backup {store}`")
+            for entry in entries:  # which one is newest means nothing while one sits in another's place
+                _check_binding(entry)
             return entries[-1]
         for entry in entries:
             if entry.id == backup_id:
@@ -306,10 +310,7 @@ class Repository:
         (swapped, replayed or renamed); WrongKeyError/ConfigError when the key is wrong or missing.
         """
         m = entry.manifest
-        if entry.directory.name != m.id or entry.directory.parent.name != m.store:
-            raise BackupError(f"the directory {entry.directory.parent.name}/{entry.directory.name} holds the manifest "
-                              f"of backup {m.id} of store {m.store!r}: it was moved, renamed or copied from another "
-                              f"backup; refusing it")
+        _check_binding(entry)
         if m.mac is not None:
             if key is None:
                 raise ConfigError(f"backup {m.id} is authenticated (and encrypted) with key id {m.mac.get('key_id')}; "
@@ -501,6 +502,15 @@ def date_of(path: Path) -> float:
     from drill.scenario import _date_of  # one rule for drills and for `drill restore`
 
     return _date_of(path)
+
+
+def _check_binding(entry: Entry) -> None:
+    """A manifest is only valid in the directory of its own store and id (no swap, replay or rename)."""
+    m = entry.manifest
+    if entry.directory.name != m.id or entry.directory.parent.name != m.store:
+        raise BackupError(f"the directory {entry.directory.parent.name}/{entry.directory.name} holds the manifest "
+                          f"of backup {m.id} of store {m.store!r}: it was moved, renamed or copied from another "
+                          f"backup; refusing it")
 
 
 def _is_age(entry: Entry) -> bool:

@@ -44,7 +44,7 @@ def file_name(value: object) -> str:
 
 def inside(base: Path, *parts: str) -> Path:
     """`base/parts...`, proven to stay inside `base` (after resolving what already exists)."""
-    path = base.joinpath(*parts)
+    path = not_a_symlink(base.joinpath(*parts))
     resolved_base = base.resolve()
     if not path.resolve().is_relative_to(resolved_base):
         raise BackupError(f"{'/'.join(parts)!r} leads outside {base}; refusing to use it")
