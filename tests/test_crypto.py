@@ -124,7 +124,7 @@ def test_bad_key_files_say_what_to_do(tmp_path: Path) -> None:
 def test_a_file_of_32_hex_digits_is_not_taken_for_a_raw_key(tmp_path: Path) -> None:
     for text in ("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef\n"):
         (tmp_path / "hex32.key").write_text(text)
-        with pytest.raises(ConfigError, match="holds 32 hex digits .* needs 64 hex digits"):
+        with pytest.raises(ConfigError, match=r"holds 32 hex digits .* needs 64 hex digits"):
             crypto.load_key(tmp_path / "hex32.key")
 
 
