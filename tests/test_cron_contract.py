@@ -31,8 +31,8 @@ def _notifying_config(drill_dir: Path, *, key: bool = False, log_file: str | Non
     extra = '\n[notify]\nwebhook_url_env = "DRILL_WEBHOOK"\n'
     write_config(drill_dir, key=key, extra=extra)
     if log_file:  # the log kept off the repository's disk, so that a full repository disk can still be logged
-        text = (drill_dir / "drill.toml").read_text().replace('path = "repo"', f'path = "repo"\nlog_file = "{log_file}"')
-        (drill_dir / "drill.toml").write_text(text)
+        text = (drill_dir / "drill.toml").read_text()
+        (drill_dir / "drill.toml").write_text(text.replace('path = "repo"', f'path = "repo"\nlog_file = "{log_file}"'))
     if key:
         crypto.new_key_file(drill_dir / "backup.key")
 
