@@ -131,6 +131,8 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
     stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
+    signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
+    signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
 
     @property
     def repository_path(self) -> Path:
@@ -222,7 +224,8 @@ class _Validator:
         {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
          "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
+         "signing_key_file", "signing_public_key"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
@@ -323,6 +326,8 @@ class _Validator:
             rollback=self.rollback_policy(drill_table),
             stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
             else defaults.stages,
+            signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
+            signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -503,6 +508,9 @@ class _Validator:
         if not isinstance(value, str) or not value:
             raise self.error("must be a path (relative to drill.toml, or absolute)", table, key)
         return (base / value).resolve()
+
+    def optional_path(self, table: str, data: dict[str, Any], key: str, base: Path) -> Path | None:
+        return self.path_value(table, data, key, base, base) if key in data else None
 
     def apply_profile(self, config: Config, name: str) -> Config:
         if name not in config.profiles:

@@ -202,7 +202,7 @@ def new_key_file(path: Path) -> Key:
         raise ConfigError("making a backup key needs the Python package 'pyrage': "
                           "pip install 'drill[crypto]'") from None
     identity = x25519.Identity.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
