@@ -269,3 +269,27 @@ def test_kill_9_during_an_encrypted_backup_leaves_no_plaintext_in_the_repository
     assert sha256_file(entry.directory / entry.manifest.files[0].name) == entry.manifest.files[0].sha256
     assert not os.listdir(drill_dir / "repo" / "userdb") or all(
         not name.startswith(".partial-") for name in os.listdir(drill_dir / "repo" / "userdb"))
+
+
+def test_a_backup_made_before_age_still_restores_with_a_warning(drill_dir: Path, prod_db: ProdDb) -> None:
+    """Read-compatibility: the layout the previous drill wrote (AES-256-GCM `.enc`, schema 1, no mac)."""
+    write_config(drill_dir)
+    directory = _backup(drill_dir, prod_db)
+    key = crypto.new_legacy_key_file(drill_dir / "backup.key")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    plain = directory / manifest["files"][0]["name"]
+    encrypted = plain.with_name(plain.name + ".enc")
+    crypto.encrypt_file(plain, encrypted, key)
+    plain.unlink()
+    manifest["files"][0].update(name=encrypted.name, size=encrypted.stat().st_size, sha256=sha256_file(encrypted))
+    manifest.update(encryption=crypto.parameters(key), schema_version=1, size=encrypted.stat().st_size)
+    manifest.pop("mac", None)
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    write_config(drill_dir, key=True)
+    verify = run_drill(drill_dir, "backups", "verify", "-v", env=_env(prod_db, drill_dir))
+    assert verify.code == 0, verify.output
+    assert f"{directory.name} (legacy)" in verify.stdout and "unauthenticated metadata" in verify.stdout
+    restore = run_drill(drill_dir, "restore", "userdb", "--test-mode", env=_env(prod_db, drill_dir))
+    assert restore.code == 0, restore.output
+    assert "matching the fingerprint taken with the backup" in restore.stdout
+    assert "made by an older drill (AES-GCM)" in restore.stderr
