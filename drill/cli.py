@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--verify", action="store_true",
                         help="check every results.json digest and the history hash chain; exit 1 naming the run")
     report.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
+    report.add_argument("--public-key", type=Path, default=None, metavar="FILE",
+                        help="ed25519 public key the signatures must verify with (default: [drill] signing_public_key)")
+    keygen = commands.add_parser("keygen", help="make a backup key (an age identity) or, with --signing, an ed25519 "
+                                                "key pair for signed results")
+    keygen.add_argument("path", type=Path, help="the private key file to create (never overwritten; mode 0600)")
+    keygen.add_argument("--signing", action="store_true",
+                        help="an ed25519 signing key; its public key goes to PATH.pub")
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
     return parser
 
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             from drill.report.cli import report_command
 
             return report_command(args, config)
+        if args.command == "keygen":
+            return _keygen(args)
         paths = args.paths or [config.base_dir / "features"]
         if args.command == "run":
             return _run(args, config, paths)
@@ -133,6 +142,9 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         _report_errors(errors)
         return EXIT_USAGE
     report_dir = (args.report_dir or config.report_dir).resolve()
+    from drill.report.signing import load_signing_key
+
+    signer = load_signing_key(config)  # a broken signing key is a configuration error, found before any drill
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -164,9 +176,9 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     results = report_dir / run_id / "results.json"
     status = json.loads(results.read_text())["status"] if results.is_file() else None
     if results.is_file():
-        from drill.report.cli import reports_after_run
+        from drill.report.cli import public_key_of, reports_after_run
 
-        reports_after_run(results, args.report_format)
+        reports_after_run(results, args.report_format, public_key_of(config) or (signer.public if signer else None))
     if config.notify.enabled:
         backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
@@ -177,6 +189,25 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     return EXIT_OK if (code == pytest.ExitCode.OK and status == "passed") else EXIT_FAILED
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    if args.signing:
+        from drill.report.signing import generate
+
+        public = args.path.with_name(args.path.name + ".pub")
+        key_id = generate(args.path, public)
+        print(f"signing key {args.path} (key id {key_id}); public key {public}\n"
+              f"set [drill] signing_key_file = \"{args.path}\" (or the env var DRILL_SIGNING_KEY) where drills run, "
+              f"and signing_public_key = \"{public}\" where results are checked")
+        return EXIT_OK
+    from drill import age_files, crypto
+
+    key = crypto.new_key_file(args.path)
+    print(f"backup key {args.path} (key id {key.id}; age recipient {age_files.recipient(key)})\n"
+          f"set [repository] key_file = \"{args.path}\" and keep a copy away from the backups: without it no "
+          f"backup can be restored")
+    return EXIT_OK
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -83,6 +83,18 @@ class RepositoryConfig:
     log_file: Path | None = None  # None: <path>/drill-backup.log
 
 
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address literal: where an SMTP password may travel without TLS."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class NotifyConfig:
     """[notify]: who hears about failed (and, if asked, successful) backups, restores and drills."""
@@ -95,6 +107,7 @@ class NotifyConfig:
     smtp_user: str | None = None
     smtp_password_env: str | None = None
     smtp_starttls: bool = False
+    smtp_ssl: bool = False  # SMTPS: TLS from the first byte (port 465)
     on_success: bool = False
 
     @property
@@ -118,6 +131,8 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
     stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
+    signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
+    signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
 
     @property
     def repository_path(self) -> Path:
@@ -207,9 +222,10 @@ class _Validator:
         {"path", "key_file", "hourly", "daily", "weekly", "monthly", "log_file"})
     NOTIFY_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
-         "smtp_starttls", "on_success"})
+         "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
+         "signing_key_file", "signing_public_key"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
@@ -310,6 +326,8 @@ class _Validator:
             rollback=self.rollback_policy(drill_table),
             stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
             else defaults.stages,
+            signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
+            signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -444,12 +462,17 @@ class _Validator:
         for key in ("email_from", "smtp_host", "smtp_user"):
             if key in data and not (isinstance(data[key], str) and data[key]):
                 raise self.error("must be a non-empty string", "notify", key)
-        for key in ("smtp_starttls", "on_success"):
+        for key in ("smtp_starttls", "smtp_ssl", "on_success"):
             if key in data and not isinstance(data[key], bool):
                 raise self.error("must be true or false", "notify", key)
         port = data.get("smtp_port", 25)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise self.error("must be a TCP port number (1-65535)", "notify", "smtp_port")
+        if data.get("smtp_user") and not (data.get("smtp_starttls") or data.get("smtp_ssl")) \
+                and not is_loopback_host(str(data.get("smtp_host", NotifyConfig.smtp_host))):
+            raise self.error("logging in to an SMTP server that is not on this machine needs TLS, or the password "
+                             "travels in clear text: set smtp_starttls = true (or smtp_ssl = true for SMTPS, port "
+                             "465)", "notify", "smtp_user")
         email_to = self.string_list("notify", data, "email_to")
         if any("@" not in address for address in email_to):
             raise self.error("must be a list of e-mail addresses", "notify", "email_to")
@@ -458,7 +481,8 @@ class _Validator:
             email_from=data.get("email_from", NotifyConfig.email_from),
             smtp_host=data.get("smtp_host", NotifyConfig.smtp_host), smtp_port=port,
             smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
-            smtp_starttls=data.get("smtp_starttls", False), on_success=data.get("on_success", False))
+            smtp_starttls=data.get("smtp_starttls", False), smtp_ssl=data.get("smtp_ssl", False),
+            on_success=data.get("on_success", False))
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")
         if value not in ("always", "on-failure", "never"):
@@ -484,6 +508,9 @@ class _Validator:
         if not isinstance(value, str) or not value:
             raise self.error("must be a path (relative to drill.toml, or absolute)", table, key)
         return (base / value).resolve()
+
+    def optional_path(self, table: str, data: dict[str, Any], key: str, base: Path) -> Path | None:
+        return self.path_value(table, data, key, base, base) if key in data else None
 
     def apply_profile(self, config: Config, name: str) -> Config:
         if name not in config.profiles:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drill.config import Config
 from drill.errors import DrillError
 from drill.report.history import HISTORY_FILENAME, read_history, verify
 from drill.report.model import latest_results, load, resolve_results
 from drill.report.render import parse_formats, render, write_reports
+from drill.report.signing import UNSIGNED, check_history_entry, check_results, load_public_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 
@@ -22,19 +27,26 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def public_key_of(config: Config, explicit: Path | None = None) -> Ed25519PublicKey | None:
+    """The key signatures are checked with: --public-key, else [drill] signing_public_key, else none."""
+    path = explicit or config.signing_public_key
+    return load_public_key(path) if path is not None else None
+
+
 def report_command(args: argparse.Namespace, config: Config) -> int:
     report_dir: Path = (args.report_dir or config.report_dir).resolve()
+    public = public_key_of(config, getattr(args, "public_key", None))
     if args.verify:
-        return _verify(report_dir, args.results)
+        return _verify(report_dir, args.results, public)
     results = resolve_results(args.results) if args.results else latest_results(report_dir)
     formats = parse_formats(args.format)
     if args.output == "-":
         if len(formats) != 1:
             raise DrillError("--output - prints one format: choose it with --format (e.g. --format md)")
-        sys.stdout.write(render(load(results), formats[0]))
+        sys.stdout.write(render(load(results, public), formats[0]))
         return EXIT_OK
-    written = write_reports(results, formats, Path(args.output) if args.output else None)
-    loaded = load(results)
+    written = write_reports(results, formats, Path(args.output) if args.output else None, public_key=public)
+    loaded = load(results, public)
     for path in written:
         print(_rel(path))
     if loaded.seal_problem or loaded.history_problems:
@@ -43,13 +55,13 @@ def report_command(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _verify(report_dir: Path, results: Path | None) -> int:
+def _verify(report_dir: Path, results: Path | None, public: Ed25519PublicKey | None) -> int:
     only = resolve_results(results) if results else None
     if only is not None:
         report_dir = only.resolve().parent.parent
     if not (report_dir / HISTORY_FILENAME).is_file() and not list(report_dir.glob("*/results.json")):
         raise DrillError(f"{report_dir}: no runs and no {HISTORY_FILENAME} to verify")
-    problems = verify(report_dir, only=only)
+    problems = verify(report_dir, only=only, public=public)
     if problems:
         for problem in problems:
             print(f"drill: TAMPERED: {problem}", file=sys.stderr)
@@ -58,18 +70,26 @@ def _verify(report_dir: Path, results: Path | None) -> int:
     entries = read_history(report_dir)
     what = f"run {only.parent.name}" if only else f"{len(entries)} run(s)"
     head = entries[-1].hash if entries else "-"
+    # What vouches for these results: a signature checked with the public key, or only hashes.
+    signed = check_results(only, public) if only is not None else (
+        check_history_entry(entries[-1].hash, entries[-1].signature, public) if entries else None)
+    if signed is None or (signed.state == UNSIGNED and public is None):
+        trust = "unsigned: checks accidental edits only"
+    else:
+        trust = signed.text
     print(f"drill: verified {what} in {_rel(report_dir)}: results match their sha256 and the history chain is "
-          f"intact (chain head {head})")
+          f"intact (chain head {head}); {trust}")
     return EXIT_OK
 
 
-def reports_after_run(results: Path, formats_option: list[str] | None) -> None:
+def reports_after_run(results: Path, formats_option: list[str] | None,
+                      public_key: Ed25519PublicKey | None = None) -> None:
     """Write the reports at the end of `drill run`; a rendering problem never changes the run's verdict."""
     if formats_option and any(v.strip().lower() == "none" for v in formats_option):
         return
     problems: list[str] = []
     try:
-        written = write_reports(results, parse_formats(formats_option), problems=problems)
+        written = write_reports(results, parse_formats(formats_option), problems=problems, public_key=public_key)
     except (DrillError, OSError) as exc:
         print(f"drill: warning: reports not written: {exc}", file=sys.stderr)
         return
