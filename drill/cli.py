@@ -17,7 +17,7 @@ from typing import Any
 from drill import __version__, backup_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
-from drill.features import check, find_features
+from drill.features import check, find_features, unevidenced_controls
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.session import new_run_id
 
@@ -97,6 +97,7 @@ def _report_errors(errors: list[FeatureError]) -> None:
 
 def _check(config: Config, paths: list[Path]) -> int:
     infos, errors = check(paths, config)
+    errors += unevidenced_controls(infos, config)
     if errors:
         _report_errors(errors)
         return EXIT_USAGE
