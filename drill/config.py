@@ -481,7 +481,8 @@ class _Validator:
     def controls(self, data: dict[str, Any]) -> dict[str, ControlConfig]:
         controls = {}
         for control_id, body in data.items():
-            table = f'controls."{control_id}"' if "." in control_id else f"controls.{control_id}"
+            bare = re.fullmatch(r"[A-Za-z0-9_-]+", control_id)  # a TOML bare key; anything else is quoted
+            table = f"controls.{control_id}" if bare else f'controls."{control_id}"'
             if not isinstance(body, dict):
                 raise self.error("must be a table with title and every", table)
             if not body.keys() & self.CONTROL_KEYS and body and all(isinstance(v, dict) for v in body.values()):

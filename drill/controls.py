@@ -47,7 +47,8 @@ def format_period(seconds: float) -> str:
             value = round(seconds / size, 1)
             text = f"{value:g}"
             return f"{text} {unit}{'' if text == '1' else 's'}"
-    return f"{seconds:.0f} seconds"
+    text = f"{seconds:.3g}"
+    return f"{text} second{'' if text == '1' else 's'}"
 
 
 @dataclass(frozen=True)

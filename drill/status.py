@@ -96,10 +96,13 @@ def _epoch(value: Any) -> dt.datetime | None:
 
 
 def _stores_of(scenario: Mapping[str, Any]) -> list[str]:
+    """The stores a scenario declared (not the scratch copies it restored into)."""
     evidence = scenario.get("evidence") or {}
     names = set((evidence.get("stores") or {}).keys())
     names |= {b.get("store") for b in evidence.get("backups") or [] if isinstance(b, dict) and b.get("store")}
-    names |= {p.get("store") for p in scenario.get("phases") or [] if isinstance(p, dict) and p.get("store")}
+    if not names:  # a drill that stopped before its evidence: the stores it began to provision
+        names = {p.get("store") for p in scenario.get("phases") or []
+                 if isinstance(p, dict) and p.get("name") == "provision" and p.get("store")}
     return sorted(str(n) for n in names if n)
 
 
