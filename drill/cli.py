@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     checking.add_argument("--profile", default=None)
 
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
-                                                "JSON; --verify checks results and history for tampering")
+                                                "JSON; --verify checks results and history for tampering; "
+                                                "`drill report pack` bundles a run's audit evidence")
     report.add_argument("results", nargs="?", type=Path, default=None,
                         help="reports/<run-id>/results.json or its folder (default: the latest run)")
     report.add_argument("--format", action="append", default=None, metavar="FORMAT",

@@ -207,13 +207,16 @@ def write_pack(results: Path, output: Path, config: Config, *, pdf: bool = True)
     when = _zip_time(loaded.run.started_at)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in [(INDEX, _json(index)), *((m.name, m.data) for m in members)]:
-            info = zipfile.ZipInfo(name, date_time=when)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    tmp.replace(output)
+    try:  # written aside and renamed: a reader never sees half a pack
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in [(INDEX, _json(index)), *((m.name, m.data) for m in members)]:
+                info = zipfile.ZipInfo(name, date_time=when)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
     return loaded, members
 
 
