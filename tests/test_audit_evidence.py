@@ -233,6 +233,13 @@ def test_the_report_shows_each_control_with_its_drills_and_whether_its_frequency
     iso = rows["ISO27001-A.8.13"]
     assert '<span class="badge failed">FAILED</span> the user database restores' in iso and "1/2 passed" in iso
     assert 'data-state="kept"' in iso and _utc(dt.datetime.fromisoformat(results[0]["started_at"])) in iso
+    # The Markdown summary (a CI job summary) carries the same verdicts.
+    md = (audit.run_dir() / "summary.md").read_text(encoding="utf-8")
+    assert "### Controls" in md
+    for control in CONTROL_SCENARIOS:
+        overdue = (end - _successes(results, control)[-1]).total_seconds() > EVERY[control]
+        line = next(x for x in md.splitlines() if x.startswith(f"| {control}: "))
+        assert f"| {EVERY_TEXT[control]} |" in line and ("| ❌ OVERDUE" if overdue else "| ✅ kept") in line, line
     # A one-second control cannot be kept between runs that take longer: its lapse is named.
     assert _successes(results, "FAST-1")[1] - _successes(results, "FAST-1")[0] > dt.timedelta(seconds=1)
     assert "1 lapse(s) in the history" in rows["FAST-1"]
