@@ -32,6 +32,7 @@ from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, DrillError, StoreError, TargetMissed, VerificationError
 from drill.fingerprint import Fingerprint, compare
 from drill.markers import MarkerWriter
+from drill.pause import pause_point
 from drill.progress import Reporter
 from drill.provision.factory import provision
 from drill.redact import redact_text
@@ -245,6 +246,7 @@ class DrillScenario:
         self.disaster_at[name] = time.time()
         with self.clock.phase("disaster", name):
             store.lose()
+        pause_point(f"disaster:{name}")
 
     def restore(self, name: str, into: str | None = None) -> Store:
         store = self.store(name)
@@ -346,6 +348,7 @@ class DrillScenario:
                 stack.enter_context(faults.small_disk(store, scratch))
 
             def run() -> Store:
+                pause_point(f"restore:{name}")
                 return store.restore(artifact, into, self.reporter.info)
 
             if timeout is not None:

@@ -13,7 +13,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,72 @@ def start_waiting_drill(cwd: Path, *args: str, marker: str = "waiting 10m", time
     proc.kill()
     rest, _ = proc.communicate(timeout=60)
     raise AssertionError(f"drill never printed {marker!r}:\n" + "".join(seen) + rest)
+
+
+class PausedDrill:
+    """A `drill run` subprocess held at a pause point (drill/pause.py): act on it, then release, kill or stop it."""
+
+    def __init__(self, proc: subprocess.Popen[str], pause_file: Path) -> None:
+        self.proc = proc
+        self.pause_file = pause_file
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_paused(self, timeout: float) -> None:
+        """Until drill writes the pause file (readiness: drill says it is there); fails if it ends first."""
+        deadline = time.monotonic() + timeout
+        while not self.pause_file.exists():
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=10)
+                raise AssertionError(f"drill ended (exit {self.proc.returncode}) before its pause point:\n"
+                                     f"{self.output}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"drill did not reach its pause point within {timeout:.0f}s:\n{self.output}")
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 300) -> str:
+        """Release the pause and wait for drill to end; everything it printed."""
+        self.pause_file.unlink(missing_ok=True)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return self.output
+
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 120) -> str:
+        """Send `sig` while paused (Ctrl-C by default); wait for the exit; everything drill printed."""
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return self.output
+
+    def kill(self) -> None:
+        """SIGKILL: drill's own clean-up cannot run."""
+        self.proc.kill()
+        self.proc.wait(timeout=60)
+        self._reader.join(timeout=30)
+
+
+def start_paused_drill(cwd: Path, point: str, *args: str, env: dict[str, str] | None = None,
+                       timeout: float = 180) -> PausedDrill:
+    """Start `python -m drill ARGS` in `cwd` with the pause point POINT (e.g. "disaster:ledger") and return once
+    drill waits there. The test then kills it, interrupts it, inspects the stores, or releases it."""
+    pause_file = cwd / f".drill-pause-{uuid.uuid4().hex[:8]}"
+    full_env = drill_env({**(env or {}), "DRILL_PAUSE_AT": point, "DRILL_PAUSE_FILE": str(pause_file)})
+    proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=full_env)
+    paused = PausedDrill(proc, pause_file)
+    paused.wait_paused(timeout)
+    return paused
 
 
 def plugin_project(root: Path, feature: str, plugin: str, *, name: str = "faults.feature", toml: str = "") -> Path:

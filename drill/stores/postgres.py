@@ -28,6 +28,7 @@ from psycopg import sql
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.pause import pause_point
 from drill.provision.pg_binaries import PgBinaries
 from drill.redact import redact_text
 from drill.stores import postgres_seed
@@ -339,6 +340,7 @@ class PostgresStore(Guarded):
             conn.execute(create)
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
+        pause_point(f"restore-started:{self.name}")
         fmt = detect_format(artifact.path)
         if fmt in ("pg_dump-custom", "pg_dump-tar"):
             self._pg_restore(artifact.path, target, progress, parallel=fmt == "pg_dump-custom")
