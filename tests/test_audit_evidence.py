@@ -1,10 +1,10 @@
 """Audit evidence from real drill runs: controls in the report, `drill status`, Prometheus metrics, the badge and
 the evidence pack, each judged against the runs' own results.json and history by this test's own reading.
 
-One project, two `drill run`s on real servers (throwaway PostgreSQL and Redis, plus a password-protected
-PostgreSQL started here that stands in for production and is reached only by URL, whose backup comes from
-the repository). Run 1 passes; run 2 plants a changed row in the user database's restore, so that scenario
-fails and its last success stays in run 1.
+One project, two `drill run`s on real servers: throwaway PostgreSQL and Redis, and a password-protected
+PostgreSQL started here, outside drill (tests/live_servers.py), standing in for production; drill reaches it
+only by URL as its owner role, and its backup comes from the repository. Run 1 passes; run 2 plants a
+changed row in the user database's restore, so that scenario fails and its last success stays in run 1.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.conftest import REPO, DrillRun, drill_env, run_drill
-
-PASSWORD = "Audit-S3cret-pw"  # the production stand-in's superuser
-APP_PASSWORD = "App-pw-4711"  # the role that owns its database: the one drill connects as
+from tests.live_servers import LivePostgres
+from tests.oracles import pg_tables
 
 FEATURE = '''@control:SOC2-CC7.5
 Feature: audited restores
@@ -121,41 +119,25 @@ class Audit:
                               env=drill_env(env), timeout=300)
 
 
-def _prod_state(conninfo: str) -> tuple[int, str]:
-    """The production stand-in's data, read with psycopg (not drill): row count and an md5 of every row."""
-    with psycopg.connect(conninfo) as conn:
-        row = conn.execute("SELECT count(*), md5(string_agg(id || ':' || owner, ',' ORDER BY id)) FROM accounts"
-                           ).fetchone()
-    assert row is not None
-    return int(row[0]), str(row[1])
-
-
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audit]:
-    from drill.provision import pg_binaries
-    from drill.provision.local_postgres import LocalPostgresCluster
-
     root = tmp_path_factory.mktemp("audit")
     (root / "drill.toml").write_text(CONFIG, encoding="utf-8")
     (root / "features").mkdir()
     feature = root / "features" / "audit.feature"
-    with LocalPostgresCluster(pg_binaries.for_local_cluster(), superuser_password=PASSWORD) as prod:
-        with psycopg.connect(prod.conninfo("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE app LOGIN CREATEDB PASSWORD '{APP_PASSWORD}'")
-            conn.execute("CREATE DATABASE proddb OWNER app")
-        with psycopg.connect(prod.conninfo("proddb"), autocommit=True) as conn:
-            conn.execute("SET ROLE app")
-            conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL)")
-            conn.execute("INSERT INTO accounts SELECT g, 'owner-' || g FROM generate_series(1, 250) g")
-        before = _prod_state(prod.conninfo("proddb"))
-        env = {"PRODDB_URL": f"postgresql://app:{APP_PASSWORD}@127.0.0.1:{prod.port}/proddb"}
+    with LivePostgres() as prod:  # started here, outside drill; drill gets the owner role's URL only
+        prod.create_database("proddb")
+        prod.seed_ledger("proddb", rows=300)
+        before = (pg_tables(prod, "proddb"), prod.databases())
+        env = {"PRODDB_URL": prod.url("proddb")}
         backup = run_drill(root, "backup", "proddb", env=env)
         assert backup.code == 0, backup.output
         runs = []
         for planted in ("", PLANTED):
             feature.write_text(FEATURE.format(planted=planted), encoding="utf-8")
             runs.append(run_drill(root, "run", env=env))
-        assert _prod_state(prod.conninfo("proddb")) == before  # the drills read production, never changed it
+        # The drills read production and restored copies elsewhere: its data and databases are as they were.
+        assert (pg_tables(prod, "proddb"), prod.databases()) == before
     yield Audit(root, runs)
 
 
