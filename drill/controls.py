@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ def undeclared_tag_problems(tags: Iterable[str], declared: Mapping[str, Any]) ->
     for control_id in control_ids(tags):
         if control_id not in declared:
             known = ", ".join(sorted(declared)) or "none declared"
-            quoted = f'"{control_id}"' if "." in control_id else control_id
+            quoted = control_id if re.fullmatch(r"[A-Za-z0-9_-]+", control_id) else f'"{control_id}"'  # TOML key
             problems.append(f"@control:{control_id} names a control that drill.toml does not declare (controls: "
                             f"{known}); add [controls.{quoted}] with a title and every = \"90 days\"")
     return problems
