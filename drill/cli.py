@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drill import __version__, backup_cli
+from drill import __version__, backup_cli, status_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
-from drill.features import check, find_features
+from drill.features import check, find_features, unevidenced_controls
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.session import new_run_id
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drill", description="Disaster-recovery drills as code.")
     parser.add_argument("--version", action="version", version=f"drill {__version__}")
     parser.add_argument("--config", type=Path, default=None, help="drill.toml (default: ./drill.toml if present)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run drills and write reports/<run-id>/results.json")
     run.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     checking.add_argument("--profile", default=None)
 
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
-                                                "JSON; --verify checks results and history for tampering")
+                                                "JSON; --verify checks results and history for tampering; "
+                                                "`drill report pack` bundles a run's audit evidence")
     report.add_argument("results", nargs="?", type=Path, default=None,
                         help="reports/<run-id>/results.json or its folder (default: the latest run)")
     report.add_argument("--format", action="append", default=None, metavar="FORMAT",
@@ -69,15 +70,37 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--signing", action="store_true",
                         help="an ed25519 signing key; its public key goes to PATH.pub")
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
+    status_cli.add_parser(commands)
+    from drill.report.cli import add_pack_parser
+
+    add_pack_parser(commands)
     return parser
 
 
+def _route_report_pack(argv: list[str]) -> list[str]:
+    """`drill [--config F] report pack ...` is its own command: `report` takes a RESULTS path where `pack` stands."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 1 if "=" in argv[index] or argv[index] in ("--version", "-h", "--help") else 2
+    if argv[index:index + 2] == ["report", "pack"]:
+        from drill.report.cli import PACK_COMMAND
+
+        return [*argv[:index], PACK_COMMAND, *argv[index + 2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_route_report_pack(list(sys.argv[1:] if argv is None else argv)))
     try:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
+        if args.command == "report-pack":
+            from drill.report.cli import pack_command
+
+            return pack_command(args, config)
+        if args.command == "status":
+            return status_cli.status_command(args, config)
         if args.command == "report":
             from drill.report.cli import report_command
 
@@ -106,6 +129,7 @@ def _report_errors(errors: list[FeatureError]) -> None:
 
 def _check(config: Config, paths: list[Path]) -> int:
     infos, errors = check(paths, config)
+    errors += unevidenced_controls(infos, config)
     if errors:
         _report_errors(errors)
         return EXIT_USAGE

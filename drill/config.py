@@ -22,6 +22,7 @@ STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
 PROVISION_MODES = ("local", "container", "live")
 CONFIG_FILENAME = "drill.toml"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_CONTROL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.
 DEFAULT_TIERS: dict[str, tuple[float, float]] = {
@@ -116,6 +117,16 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    """[controls.ID]: an audit control (SOC 2, ISO 27001...) that drills tagged `@control:ID` evidence."""
+
+    id: str
+    title: str
+    every: float  # seconds: the control requires a passing drill at least this often
+    line: int | None = field(default=None, compare=False)  # where drill.toml declares it (for `drill check`)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     base_dir: Path
@@ -133,6 +144,7 @@ class Config:
     stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
     signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
     signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
+    controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
 
     @property
     def repository_path(self) -> Path:
@@ -163,6 +175,8 @@ class Config:
             "stores": {k: asdict(v) for k, v in sorted(self.stores.items())},
             "backup_dir": str(self.backup_dir),
         }
+        if self.controls:  # only when declared, so that digests of configurations without controls stay as they were
+            payload["controls"] = {k: {"title": c.title, "every": c.every} for k, c in sorted(self.controls.items())}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -217,7 +231,9 @@ def _line_from_toml_error(message: str) -> int | None:
 class _Validator:
     """Turns the parsed TOML into a Config, pointing every complaint at file and line."""
 
-    TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles", "repository", "notify"})
+    TOP_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"drill", "tiers", "stores", "profiles", "repository", "notify", "controls"})
+    CONTROL_KEYS: ClassVar[frozenset[str]] = frozenset({"title", "every"})
     REPOSITORY_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"path", "key_file", "hourly", "daily", "weekly", "monthly", "log_file"})
     NOTIFY_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -243,8 +259,9 @@ class _Validator:
 
     def locate(self, table: str, key: str | None) -> int | None:
         """Line of `key` inside `[table]` (or of the table header); best effort, 1-based."""
+        parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.]+', table)]  # controls."SOC2-CC7.5": 2 parts
         header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(
-            rf'(?:{re.escape(p)}|"{re.escape(p)}")' for p in table.split(".")) + r"\s*\]+\s*(#.*)?$")
+            rf'(?:{re.escape(p)}|"{re.escape(p)}")' for p in parts) + r"\s*\]+\s*(#.*)?$")
         in_table = False
         header_line: int | None = None
         for number, line in enumerate(self.lines, start=1):
@@ -328,6 +345,7 @@ class _Validator:
             else defaults.stages,
             signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
             signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
+            controls=self.controls(self.table("", data, "controls")),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -483,6 +501,36 @@ class _Validator:
             smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
             smtp_starttls=data.get("smtp_starttls", False), smtp_ssl=data.get("smtp_ssl", False),
             on_success=data.get("on_success", False))
+
+    def controls(self, data: dict[str, Any]) -> dict[str, ControlConfig]:
+        controls = {}
+        for control_id, body in data.items():
+            bare = re.fullmatch(r"[A-Za-z0-9_-]+", control_id)  # a TOML bare key; anything else is quoted
+            table = f"controls.{control_id}" if bare else f'controls."{control_id}"'
+            if not isinstance(body, dict):
+                raise self.error("must be a table with title and every", table)
+            if not body.keys() & self.CONTROL_KEYS and body and all(isinstance(v, dict) for v in body.values()):
+                # [controls.SOC2-CC7.5] is read by TOML as the table "5" inside "SOC2-CC7"
+                dotted = f"{control_id}.{next(iter(body))}"
+                raise self.error(f"a control id with a dot must be quoted: write [controls.\"{dotted}\"] "
+                                 f"(TOML reads [controls.{dotted}] as nested tables)", table)
+            if not _CONTROL_ID.fullmatch(control_id):
+                raise self.error("a control id is letters, digits, '.', '_' and '-' (e.g. \"SOC2-CC7.5\", "
+                                 "\"ISO27001-A.8.13\"), as in the tag @control:ID", table)
+            self.check_keys(table, body, self.CONTROL_KEYS)
+            for key in ("title", "every"):
+                if key not in body:
+                    raise self.error("missing; a control needs a title and every (e.g. every = \"90 days\")",
+                                     table, key)
+            if not (isinstance(body["title"], str) and body["title"].strip()):
+                raise self.error("must be a non-empty string", table, "title")
+            every = self.duration(table, body, "every")
+            if every <= 0:
+                raise self.error("must be a duration above zero, e.g. \"90 days\"", table, "every")
+            controls[control_id] = ControlConfig(control_id, body["title"].strip(), every,
+                                                 line=self.locate(table, None))
+        return controls
+
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")
         if value not in ("always", "on-failure", "never"):

@@ -32,6 +32,7 @@ class DrillSession:
             git_commit=git_commit(config.base_dir), config_path=str(config.path) if config.path else None,
             config_digest=config.digest(), profile=config.profile,
             command=[os.path.basename(sys.argv[0]), *sys.argv[1:]],
+            controls={c.id: {"title": c.title, "every_seconds": c.every} for c in config.controls.values()},
         )
 
     @property

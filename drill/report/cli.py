@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
+PACK_COMMAND = "report-pack"  # `drill report pack ...` is parsed as this command
 
 
 def _rel(path: Path) -> str:
@@ -97,3 +98,46 @@ def reports_after_run(results: Path, formats_option: list[str] | None,
         print(f"drill: warning: report not written: {problem}", file=sys.stderr)
     if written:
         print("reports: " + ", ".join(_rel(p) for p in written))
+
+
+def add_pack_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`drill report pack`: the command line routes `report pack` here (see drill.cli)."""
+    pack = commands.add_parser(PACK_COMMAND, prog="drill report pack",
+                               help="`drill report pack [RUN] -o evidence.zip`: one run's audit evidence in a zip; "
+                                    "`drill report pack --verify evidence.zip` checks one")
+    pack.add_argument("target", nargs="?", type=Path, default=None, metavar="RUN|PACK",
+                      help="reports/<run-id> or its results.json (default: the latest run); with --verify, the zip")
+    pack.add_argument("--output", "-o", type=Path, default=None,
+                      help="the zip to write (default: evidence-<run-id>.zip in the working directory)")
+    pack.add_argument("--verify", action="store_true", help="check a pack on its own; exit 1 naming what differs")
+    pack.add_argument("--no-pdf", action="store_true", help="leave the PDF out (no Chromium needed)")
+    pack.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
+
+
+def pack_command(args: argparse.Namespace, config: Config) -> int:
+    from drill.report.pack import verify_pack, write_pack
+
+    if args.verify:
+        if args.target is None:
+            raise DrillError("name the pack to check: drill report pack --verify evidence.zip")
+        if not args.target.is_file():
+            raise DrillError(f"{args.target}: no such file; name an evidence pack (a .zip `drill report pack` wrote)")
+        verdict = verify_pack(args.target)
+        if verdict.problems:
+            for problem in verdict.problems:
+                print(f"drill: TAMPERED: {problem}", file=sys.stderr)
+            print(f"drill: {args.target}: verification failed: {len(verdict.problems)} problem(s)", file=sys.stderr)
+            return EXIT_TAMPERED
+        signature = ("results.json.sig present (check it with the signing key)" if verdict.signed
+                     else "unsigned (the checks catch accidental and naive edits only)")
+        print(f"drill: verified {args.target}: {verdict.members} members match the index; results of run "
+              f"{verdict.run_id} match their sha256; history chain of {verdict.chain_length} entries intact up to "
+              f"this run (head {verdict.chain_head}); {signature}")
+        return EXIT_OK
+    report_dir: Path = (args.report_dir or config.report_dir).resolve()
+    results = resolve_results(args.target) if args.target else latest_results(report_dir)
+    output = args.output or Path(f"evidence-{results.resolve().parent.name}.zip")
+    loaded, members = write_pack(results, output, config, pdf=not args.no_pdf)
+    print(f"drill: wrote {_rel(output)}: run {loaded.run.run_id}, {len(members)} members "
+          f"({', '.join(m.name for m in members)}) and index.json")
+    return EXIT_OK

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drill.controls import control_ids
 from drill.errors import DrillError
 from drill.report.integrity import DIGEST_KEY, canonical, seal_problem
 from drill.report.signing import VALID, SigningKey, check_history_entry, check_results, sign_history_hash
@@ -42,6 +43,13 @@ class ScenarioPoint:
     rpo_seconds: float | None
     rto_target: float | None
     rpo_target: float | None
+    controls: list[str] = field(default_factory=list)  # the audit controls it evidences (@control:ID tags)
+
+    def body(self) -> dict[str, Any]:
+        """As the chain hashes it: `controls` only when there are some, so entries written before it existed
+        keep their hashes."""
+        fields = vars(self)
+        return {k: v for k, v in fields.items() if k != "controls" or v}
 
 
 @dataclass
@@ -60,7 +68,7 @@ class HistoryEntry:
     def body(self) -> dict[str, Any]:
         return {"seq": self.seq, "run_id": self.run_id, "results": self.results,
                 "results_sha256": self.results_sha256, "started_at": self.started_at, "status": self.status,
-                "prev": self.prev, "scenarios": [vars(p) for p in self.scenarios]}
+                "prev": self.prev, "scenarios": [p.body() for p in self.scenarios]}
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical(self.body())).hexdigest()
@@ -82,7 +90,8 @@ def points_of(results: dict[str, Any]) -> list[ScenarioPoint]:
         points.append(ScenarioPoint(
             id=scenario_id(s.get("feature", ""), s.get("name", "")), name=s.get("name", ""),
             status=s.get("status", ""), rto_seconds=s.get("rto_seconds"), rpo_seconds=s.get("rpo_seconds"),
-            rto_target=_tightest(targets, "rto"), rpo_target=_tightest(targets, "rpo")))
+            rto_target=_tightest(targets, "rto"), rpo_target=_tightest(targets, "rpo"),
+            controls=control_ids(s.get("tags", []))))
     return points
 
 

@@ -14,6 +14,20 @@ def _cell(text: str) -> str:
     return markdown_text(text).replace("\n", " ")
 
 
+def _controls(loaded: LoadedRun) -> list[str]:
+    from drill.report.controls import controls_view
+
+    rows = controls_view(loaded)
+    if not rows:
+        return []
+    lines = ["", "### Controls", "", "| Control | Every | Last success | Frequency |", "|---|---|---|---|"]
+    for row in rows:
+        control = f"{_cell(str(row['id']))}: {_cell(str(row['title']))}"
+        lines.append(f"| {control} | {row['every']} | {row['last_success']} | "
+                     f"{'✅' if row['kept'] else '❌'} {_cell(str(row['verdict']))} |")
+    return lines
+
+
 def render_markdown(loaded: LoadedRun) -> str:
     run, summary = loaded.run, summarize(loaded)
     lines = [f"## Drill run {run.run_id}: {ICONS.get(run.status, '')} {summary.verdict}".replace("  ", " "), "",
@@ -47,6 +61,7 @@ def render_markdown(loaded: LoadedRun) -> str:
                     lines.append(f"- stopped at step {code_span(stopped[0].keyword + ' ' + stopped[0].text)} "
                                  f"(line {stopped[0].line}): {stopped[0].status}")
             lines.append("")
+    lines += _controls(loaded)
     lines += ["", f"<sub>drill {run.drill_version} · commit {run.git_commit or '-'} · config digest "
                   f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]} · "
                   f"{loaded.signature.text}</sub>", ""]
