@@ -210,3 +210,27 @@ def test_control_characters_in_a_table_name_leave_every_format_well_formed(signe
     tags.feed(rendered)
     assert ("b", "bold") not in tags.inside and "em" not in tags.tags  # neither HTML nor *emphasis* got through
     assert any("<b>bold</b>*red*" in t for t in tags.text)
+
+
+def test_an_evidence_pack_of_a_signed_run_is_checked_with_the_public_key(signed: Signed, tmp_path: Path) -> None:
+    """`drill report pack --verify --public-key` checks the signature inside the pack: a run rewritten as passed,
+    with its seal, history and the pack's own index all recomputed, still fails there."""
+    genuine = tmp_path / "genuine.zip"
+    built = _drill(signed.root, "report", "pack", str(signed.run_dir), "-o", str(genuine), "--no-pdf")
+    assert built.returncode == 0, built.stderr
+    checked = _drill(signed.root, "report", "pack", "--verify", str(genuine), "--public-key", str(signed.public))
+    assert checked.returncode == 0, checked.stderr
+    assert f"signed by key {signed.key_id}: valid" in checked.stdout
+    unkeyed = _drill(signed.root, "report", "pack", "--verify", str(genuine))
+    assert unkeyed.returncode == 0 and "not checked (no public key" in unkeyed.stdout
+
+    copy = tmp_path / "copy"
+    shutil.copytree(signed.root, copy)
+    run_dir = copy / "reports" / signed.run_dir.name
+    _rewrite_as_passed(copy / "reports", run_dir)
+    forged = tmp_path / "forged.zip"
+    built = _drill(copy, "report", "pack", str(run_dir), "-o", str(forged), "--no-pdf")
+    assert built.returncode == 0, built.stderr  # the forgery is self-consistent: the pack index agrees with it
+    caught = _drill(copy, "report", "pack", "--verify", str(forged), "--public-key", str(signed.public))
+    assert caught.returncode == 1
+    assert "member results.json.sig: signature INVALID: results.json was changed after it was signed" in caught.stderr

@@ -111,6 +111,9 @@ def add_pack_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
                       help="the zip to write (default: evidence-<run-id>.zip in the working directory)")
     pack.add_argument("--verify", action="store_true", help="check a pack on its own; exit 1 naming what differs")
     pack.add_argument("--no-pdf", action="store_true", help="leave the PDF out (no Chromium needed)")
+    pack.add_argument("--public-key", type=Path, default=None,
+                      help="with --verify: check results.json's signature with this key (default: [drill] "
+                           "signing_public_key)")
     pack.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
 
 
@@ -122,14 +125,13 @@ def pack_command(args: argparse.Namespace, config: Config) -> int:
             raise DrillError("name the pack to check: drill report pack --verify evidence.zip")
         if not args.target.is_file():
             raise DrillError(f"{args.target}: no such file; name an evidence pack (a .zip `drill report pack` wrote)")
-        verdict = verify_pack(args.target)
+        verdict = verify_pack(args.target, public_key_of(config, args.public_key))
         if verdict.problems:
             for problem in verdict.problems:
                 print(f"drill: TAMPERED: {problem}", file=sys.stderr)
             print(f"drill: {args.target}: verification failed: {len(verdict.problems)} problem(s)", file=sys.stderr)
             return EXIT_TAMPERED
-        signature = ("results.json.sig present (check it with the signing key)" if verdict.signed
-                     else "unsigned (the checks catch accidental and naive edits only)")
+        signature = verdict.signature.text if verdict.signature else "unsigned: checks accidental edits only"
         print(f"drill: verified {args.target}: {verdict.members} members match the index; results of run "
               f"{verdict.run_id} match their sha256; history chain of {verdict.chain_length} entries intact up to "
               f"this run (head {verdict.chain_head}); {signature}")

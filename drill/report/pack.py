@@ -29,7 +29,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drill import __version__
 from drill.config import Config, load_config
@@ -38,6 +38,10 @@ from drill.redact import redact_text
 from drill.report.history import GENESIS, HISTORY_FILENAME, history_path
 from drill.report.integrity import DIGEST_KEY, seal_problem
 from drill.report.model import LoadedRun, load
+from drill.report.signing import INVALID, SignatureCheck, check_results_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PACK_FORMAT = "drill-evidence-pack"
 PACK_VERSION = 1
@@ -66,6 +70,7 @@ class PackVerdict:
     chain_length: int = 0
     chain_head: str | None = None
     signed: bool = False
+    signature: SignatureCheck | None = None  # set when verified: valid, invalid, unchecked (no key) or unsigned
 
 
 def _json(data: Any) -> bytes:
@@ -334,7 +339,10 @@ def _check_derived(data: dict[str, bytes], results: dict[str, Any], verdict: Pac
             verdict.problems.append(f"member {SIGNATURE}: signs other results (signed_sha256 {str(signed)[:16]}…)")
 
 
-def verify_pack(path: Path) -> PackVerdict:
+def verify_pack(path: Path, public: Ed25519PublicKey | None = None) -> PackVerdict:
+    """Check a pack on its own: members against the index, the results' seal, the chain, derived members and,
+    with `public`, the signature of results.json (a pack whose index and seals were recomputed after an edit
+    still fails there)."""
     verdict = PackVerdict(path)
     try:
         archive = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
@@ -357,4 +365,7 @@ def verify_pack(path: Path) -> PackVerdict:
     if results is not None:
         _check_history(data, results, verdict)
         _check_derived(data, results, verdict)
+    verdict.signature = check_results_bytes(data.get("results.json", b""), data.get(SIGNATURE), public)
+    if verdict.signature.state == INVALID:
+        verdict.problems.append(f"member {SIGNATURE}: {verdict.signature.text}")
     return verdict

@@ -205,25 +205,35 @@ def _verify(public: Ed25519PublicKey, signature_b64: object, message: bytes) -> 
 
 def check_results(results: Path, public: Ed25519PublicKey | None) -> SignatureCheck:
     sig_file = signature_path(results)
-    if not sig_file.is_file():
+    signature = sig_file.read_bytes() if sig_file.is_file() else None
+    return check_results_bytes(results.read_bytes(), signature, public, results.name, sig_file.name)
+
+
+def check_results_bytes(data: bytes, signature: bytes | None, public: Ed25519PublicKey | None,
+                        name: str = "results.json", sig_name: str = "results.json.sig") -> SignatureCheck:
+    """The signature (the bytes of a results.json.sig, or None) of the exact bytes `data` of a results.json.
+
+    Shared by `drill report --verify` (files in a reports folder) and `drill report pack --verify` (members of a
+    zip), so both judge a signature the same way.
+    """
+    if signature is None:
         if public is not None:
-            return SignatureCheck(INVALID, public_key_id(public), f"{sig_file.name} is missing: the results are "
+            return SignatureCheck(INVALID, public_key_id(public), f"{sig_name} is missing: the results are "
                                                                   f"unsigned, or their signature was removed")
         return SignatureCheck(UNSIGNED, None, "")
     try:
-        record = json.loads(sig_file.read_text(encoding="utf-8"))
+        record = json.loads(signature.decode("utf-8"))
         key_id = str(record["key_id"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return SignatureCheck(INVALID, None, f"{sig_file.name} is not readable ({exc})")
+    except (ValueError, KeyError, TypeError) as exc:
+        return SignatureCheck(INVALID, None, f"{sig_name} is not readable ({exc})")
     if public is None:
         return SignatureCheck(UNCHECKED, key_id, "")
     if key_id != public_key_id(public):
         return SignatureCheck(INVALID, key_id, f"signed by key {key_id}, not by the expected key "
                                                f"{public_key_id(public)}")
-    data = results.read_bytes()
     if record.get("signed_sha256") != hashlib.sha256(data).hexdigest() or not _verify(public, record.get("signature"),
                                                                                         data):
-        return SignatureCheck(INVALID, key_id, f"{results.name} was changed after it was signed (the signature does "
+        return SignatureCheck(INVALID, key_id, f"{name} was changed after it was signed (the signature does "
                                                f"not match its bytes)")
     return SignatureCheck(VALID, key_id, "")
 
