@@ -16,25 +16,15 @@ from typing import Any
 from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.parser import FeatureParser
 
-from drill import steps, vocabulary
+from drill import vocabulary
 from drill.config import Config
+from drill.controls import control_ids, undeclared_tag_problems
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
 from drill.stores import capabilities, kinds
-from drill.stores.kinds import KindError
 from drill.targets import TagError, targets_from_tags
 
-
-def load_sentences() -> None:
-    """Fill the vocabulary registry: drill's sentences and those the store kinds bring."""
-    for module in steps.modules():
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise KindError(f"the sentences {module} cannot be imported: {exc}") from None
-
-
-load_sentences()
+vocabulary.load()  # drill's sentences and those the store kinds bring
 
 
 def find_features(paths: Iterable[Path]) -> list[Path]:
@@ -124,6 +114,14 @@ def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[F
     return infos, errors
 
 
+def unevidenced_controls(infos: list[ScenarioInfo], config: Config) -> list[FeatureError]:
+    """`drill check`: every control drill.toml declares that no scenario among `infos` is tagged with."""
+    tagged = {control for info in infos for control in control_ids(info.tags)}
+    return [FeatureError(f"control {c.id} ({c.title}) has no scenario: tag the drills that evidence it with "
+                         f"@control:{c.id}, or remove its table", path=config.path or "drill.toml", line=c.line)
+            for c in config.controls.values() if c.id not in tagged]
+
+
 def _plugin_step(step: Any, extra_steps: list[Any]) -> bool:
     return any(ctx.type in (None, step.type) and ctx.parser.is_matching(step.name) for ctx in extra_steps)
 
@@ -135,6 +133,8 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                         for t in targets_from_tags(info.tags, config)]
     except TagError as exc:
         errors.append(FeatureError(str(exc), path=info.path, line=info.line))
+    errors.extend(FeatureError(problem, path=info.path, line=info.line)
+                  for problem in undeclared_tag_problems(info.tags, config.controls))
     declared: dict[str, str] = {}
     for step in info.steps:
         found = vocabulary.find(step.type, step.name)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from drill import steps
+from drill import vocabulary
 from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError
@@ -28,7 +28,7 @@ from drill.targets import TagError
 
 # The vocabulary: registered as plugins so pytest-bdd finds every step definition, drill's own and the
 # sentences that store kinds bring (KindSpec.steps, e.g. from a kind another package installs).
-pytest_plugins = steps.modules()
+pytest_plugins = vocabulary.step_modules()
 
 SESSION_KEY = pytest.StashKey["DrillSession"]()
 HOLDER_KEY = pytest.StashKey["ScenarioHolder"]()

@@ -109,6 +109,9 @@ class RunResult:
     config_digest: str = ""
     profile: str | None = None
     command: list[str] = field(default_factory=list)
+    # The audit controls declared in drill.toml when the run started ([controls.ID]): id -> title, every_seconds.
+    # Scenarios evidence them through their @control:ID tags; the report's Controls section reads this.
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     scenarios: list[ScenarioResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ steps against this registry without running anything, validates the arguments it
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,26 @@ class Sentence:
 
     def match(self, text: str) -> re.Match[str] | None:
         return self.regex.fullmatch(text)
+
+
+# The vocabulary's step modules (steps/, shipped as drill.steps): one per domain, in the README's order. Kinds
+# add their own (KindSpec.steps).
+DOMAINS = ("drill.steps.stores", "drill.steps.backups", "drill.steps.recovery", "drill.steps.verification",
+           "drill.steps.rollback", "drill.steps.system")
+
+
+def step_modules() -> list[str]:
+    """Every step module: the domains', then those the store kinds bring (the plugin registers them)."""
+    return [*DOMAINS, *kinds.step_modules()]
+
+
+def load() -> None:
+    """Import every step module, which fills the registry (drill check, the README's test)."""
+    for module in step_modules():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise kinds.KindError(f"the sentences {module} cannot be imported: {exc}") from None
 
 
 REGISTRY: list[Sentence] = []

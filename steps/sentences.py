@@ -1,10 +1,10 @@
 """The whole vocabulary in one import, for code that imports this module to fill the registry.
 
-The sentences live in drill.steps.<domain> and drill.steps.<kind> (drill/steps/__init__.py).
+The sentences live in drill.steps.<domain> and drill.steps.<kind> (drill.vocabulary.step_modules()).
 """
 
 from __future__ import annotations
 
-from . import load  # relative: this package ships as drill.steps
+from drill.vocabulary import load
 
 load()
