@@ -21,6 +21,7 @@ from drill.stores import kinds
 from drill.stores.kinds import PROVISION_MODES, KindOptions, KindSpec, OptionError
 
 CONFIG_FILENAME = "drill.toml"
+STORE_KINDS = kinds.KindTable(lambda: {k: k for k in kinds.all_kinds()})  # every kind's name (drill.stores.kinds)
 _CONTROL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.

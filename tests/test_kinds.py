@@ -151,3 +151,16 @@ def test_the_provision_factory_refuses_what_a_kind_does_not_declare() -> None:
                                                        "stores in this version of drill; use one of: 'local', "
                                                        "'live'")):
         provision(StoreConfig("app", "firestore", provision="container"), CleanupStack())
+
+
+def test_the_old_tables_are_read_from_the_declarations() -> None:
+    """Code written against the hand-kept tables (base.UNITS, KIND_NAMES, PART_LABELS, config.STORE_KINDS) reads
+    the same values from the kinds' declarations."""
+    from drill.config import STORE_KINDS
+    from drill.stores.base import KIND_NAMES, PART_LABELS, UNITS
+
+    assert {name: KIND_NAMES[name] for name in KIND_NAMES} == {
+        name: kind for kind, (names, _, _, _) in DOCUMENTED.items() for name in names}
+    assert dict(UNITS) == {kind: unit for kind, (_, unit, _, _) in DOCUMENTED.items()}
+    assert dict(PART_LABELS) == {kind: label for kind, (_, _, label, _) in DOCUMENTED.items()}
+    assert sorted(STORE_KINDS) == sorted(DOCUMENTED) and "oracle" not in STORE_KINDS

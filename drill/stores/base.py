@@ -20,6 +20,11 @@ from drill.evidence import BackupEvidence
 from drill.fingerprint import Fingerprint
 from drill.stores import kinds
 
+# The tables kinds used to be added to by hand, now read from their declarations (drill.stores.kinds).
+UNITS = kinds.KindTable(lambda: {k: s.unit for k, s in kinds.all_kinds().items()})
+PART_LABELS = kinds.KindTable(lambda: {k: s.part_label for k, s in kinds.all_kinds().items()})
+KIND_NAMES = kinds.KindTable(lambda: {n: s.kind for s in kinds.all_kinds().values() for n in s.names})
+
 Progress = Callable[[str], None]
 
 

@@ -21,7 +21,7 @@ import importlib.metadata
 import pkgutil
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -295,6 +295,23 @@ def by_sentence_name(name: str) -> KindSpec:
 def step_modules() -> list[str]:
     """The modules of sentences the kinds bring (pytest-bdd step modules: the plugin registers them)."""
     return [module for spec in all_kinds().values() for module in spec.steps]
+
+
+class KindTable(Mapping[str, str]):
+    """A read-only table built from the kinds' declarations each time it is read (the old hand-kept tables,
+    drill.stores.base.UNITS, KIND_NAMES, PART_LABELS and drill.config.STORE_KINDS, for code written against them)."""
+
+    def __init__(self, build: Callable[[], dict[str, str]]) -> None:
+        self._build = build
+
+    def __getitem__(self, key: str) -> str:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
 
 
 def _alternatives(words: list[str]) -> str:
