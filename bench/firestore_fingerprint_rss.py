@@ -22,7 +22,7 @@ import json, resource, sys, time, tempfile
 from pathlib import Path
 from drill.config import StoreConfig
 from drill.stores import firestore as fs
-from drill.stores.firestore import FirestoreServer, FirestoreStore
+from drill.stores.firestore.store import FirestoreServer, FirestoreStore
 host, project, what = sys.argv[1:4]
 samples = []  # current RSS (MiB) every 10,000 documents: growth would show here, buffers level off
 add = fs.FingerprintBuilder.add
@@ -52,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from drill.config import StoreConfig
-    from drill.provision.local_firestore import LocalFirestoreEmulator
-    from drill.stores.firestore import FirestoreServer, FirestoreStore
+    from drill.stores.firestore.local import LocalFirestoreEmulator
+    from drill.stores.firestore.store import FirestoreServer, FirestoreStore
 
     with LocalFirestoreEmulator() as emulator:
         print(f"emulator ready in {emulator.started_in:.2f}s on {emulator.host}", flush=True)

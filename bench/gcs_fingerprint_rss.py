@@ -24,14 +24,15 @@ from pathlib import Path
 
 import google_crc32c
 
-from drill.provision.local_gcs import fake_gcs_server_binary
 from drill.provision.processes import free_port
-from drill.stores.gcs import _seed_object
+from drill.stores.gcs.local import fake_gcs_server_binary
+from drill.stores.gcs.seed import _seed_object
 
 CHILD = """
 import resource, sys, time
 from drill.config import StoreConfig
-from drill.stores.gcs import GcsConnection, GcsStore
+from drill.stores.gcs.objects import GcsConnection
+from drill.stores.gcs.store import GcsStore
 endpoint, bucket, mode = sys.argv[1:4]
 store = GcsStore(name=bucket, config=StoreConfig(name=bucket, kind="gcs"),
                  conn=GcsConnection(project="bench", endpoint=endpoint), bucket=bucket)

@@ -31,10 +31,10 @@ import psycopg
 from bench_table import HEADER, mark, print_rows, save_and_print
 
 from drill.config import StoreConfig
-from drill.provision import pg_binaries
-from drill.provision.local_postgres import LocalPostgresCluster
-from drill.stores import postgres_seed
-from drill.stores.postgres import PgServer, PostgresStore
+from drill.stores.postgres import binaries as pg_binaries
+from drill.stores.postgres import seed as postgres_seed
+from drill.stores.postgres.local import LocalPostgresCluster
+from drill.stores.postgres.store import PgServer, PostgresStore
 
 ROWS_PER_MB = 5200  # measured for drill's seed schema (rows of users/orders/order_items, with indexes)
 GOALS = {"overhead_vs_fc_j": 1.10, "fingerprint_vs_copy": 0.8, "peak_rss_mb": 200.0}

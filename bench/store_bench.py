@@ -51,11 +51,11 @@ def attach_info(store: Store) -> dict[str, Any]:
 
 def attach(kind: str, info: dict[str, Any]) -> Store:
     if kind == "redis":
-        from drill.stores.redis import RedisServer, RedisStore
+        from drill.stores.redis.store import RedisServer, RedisStore
         return RedisStore(name="bench", config=StoreConfig(name="bench", kind="redis"),
                           server=RedisServer(host="127.0.0.1", port=int(info["port"])))
     if kind == "mongodb":
-        from drill.stores.mongodb import MongoServer, MongoStore
+        from drill.stores.mongodb.store import MongoServer, MongoStore
         return MongoStore(name="bench", config=StoreConfig(name="bench", kind="mongodb"),
                           server=MongoServer(uri=info["uri"]), database_name=info["database"])
     raise ValueError(kind)

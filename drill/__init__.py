@@ -6,9 +6,12 @@ and real data loss (RPO) against targets, and write results an auditor and a CI 
 
 __version__ = "0.1.0"
 
+from drill import _moved
 from drill.config import Config, load_config
 from drill.durations import format_duration, parse_duration
 from drill.errors import ConfigError, DrillError, FeatureError, TargetMissed, VerificationError
+
+_moved.install()  # old import paths of modules that moved into drill/stores/<kind>/
 
 __all__ = [
     "Config",

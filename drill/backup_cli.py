@@ -36,6 +36,7 @@ from drill.repository import AUTHENTICATED, Entry, Repository, newest_matching, 
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
+from drill.stores.capabilities import ScratchTargets
 
 COMMANDS = ("backup", "restore", "backups")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
@@ -267,7 +268,7 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
         # 2. ... and only then a target.
         if args.test_mode:
             target_config = StoreConfig(name=name, kind=kind, provision="local",
-                                        database=configured.database if configured else None)
+                                        options=configured.options.throwaway() if configured else None)
             target_label = "a throwaway local store (test mode)"
         else:
             target_config = _configured(run.config, name)
@@ -284,9 +285,8 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
             run.say(f"restoring {artifact.id} into {target_label}")
             restored = store.restore(artifact, args.into, run.say)
             if args.into is not None:
-                scratch = getattr(store, "scratch", None)
-                if isinstance(scratch, list) and args.into in scratch:
-                    scratch.remove(args.into)  # asked for: kept, not dropped as a drill's scratch copy
+                if isinstance(store, ScratchTargets):
+                    store.keep_target(args.into)  # asked for: kept, not dropped as a drill's scratch copy
             else:
                 cleanup.push("close the restored store", restored.close)
             checked = _check_restored(restored, artifact)

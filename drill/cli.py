@@ -16,7 +16,7 @@ from typing import Any
 
 from drill import __version__, backup_cli, status_cli
 from drill.config import Config, load_config
-from drill.errors import DrillError, FeatureError
+from drill.errors import DrillError, FeatureError, UnsupportedStep
 from drill.features import check, find_features, unevidenced_controls
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.session import new_run_id
@@ -162,6 +162,10 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
 
     features = find_features(paths)
     _, errors = check(features, config)
+    for unsupported in [e for e in errors if isinstance(e, UnsupportedStep)]:
+        # Other scenarios still run; this one fails at that step, saying the same.
+        print(f"drill: warning: {unsupported}", file=sys.stderr)
+    errors = [e for e in errors if not isinstance(e, UnsupportedStep)]
     if errors:  # refuse before provisioning anything
         _report_errors(errors)
         return EXIT_USAGE

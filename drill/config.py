@@ -11,17 +11,17 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError
+from drill.stores import kinds
+from drill.stores.kinds import PROVISION_MODES, KindOptions, KindSpec, OptionError
 
-STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
-PROVISION_MODES = ("local", "container", "live")
 CONFIG_FILENAME = "drill.toml"
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+STORE_KINDS = kinds.KindTable(lambda: {k: k for k in kinds.all_kinds()})  # every kind's name (drill.stores.kinds)
 _CONTROL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.
@@ -39,35 +39,77 @@ class Tier:
     rpo: float  # seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StoreConfig:
-    """How one named store comes to exist and what a drill may do to it."""
+    """How one named store comes to exist and what a drill may do to it.
+
+    The common keys are typed fields; the keys of one kind only (a PostgreSQL `database`, a Redis
+    `appendonly`, ...) are that kind's typed options object (drill.stores.kinds.KindOptions),
+    declared by the kind itself. `StoreConfig(name, kind, database="x")` still reads: a kind key
+    given by name goes into the options, and reads back as `config.database`.
+    """
 
     name: str
     kind: str
     provision: str = "local"
-    database: str | None = None  # postgres: the database name (default: the store name)
     url_env: str | None = None  # live: environment variable holding the connection URL
     destructive: bool = False  # live: may a drill lose, drop or overwrite it
     allow_writes: bool = False  # live: may a drill seed it and write RPO markers into it
-    restore_jobs: int | None = None  # postgres: pg_restore -j (default: CPU count, at most 4)
-    appendonly: bool = False  # redis: the local server keeps an AOF, and backups carry the AOF folder too
-    image: str | None = None  # container: image reference; volume: the helper image (README, "Containers")
-    volume: str | None = None  # volume: the Docker volume's name (live; default: a throwaway volume)
-    stop_containers: tuple[str, ...] = ()  # volume: containers stopped around backups and restores
-    bucket: str | None = None  # gcs: the bucket (default: the store name)
-    backup_bucket: str | None = None  # gcs: back up by server-side copy into this bucket (default: local archive)
     depends_on: tuple[str, ...] = ()
-    project: str | None = None  # firestore: the project id (default: the live URL's, else the store name)
-    export_uri: str | None = None  # firestore live: gs://bucket/prefix for the Admin API's managed export/import
-    pitr: bool = False  # postgres, local: archive WAL so the store can be recovered to a point in time
     restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
     stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
+    options: KindOptions = field(default_factory=KindOptions)  # the kind's own keys
+
+    def __init__(self, name: str, kind: str, provision: str = "local", url_env: str | None = None,
+                 destructive: bool = False, allow_writes: bool = False, depends_on: tuple[str, ...] = (),
+                 restore_timeout: float | None = None, stage: str | None = None, rto: float | None = None,
+                 options: KindOptions | None = None, **kind_options: Any) -> None:
+        values = {"name": name, "kind": kind, "provision": provision, "url_env": url_env,
+                  "destructive": destructive, "allow_writes": allow_writes, "depends_on": tuple(depends_on),
+                  "restore_timeout": restore_timeout, "stage": stage, "rto": rto,
+                  "options": _kind_options(name, kind, options, kind_options)}
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
 
     @property
     def is_live(self) -> bool:
         return self.provision == "live"
+
+    def with_options(self, values: dict[str, Any], where: str) -> StoreConfig:
+        """This store with some of its kind's keys set (read and checked as in drill.toml; `where` set them)."""
+        try:
+            changed = replace(self, options=type(self.options).read(values, self.options))
+            changed.options.check(changed)
+        except OptionError as exc:
+            raise ConfigError(f"{exc.message} ({where})", key=f"stores.{self.name}.{exc.key}") from None
+        return changed
+
+    def flat(self) -> dict[str, Any]:
+        """Every key as drill.toml spells it, common and kind's own (the configuration digest reads this)."""
+        common = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        return {**common, **asdict(self.options)}
+
+    if not TYPE_CHECKING:  # typed code reads `config.options`; this keeps `config.database` readable
+        def __getattr__(self, key: str) -> Any:
+            options = self.__dict__.get("options")
+            if options is not None and key in options.key_names():
+                return getattr(options, key)
+            raise AttributeError(f"{type(self).__name__} of a {self.__dict__.get('kind')} store has no {key!r}")
+
+
+def _kind_options(name: str, kind: str, options: KindOptions | None, values: dict[str, Any]) -> KindOptions:
+    spec = kinds.find(kind)
+    if options is None:
+        options = spec.options() if spec is not None else KindOptions()
+    if not values:
+        return options
+    unknown = sorted(set(values) - set(options.key_names()))
+    if unknown:
+        raise ConfigError(f"store {name!r} ({kind}): {', '.join(unknown)} "
+                          f"{'is not a key' if len(unknown) == 1 else 'are not keys'} of {kind} stores; "
+                          f"its keys: {', '.join(options.key_names()) or 'none'}")
+    return replace(options, **values)
 
 
 @dataclass(frozen=True)
@@ -172,7 +214,7 @@ class Config:
             "profile": self.profile,
             "seed_scale": self.seed_scale,
             "tiers": {k: asdict(v) for k, v in sorted(self.tiers.items())},
-            "stores": {k: asdict(v) for k, v in sorted(self.stores.items())},
+            "stores": {k: v.flat() for k, v in sorted(self.stores.items())},
             "backup_dir": str(self.backup_dir),
         }
         if self.controls:  # only when declared, so that digests of configurations without controls stay as they were
@@ -223,6 +265,14 @@ def load_config(path: Path | None = None, *, profile: str | None = None) -> Conf
     return _Validator(found, text).build(data, profile)
 
 
+class _EveryStoreKey:
+    """`_Validator.STORE_KEYS`: read when asked, since the kinds are found after this module is loaded."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> frozenset[str]:
+        return _Validator.COMMON_STORE_KEYS | frozenset(
+            key for spec in kinds.all_kinds().values() for key in spec.options.key_names())
+
+
 def _line_from_toml_error(message: str) -> int | None:
     match = re.search(r"line (\d+)", message)
     return int(match.group(1)) if match else None
@@ -243,10 +293,10 @@ class _Validator:
         {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
          "signing_key_file", "signing_public_key"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
-    STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
-         "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri", "bucket",
-         "backup_bucket", "pitr", "restore_timeout", "stage", "rto"})
+    COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
+         "rto"})
+    STORE_KEYS = _EveryStoreKey()  # the common keys and every kind's own (the README documents each)
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -366,87 +416,72 @@ class _Validator:
         return Tier(name, rto, rpo)
 
     def store(self, table: str, name: str, data: Any, base: StoreConfig | None = None) -> StoreConfig:
+        """The common keys are read here; the kind's own keys by the kind's options (drill.stores.kinds)."""
         if not isinstance(data, dict):
             raise self.error("must be a table", table)
-        self.check_keys(table, data, self.STORE_KEYS)
+        known = kinds.all_kinds()
         kind = data.get("kind", base.kind if base else None)
         if kind is None:
-            raise self.error(f"missing; one of: {', '.join(STORE_KINDS)}", table, "kind")
-        if kind not in STORE_KINDS:
-            raise self.error(f"{kind!r} is not a store kind; one of: {', '.join(STORE_KINDS)}", table, "kind")
+            raise self.error(f"missing; one of: {', '.join(known)}", table, "kind")
+        if kind not in known:
+            raise self.error(f"{kind!r} is not a store kind; one of: {', '.join(known)}", table, "kind")
+        spec = known[kind]
+        self.check_store_keys(table, data, spec)
         provision = data.get("provision", base.provision if base else "local")
         if provision not in PROVISION_MODES:
             raise self.error(f"{provision!r} is not allowed; one of: {', '.join(PROVISION_MODES)}",
                              table, "provision")
-        for flag in ("destructive", "allow_writes", "appendonly", "pitr"):
+        if provision not in spec.provisioners:
+            raise self.error(f"provision = {provision!r} is not available for {kind} stores; one of: "
+                             f"{', '.join(spec.provisioners)}", table, "provision")
+        for flag in ("destructive", "allow_writes"):
             if flag in data and not isinstance(data[flag], bool):
                 raise self.error("must be true or false", table, flag)
-        if data.get("appendonly") and kind != "redis":
-            raise self.error(f"only applies to redis stores, and this one is {kind}", table, "appendonly")
-        for text_key in ("database", "url_env", "image", "volume", "stage"):
+        for text_key in ("url_env", "stage"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")
-        self.firestore_keys(table, data)
-        for bucket_key in ("bucket", "backup_bucket"):
-            if bucket_key in data:
-                if kind != "gcs":
-                    raise self.error(f"only applies to gcs stores (this store is {kind})", table, bucket_key)
-                if not (isinstance(data[bucket_key], str) and _BUCKET_NAME.fullmatch(data[bucket_key])):
-                    raise self.error("must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', "
-                                     "starting and ending with a letter or digit", table, bucket_key)
-        jobs = data.get("restore_jobs", base.restore_jobs if base else None)
-        if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
-            raise self.error("must be a whole number of at least 1", table, "restore_jobs")
-        merged = replace(
-            base or StoreConfig(name=name, kind=kind),
-            kind=kind, provision=provision,
-            database=data.get("database", base.database if base else None),
+        same_kind = base is not None and base.kind == kind
+        try:
+            options = spec.options.read(data, base.options if same_kind and base else None)
+        except OptionError as exc:
+            raise self.error(exc.message, table, exc.key) from None
+        merged = StoreConfig(
+            name=name, kind=kind, provision=provision, options=options,
             url_env=data.get("url_env", base.url_env if base else None),
             destructive=data.get("destructive", base.destructive if base else False),
             allow_writes=data.get("allow_writes", base.allow_writes if base else False),
-            restore_jobs=jobs,
-            image=data.get("image", base.image if base else None),
-            appendonly=data.get("appendonly", base.appendonly if base else False),
-            bucket=data.get("bucket", base.bucket if base else None),
-            backup_bucket=data.get("backup_bucket", base.backup_bucket if base else None),
             depends_on=tuple(self.string_list(table, data, "depends_on")) if "depends_on" in data
             else (base.depends_on if base else ()),
-            volume=data.get("volume", base.volume if base else None),
-            stop_containers=tuple(self.string_list(table, data, "stop_containers")) if "stop_containers" in data
-            else (base.stop_containers if base else ()),
-            project=data.get("project", base.project if base else None),
-            export_uri=data.get("export_uri", base.export_uri if base else None),
-            pitr=data.get("pitr", base.pitr if base else False),
             restore_timeout=self.duration(table, data, "restore_timeout") if "restore_timeout" in data
             else (base.restore_timeout if base else None),
             stage=data.get("stage", base.stage if base else None),
             rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
         )
-        if merged.pitr and (merged.kind != "postgres" or merged.provision != "local"):
-            raise self.error("point-in-time recovery (pitr = true) is available for local PostgreSQL stores only",
-                             table, "pitr")
-        if merged.kind == "volume" and merged.provision == "live":
-            if not merged.volume:
-                raise self.error("a live Docker volume store needs `volume`: the name of the existing volume",
-                                 table, "provision")
-        elif merged.provision == "live" and not merged.url_env:
+        try:
+            options.check(merged)
+        except OptionError as exc:
+            raise self.error(exc.message, table, exc.key) from None
+        if merged.provision == "live" and spec.live_url and not merged.url_env:
             raise self.error("a live store needs url_env: the name of the environment variable that holds "
                              "its connection URL", table, "provision")
         return merged
 
-    def firestore_keys(self, table: str, data: dict[str, Any]) -> None:
-        if "project" in data and not (isinstance(data["project"], str)
-                                      and re.fullmatch(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*", data["project"])):
-            raise self.error("must be a Google Cloud project id (lower-case letters, digits, hyphens; starts with a "
-                             "letter), e.g. \"my-project\"",
-                             table, "project")
-        if "export_uri" in data and not (isinstance(data["export_uri"], str)
-                                         and re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", data["export_uri"])):
-            raise self.error("must be a Cloud Storage location gs://BUCKET[/PREFIX] (the Firestore managed export "
-                             "writes there)", table, "export_uri")
+    def check_store_keys(self, table: str, data: dict[str, Any], spec: KindSpec) -> None:
+        """Common keys and the kind's own; a key of another kind says which kinds it applies to."""
+        allowed = self.COMMON_STORE_KEYS | frozenset(spec.options.key_names())
+        for key in data:
+            if key in allowed:
+                continue
+            owners = [k for k in kinds.all_kinds().values() if key in k.options.key_names()]
+            if owners:
+                names = [k.kind for k in owners]
+                listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+                raise self.error(f"only applies to {listed} stores (this store is {spec.kind}): "
+                                 f"{owners[0].options.docs()[key]}", table, key)
+            raise self.error(f"unknown key {key!r}; allowed here: {', '.join(sorted(allowed))}", table, key)
 
     def repository(self, data: dict[str, Any], base: Path) -> RepositoryConfig:
         self.check_keys("repository", data, self.REPOSITORY_KEYS)

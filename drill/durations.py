@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-from drill.errors import DurationError
+from drill.errors import DurationError, StoreError
 
 __all__ = ["DURATION_HELP", "DurationError", "format_duration", "parse_duration"]
 
@@ -66,3 +67,15 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
     hours, rest = divmod(round(seconds), 3600)
     return f"{hours}h" if rest < 60 else f"{hours}h{rest // 60:02d}m"
+
+
+def parse_point_in_time(text: str) -> float:
+    """An ISO 8601 timestamp (a zone is required, Z for UTC) as epoch seconds."""
+    try:
+        stamp = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise StoreError(f"{text!r} is not a point in time: write an ISO 8601 timestamp with its zone, "
+                         f"e.g. \"2026-01-01T10:00:00Z\"") from None
+    if stamp.tzinfo is None:
+        raise StoreError(f"the point in time {text!r} has no time zone: add one (\"Z\" for UTC)")
+    return stamp.timestamp()

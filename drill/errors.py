@@ -36,6 +36,13 @@ class FeatureError(DrillError):
         super().__init__(f"{where}: {message}")
 
 
+class UnsupportedStep(FeatureError):
+    """A sentence asks a store for an ability its kind does not declare (drill.stores.capabilities).
+
+    `drill check` reports it as a problem; `drill run` warns and runs the scenario, which then fails
+    at that step with the same words."""
+
+
 class DurationError(DrillError, ValueError):
     """A duration such as `30 minutes` or `1h30m` could not be read."""
 

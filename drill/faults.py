@@ -1,38 +1,33 @@
 """Failures planted into a restore, to prove that rollback works when a restore really fails.
 
 Each fault is real, not simulated in drill's own code path:
-- corrupt: the restore is given a copy of the backup with bytes flipped in its middle;
-- killed: the PostgreSQL server process doing the restore is killed with SIGKILL (the postmaster
-  then crash-restarts the whole server, as after any crashed backend);
-- full-disk: the restored database is created in a tablespace on a tmpfs just big enough for an
-  empty database, so the restore runs out of space (needs root to mount it);
+- corrupt: the restore is given a copy of the backup with bytes flipped in its middle (any kind);
+- killed, full-disk: the server doing the restore is killed (SIGKILL), or the restore runs out of
+  disk; planted by stores whose kind declares capabilities.ServerFaults (local PostgreSQL:
+  drill/stores/postgres/faults.py);
 - timeout: the restore is given a time limit it cannot meet, and is stopped when it expires.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-import psycopg
-
-from drill.errors import DrillError, StoreError
+from drill.errors import StoreError
+from drill.stores import kinds
 from drill.stores.base import BackupArtifact, Store
+from drill.stores.capabilities import AbortsRestore, ServerFaults
 
 CAUSES = {"the backup is corrupt": "corrupt", "the server is killed": "killed", "the disk is full": "full-disk",
           "it times out": "timeout"}
 CAUSE_PATTERN = "|".join(CAUSES)
+SERVER_FAULTS = ("killed", "full-disk")  # planted by the store itself (capabilities.ServerFaults)
 TIMEOUT_FAULT_SECONDS = 0.05
 
 
@@ -66,88 +61,18 @@ def corrupt_copy(artifact: BackupArtifact, directory: Path) -> BackupArtifact:
     return replace(artifact, path=target, id=f"{artifact.id} (corrupted copy)")
 
 
-def _require_local_postgres(store: Store, fault: str) -> None:
-    if store.kind != "postgres" or store.config.provision != "local":
-        raise FaultError(f"the fault {fault!r} is planted into local PostgreSQL stores only; {store.name!r} is a "
-                         f"{store.config.provision} {store.kind} store")
+def text_of(cause: str) -> str:
+    return next((text for text, code in CAUSES.items() if code == cause), cause)
 
 
-@contextlib.contextmanager
-def killed_during_restore(store: Any) -> Iterator[threading.Event]:
-    """Kill (SIGKILL) the server process that serves pg_restore as soon as it is at work."""
-    _require_local_postgres(store, "the server is killed")
-    server = store.server
-    database = store.database
-    fired = threading.Event()
-    stop = threading.Event()
-
-    def hunt() -> None:
-        with contextlib.suppress(DrillError, psycopg.Error), server.connect() as conn:
-            while not stop.is_set():
-                row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND "
-                                   "application_name = 'pg_restore' LIMIT 1", (database,)).fetchone()
-                if row:
-                    os.kill(int(row[0]), signal.SIGKILL)
-                    fired.set()
-                    return
-                time.sleep(0.005)
-
-    thread = threading.Thread(target=hunt, name="drill-fault-kill", daemon=True)
-    thread.start()
-    try:
-        yield fired
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
-@contextlib.contextmanager
-def small_disk(store: Any, directory: Path) -> Iterator[Path]:
-    """Restore into a tablespace on a tmpfs that holds an empty database and little more."""
-    _require_local_postgres(store, "the disk is full")
-    if os.geteuid() != 0:
-        raise StoreError("the fault 'the disk is full' mounts a small tmpfs and needs root; run the drill as root")
-    server = store.server
-    # Directly under the temporary directory: the server's account must reach it (a pytest or home
-    # directory above it may be closed to others).
-    mount = Path(tempfile.mkdtemp(prefix="drill-small-disk-"))
-    with server.connect() as conn:
-        row = conn.execute("SELECT pg_database_size('template1')").fetchone()
-        data_dir = conn.execute("SHOW data_directory").fetchone()
-    assert row is not None and data_dir is not None
-    size_kb = int(row[0]) // 1024 + 512  # an empty database fits; the restored data does not
-    owner = Path(str(data_dir[0])).stat()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700,uid={owner.st_uid},"
-                           f"gid={owner.st_gid}", "drill-small-disk", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        mount.rmdir()
-        raise FaultError(f"cannot mount a small tmpfs at {mount} for the fault 'the disk is full': "
-                         f"{done.stderr.strip()}")
-    space = f"drill_small_{uuid.uuid4().hex[:6]}"
-    try:
-        try:
-            with server.connect() as conn:
-                conn.execute(f"CREATE TABLESPACE {space} LOCATION '{mount}'")
-                # What an empty database really takes there; then shrink the disk to that and a little more.
-                probe = f"drill_probe_{uuid.uuid4().hex[:6]}"
-                conn.execute(f"CREATE DATABASE {probe} TABLESPACE {space}")
-                stats = os.statvfs(mount)
-                used_kb = (stats.f_blocks - stats.f_bfree) * stats.f_frsize // 1024
-                conn.execute(f"DROP DATABASE {probe}")
-            subprocess.run(["mount", "-o", f"remount,size={used_kb + 256}k", str(mount)], check=True,
-                           capture_output=True)
-        except (psycopg.Error, subprocess.CalledProcessError) as exc:
-            raise FaultError(f"could not plant the fault 'the disk is full' (a tablespace on a small tmpfs at "
-                             f"{mount}): {exc}") from None
-        store.restore_tablespace = space
-        yield mount
-    finally:
-        store.restore_tablespace = None
-        with contextlib.suppress(DrillError, psycopg.Error), server.connect() as conn:
-            conn.execute(f"DROP TABLESPACE IF EXISTS {space}")
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-        with contextlib.suppress(OSError):
-            mount.rmdir()
+def plant(store: Store, cause: str, scratch: Path) -> AbstractContextManager[object]:
+    """The context in which the next restore of `store` meets a server fault (killed, full-disk)."""
+    if not isinstance(store, ServerFaults):
+        owners = " and ".join(s.display_name for s in kinds.all_kinds().values() if s.has(ServerFaults))
+        raise FaultError(f"the fault {text_of(cause)!r} is planted into local {owners or 'server'} stores only (drill "
+                         f"kills or fills the disk of a server it runs); {store.name!r} is a "
+                         f"{kinds.spec(store.kind).display_name} store")
+    return store.plant_fault(cause, scratch)
 
 
 def run_with_timeout(action: Callable[[], Store], seconds: float, abort: Callable[[], None],
@@ -175,16 +100,8 @@ def run_with_timeout(action: Callable[[], Store], seconds: float, abort: Callabl
     return cast(Store, outcome["store"])
 
 
-def abort_postgres_restore(store: Store) -> Callable[[], None]:
-    """Stop a running pg_restore by terminating every session on the database being restored."""
-    server = getattr(store, "server", None)
-    database = getattr(store, "database", None)
-
-    def abort() -> None:
-        if server is None:
-            return
-        with contextlib.suppress(DrillError, psycopg.Error), server.connect() as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
-
-    return abort
+def abort(store: Store) -> Callable[[], None]:
+    """How to stop a restore of `store` that ran past its time limit (nothing, for a kind that cannot)."""
+    if isinstance(store, AbortsRestore):
+        return store.abort_restore
+    return lambda: None

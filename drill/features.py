@@ -20,11 +20,11 @@ from drill import vocabulary
 from drill.config import Config
 from drill.controls import control_ids, undeclared_tag_problems
 from drill.durations import DurationError, parse_duration
-from drill.errors import ConfigError, FeatureError
-from drill.stores.base import KIND_NAMES
+from drill.errors import ConfigError, FeatureError, UnsupportedStep
+from drill.stores import capabilities, kinds
 from drill.targets import TagError, targets_from_tags
 
-importlib.import_module("drill.steps.sentences")  # fills the vocabulary registry
+vocabulary.load()  # drill's sentences and those the store kinds bring
 
 
 def find_features(paths: Iterable[Path]) -> list[Path]:
@@ -142,8 +142,15 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
             if not _plugin_step(step, extra_steps):
                 errors.append(FeatureError(_undefined(step), path=info.path, line=step.line_number))
             continue
-        _, match = found
+        entry, match = found
         groups = {k: v for k, v in match.groupdict().items() if v is not None}
+        needed = entry.capability(groups)
+        named = groups.get("store")
+        if needed is not None and named in declared:
+            spec = kinds.find(declared[named])
+            if spec is not None and not spec.has(needed):
+                message = capabilities.lacks(named, spec.kind, needed, f"`{step.keyword} {step.name}`")
+                errors.append(UnsupportedStep(message, path=info.path, line=step.line_number))
         for key in ("duration", "interval"):
             if key in groups:
                 try:
@@ -155,7 +162,7 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                     if step.name.startswith(prefix):
                         info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
         if "kind" in groups:
-            kind = KIND_NAMES[groups["kind"]]
+            kind = kinds.by_sentence_name(groups["kind"]).kind
             try:
                 config.store(groups["store"], kind)
             except ConfigError as exc:

@@ -21,6 +21,9 @@ from typing import Any
 
 from drill.errors import StoreError, VerificationError
 from drill.redact import redact_text, register_secret
+from drill.stores import capabilities
+from drill.stores.base import Store
+from drill.stores.capabilities import RunsSql
 
 # Errors that mean "not up yet" while a service starts; anything else fails at once.
 TRANSIENT = (ConnectionRefusedError, ConnectionResetError, TimeoutError)
@@ -57,16 +60,15 @@ def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]
     return evidence
 
 
-def check_query(store: Any, query: str, expected: str) -> dict[str, Any]:
-    """Run a query on a PostgreSQL store; the first column of its first row must read `expected`."""
-    if store.kind != "postgres":
-        raise StoreError(f"query checks run on PostgreSQL stores; {store.name!r} is a {store.kind} store")
-    with store.server.connect(store.database) as conn:
-        try:
-            row = conn.execute(query.encode()).fetchone()
-        except Exception as exc:
-            raise VerificationError(f"the query on {store.name!r} failed: {redact_text(str(exc)).strip()}") from None
-    actual = "" if row is None or row[0] is None else str(row[0])
+def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
+    """Run a query on a store that runs SQL; the first column of its first row must read `expected`."""
+    if not isinstance(store, RunsSql):
+        raise StoreError(capabilities.lacks(store.name, store.kind, RunsSql, "a query check"))
+    try:
+        value = store.query_value(query)
+    except StoreError as exc:
+        raise VerificationError(str(exc)) from None
+    actual = "" if value is None else str(value)
     evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual}
     if actual != expected:
         raise VerificationError(f"the query {query!r} on {store.name!r} returned {actual!r}, expected {expected!r}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from drill import vocabulary
 from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError
@@ -25,8 +26,9 @@ from drill.scenario import DrillScenario
 from drill.session import DrillSession
 from drill.targets import TagError
 
-# The vocabulary: registered as a plugin so pytest-bdd finds every step definition.
-pytest_plugins = ["drill.steps.sentences"]
+# The vocabulary: registered as plugins so pytest-bdd finds every step definition, drill's own and the
+# sentences that store kinds bring (KindSpec.steps, e.g. from a kind another package installs).
+pytest_plugins = vocabulary.step_modules()
 
 SESSION_KEY = pytest.StashKey["DrillSession"]()
 HOLDER_KEY = pytest.StashKey["ScenarioHolder"]()

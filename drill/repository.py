@@ -25,6 +25,7 @@ symlink inside the repository is followed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -478,9 +479,9 @@ def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
     drill.cleanup.push(f"remove the checked copy of backup {entry.id}", lambda: shutil.rmtree(workdir, True))
     with drill.clock.phase("fetch", name):
         artifact = repo.materialize(entry, crypto.load_key(key_file) if key_file else None, workdir)
-    drill.backups.setdefault(name, []).append(artifact)
-    drill.result.evidence["backups"].append({**artifact.evidence(), "path": str(entry.directory),
-                                              "encryption": entry.manifest.encryption})
+    evidence = dataclasses.replace(artifact.as_evidence(), path=str(entry.directory),
+                                   encryption=entry.manifest.encryption)
+    drill.record_backup(artifact, evidence=evidence)
     drill.reporter.info(f"latest repository backup of {name}: {entry.id} (consistent at "
                         f"{iso(artifact.consistent_at)}, checked)", force=True)
     return artifact
@@ -499,9 +500,9 @@ def newest_matching(pattern: str, base: Path) -> tuple[Path, float]:
 
 def date_of(path: Path) -> float:
     """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz), else its mtime."""
-    from drill.scenario import _date_of  # one rule for drills and for `drill restore`
+    from drill.scenario.backups import date_of as dated  # one rule for drills and for `drill restore`
 
-    return _date_of(path)
+    return dated(path)
 
 
 def _check_binding(entry: Entry) -> None:

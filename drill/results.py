@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drill.evidence import Evidence
 from drill.redact import redact
 
 SCHEMA_VERSION = 1
@@ -83,7 +84,7 @@ class ScenarioResult:
     targets: list[TargetResult] = field(default_factory=list)
     phases: list[PhaseResult] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     errors: list[ErrorResult] = field(default_factory=list)
     nodeid: str = ""
 
@@ -114,7 +115,10 @@ class RunResult:
     scenarios: list[ScenarioResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return redact(asdict(self))  # type: ignore[no-any-return]
+        data = asdict(self)
+        for raw, scenario in zip(data["scenarios"], self.scenarios, strict=True):
+            raw["evidence"] = scenario.evidence.to_dict()  # the shape results.json always had
+        return redact(data)  # type: ignore[no-any-return]
 
     def write(self, directory: Path) -> Path:
         """Write results.json atomically (a reader never sees half a file), sealed with its sha256."""

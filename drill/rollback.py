@@ -29,6 +29,7 @@ from drill.fingerprint import Fingerprint, compare
 from drill.provision.processes import pid_alive
 from drill.redact import redact_text
 from drill.stores.base import BackupArtifact, Progress, Store, no_progress
+from drill.stores.capabilities import Removable
 
 POLICIES = ("always", "on-failure", "never")
 STATE_DIRNAME = ".drill-rollback"
@@ -70,13 +71,8 @@ def state_dir(backup_dir: Path, store: str) -> Path:
 
 
 def store_is_absent(store: Store) -> bool:
-    """True when the store's data does not exist at all (only PostgreSQL and MongoDB databases can vanish)."""
-    server = getattr(store, "server", None)
-    if store.kind == "postgres" and server is not None:
-        return not bool(server.database_exists(store.database))  # type: ignore[attr-defined]
-    if store.kind == "mongodb" and server is not None:
-        return not bool(server.has_database(store.database_name))  # type: ignore[attr-defined]
-    return False
+    """True when the store's data does not exist at all (only kinds that are Removable can vanish: a database)."""
+    return isinstance(store, Removable) and not store.exists()
 
 
 def keep(store: Store, backup_dir: Path, progress: Progress = no_progress) -> SafetyCopy:
@@ -144,10 +140,9 @@ def roll_back(store: Store, copy: SafetyCopy, progress: Progress = no_progress) 
             "verified": True, "absent": copy.absent, "differences": differences}
 
 
-def _remove(store: Any) -> None:
-    if store.kind == "postgres":
-        drop = store._drop
-        drop(store.database)
+def _remove(store: Store) -> None:
+    if isinstance(store, Removable):
+        store.remove()
     else:
         store.lose()
 

@@ -7,6 +7,7 @@ steps against this registry without running anything, validates the arguments it
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,12 +15,20 @@ from typing import Any, TypeVar
 
 from pytest_bdd import given, parsers, then, when
 
+from drill.stores import kinds
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 STORE = r'"(?P<store>[^"]+)"'
-KINDS = r"(?P<kind>PostgreSQL|MongoDB|Redis|Docker volume|GCS|Google Cloud Storage|Firestore)"
-UNITS = r"(?P<unit>rows?|documents?|keys?|objects?|files?)"
+# Built from the kinds' declarations (drill.stores.kinds): a kind added is a kind named in sentences.
+KINDS = rf"(?P<kind>{kinds.names_pattern()})"
+UNITS = rf"(?P<unit>{kinds.units_pattern()})"
 COUNT = r"(?P<count>\d[\d,_]*)"
+
+
+# What a sentence needs of the store it names: a capability (drill.stores.capabilities), or a function of
+# the sentence's words that says which one (None: nothing beyond the Store contract).
+Needs = type | Callable[[dict[str, str]], type | None] | None
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,13 @@ class Sentence:
     pattern: str
     summary: str
     example: str  # one full line as it appears in a feature, keyword included
+    needs: Needs = None
+
+    def capability(self, groups: dict[str, str]) -> type | None:
+        """The capability the store named in these words must have, if any."""
+        if self.needs is None or isinstance(self.needs, type):
+            return self.needs
+        return self.needs(groups)
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -37,20 +53,45 @@ class Sentence:
         return self.regex.fullmatch(text)
 
 
+# The vocabulary's step modules (steps/, shipped as drill.steps): one per domain, in the README's order. Kinds
+# add their own (KindSpec.steps).
+DOMAINS = ("drill.steps.stores", "drill.steps.backups", "drill.steps.recovery", "drill.steps.verification",
+           "drill.steps.rollback", "drill.steps.system")
+
+
+def step_modules() -> list[str]:
+    """Every step module: the domains', then those the store kinds bring (the plugin registers them)."""
+    return [*DOMAINS, *kinds.step_modules()]
+
+
+def load() -> None:
+    """Import every step module, which fills the registry (drill check, the README's test)."""
+    for module in step_modules():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise kinds.KindError(f"the sentences {module} cannot be imported: {exc}") from None
+
+
 REGISTRY: list[Sentence] = []
 _DECORATORS = {"given": given, "when": when, "then": then}
 
 
-def sentence(types: str, pattern: str, summary: str, example: str) -> Callable[[F], F]:
-    """Register a sentence and bind it to pytest-bdd for each of its step types ("given when")."""
-    kinds = tuple(types.split())
-    entry = Sentence(kinds, pattern, summary, example)
+def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Needs = None,
+             converters: dict[str, Callable[[str], object]] | None = None) -> Callable[[F], F]:
+    """Register a sentence and bind it to pytest-bdd for each of its step types ("given when").
+
+    `needs` is what the sentence asks of the store it names (`drill check` reports a store whose kind
+    does not declare it); `converters` turn its words into the step's arguments (pytest-bdd converters),
+    e.g. {"count": parse_count}."""
+    step_types = tuple(types.split())
+    entry = Sentence(step_types, pattern, summary, example, needs)
     REGISTRY.append(entry)
 
     def bind(func: F) -> F:
-        for kind in kinds:
+        for step_type in step_types:
             # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
-            _DECORATORS[kind](parsers.re(pattern), stacklevel=2)(func)
+            _DECORATORS[step_type](parsers.re(pattern), converters=converters, stacklevel=2)(func)
         return func
 
     return bind

@@ -1,49 +1,56 @@
 """Bring a named store into existence as its configuration says: local, container or live.
 
-Each store kind has a module `drill.provision.<kind>` with `provision_local(config, cleanup,
-progress)` and `provision_live(config, cleanup)` (and `provision_container(config, cleanup, progress)`
-where the kind runs in a container); this dispatcher finds it, so adding a kind
-touches no shared code. A kind without such a module is refused with a clear message.
+Each kind declares its provisioners (drill.stores.kinds.KindSpec.provisioners: provision mode ->
+"module:function"); this dispatcher imports the one asked for when it is first used, so a kind's
+client libraries load only when a store of that kind is provisioned. A mode the kind does not
+declare is refused with the modes it does.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
+from drill.stores import kinds
 from drill.stores.base import Progress, Store, no_progress
 
+Provisioner = Callable[[StoreConfig, CleanupStack, Progress], Store]
 
-def _kind_module(kind: str) -> Any:
+
+def _kind_module(name: str, spec: kinds.KindSpec) -> ModuleType:
+    """The module that holds a kind's provisioner; a missing client library says which extra brings it."""
     try:
-        return importlib.import_module(f"drill.provision.{kind}")
+        return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name != f"drill.provision.{kind}":
-            raise ProvisionError(f"{kind} stores need the Python package {exc.name!r}: "
-                                 f"pip install 'drill[{kind}]'") from None
-        return None
+        if exc.name is None or name == exc.name or name.startswith(f"{exc.name}."):
+            raise ProvisionError(f"{spec.kind} stores: their provisioner module {name!r} is not installed") from None
+        extra = f"pip install 'drill[{spec.extra}]'" if spec.extra else "install the package that provides it"
+        raise ProvisionError(f"{spec.kind} stores need the Python package {exc.name!r}: {extra}") from None
+
+
+def provisioner(config: StoreConfig) -> Provisioner:
+    """The function that provisions `config` as its kind declares for its provision mode."""
+    spec = kinds.find(config.kind)
+    if spec is None:
+        raise ProvisionError(f"store {config.name!r}: {config.kind!r} is not a store kind drill knows; one of: "
+                             f"{', '.join(kinds.all_kinds())}")
+    target = spec.provisioners.get(config.provision)
+    if target is None:
+        raise ProvisionError(f"store {config.name!r}: provision = \"{config.provision}\" is not available for "
+                             f"{config.kind} stores in this version of drill; use one of: "
+                             f"{', '.join(repr(m) for m in spec.provisioners)}")
+    module_name, _, function = target.partition(":")
+    found = vars(_kind_module(module_name, spec)).get(function)
+    if not callable(found):
+        raise ProvisionError(f"{config.kind} stores declare the provisioner {target!r}, which does not exist")
+    made: Provisioner = found
+    return made
 
 
 def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
     """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists."""
-    module = _kind_module(config.kind)
-    if module is None:
-        raise ProvisionError(f"store {config.name!r}: {config.kind} stores are not implemented yet in this "
-                             f"version of drill")
-    if config.provision == "container":
-        container: Callable[[StoreConfig, CleanupStack, Progress], Store] | None = getattr(
-            module, "provision_container", None)
-        if container is None:
-            raise ProvisionError(f"store {config.name!r}: provision = \"container\" is not available for "
-                                 f"{config.kind} stores in this version of drill; use \"local\" (a throwaway "
-                                 f"server) or \"live\" (a URL from the environment)")
-        return container(config, cleanup, progress)
-    if config.provision == "live":
-        live: Callable[[StoreConfig, CleanupStack], Store] = module.provision_live
-        return live(config, cleanup)
-    local: Callable[[StoreConfig, CleanupStack, Progress], Store] = module.provision_local
-    return local(config, cleanup, progress)
+    return provisioner(config)(config, cleanup, progress)

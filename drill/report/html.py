@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
 from drill.durations import format_duration
+from drill.evidence import FingerprintEvidence
 from drill.report import svg
 from drill.report.controls import controls_view
 from drill.report.history import scenario_id
@@ -46,9 +48,9 @@ def value_text(key: str, value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _fingerprint_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    before = (entry.get("before") or {}).get("parts", {}) or {}
-    after = (entry.get("after") or {}).get("parts", {}) or {}
+def _fingerprint_rows(entry: FingerprintEvidence) -> list[dict[str, Any]]:
+    before = entry.before.get("parts", {}) or {}
+    after = entry.after.get("parts", {}) or {}
     rows = []
     for part in sorted(set(before) | set(after)):
         b, a = before.get(part), after.get(part)
@@ -63,26 +65,19 @@ def _fingerprint_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
     ev = scenario.evidence
-    fingerprints = []
-    for store, entry in (ev.get("fingerprints") or {}).items():
-        if not isinstance(entry, dict):
-            continue
-        fingerprints.append({
-            "store": store, "backup": entry.get("backup"),
-            "total_before": (entry.get("before") or {}).get("total"),
-            "total_after": (entry.get("after") or {}).get("total"),
-            "unit": (entry.get("before") or {}).get("unit", "items"),
-            "label": (entry.get("before") or {}).get("part_label", "part"),
-            "rows": _fingerprint_rows(entry),
-            "extras_before": (entry.get("before") or {}).get("extras") or {},
-            "extras_after": (entry.get("after") or {}).get("extras") or {},
-            "differences": [d.get("message", str(d)) if isinstance(d, dict) else str(d)
-                            for d in entry.get("differences") or []]})
+    fingerprints = [{
+        "store": store, "backup": entry.backup, "total_before": entry.before.get("total"),
+        "total_after": entry.after.get("total"), "unit": entry.unit, "label": entry.part_label,
+        "rows": _fingerprint_rows(entry), "extras_before": entry.before.get("extras") or {},
+        "extras_after": entry.after.get("extras") or {},
+        "differences": [d.get("message", str(d)) if isinstance(d, dict) else str(d) for d in entry.differences]}
+        for store, entry in ev.fingerprints.items()]
+    sections = ev.to_dict()  # the sections without a table of their own are shown as JSON, as recorded
     return {
-        "stores": ev.get("stores") or {}, "backups": ev.get("backups") or [], "fingerprints": fingerprints,
-        "markers": ev.get("markers") or {}, "counts": ev.get("counts") or {}, "seeded": ev.get("seeded") or {},
+        "stores": ev.stores, "backups": ev.backups, "fingerprints": fingerprints, "markers": ev.markers,
+        "counts": {k: dataclasses.asdict(c) for k, c in ev.counts.items()}, "seeded": ev.seeded,
         "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
-                  for k, v in ev.items() if k not in KNOWN_EVIDENCE}}
+                  for k, v in sections.items() if k not in KNOWN_EVIDENCE}}
 
 
 def context(loaded: LoadedRun) -> dict[str, Any]:

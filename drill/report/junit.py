@@ -26,9 +26,8 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(key, target.target_seconds)
         add(f"{key}.measured", target.measured_seconds)
         add(f"{key}.met", {True: "true", False: "false", None: "not measured"}[target.met])
-    for backup in scenario.evidence.get("backups") or []:
-        if isinstance(backup, dict):
-            add(f"drill.backup[{backup.get('id')}].sha256", backup.get("sha256"))
+    for backup in scenario.evidence.backups:
+        add(f"drill.backup[{backup.id}].sha256", backup.sha256)
 
 
 def _steps_text(scenario: ScenarioResult) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from drill.errors import DrillError
+from drill.evidence import Evidence
 from drill.report.history import HistoryEntry, Problem, read_history, verify
 from drill.report.integrity import DIGEST_KEY, seal_problem
 from drill.report.sanitize import clean
@@ -54,7 +55,8 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             targets=[_build(TargetResult, t) for t in s.get("targets", [])],
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
-            errors=[_build(ErrorResult, e) for e in s.get("errors", [])]))
+            errors=[_build(ErrorResult, e) for e in s.get("errors", [])],
+            evidence=Evidence.from_dict(s.get("evidence") or {})))
     return _build(RunResult, raw, scenarios=scenarios)
 
 

@@ -96,14 +96,12 @@ def _backups(loaded: LoadedRun, config: Config) -> tuple[list[dict[str, Any]], l
     used: list[dict[str, Any]] = []
     manifests: list[Member] = []
     for scenario in loaded.run.scenarios:
-        for backup in scenario.evidence.get("backups") or []:
-            if not isinstance(backup, dict):
-                continue
-            item = {"scenario": scenario.name, **{k: backup.get(k) for k in (
+        for backup in scenario.evidence.backups:
+            item = {"scenario": scenario.name, **{k: getattr(backup, k) for k in (
                 "id", "store", "format", "source", "sha256", "size", "created_at", "consistent_at",
                 "tool_versions", "server_version", "path")}, "manifest": None}
-            store, backup_id = str(backup.get("store") or ""), str(backup.get("id") or "")
-            if backup.get("source") == "repository" and _SAFE_NAME.fullmatch(store) and _SAFE_NAME.fullmatch(
+            store, backup_id = backup.store, backup.id
+            if backup.source == "repository" and _SAFE_NAME.fullmatch(store) and _SAFE_NAME.fullmatch(
                     backup_id) and config.repository.gcs is None:
                 manifest = config.repository_path / store / backup_id / "manifest.json"
                 if manifest.is_file() and not manifest.is_symlink():
@@ -124,13 +122,13 @@ def _tool_versions(loaded: LoadedRun) -> dict[str, Any]:
     stores: dict[str, Any] = {}
     backups: dict[str, Any] = {}
     for scenario in loaded.run.scenarios:
-        for name, store in (scenario.evidence.get("stores") or {}).items():
+        for name, store in scenario.evidence.stores.items():
             if isinstance(store, dict):
                 stores[name] = {k: store.get(k) for k in ("kind", "server_version", "tools", "provision")
                                 if store.get(k) is not None}
-        for backup in scenario.evidence.get("backups") or []:
-            if isinstance(backup, dict) and backup.get("tool_versions"):
-                backups[str(backup.get("id"))] = backup["tool_versions"]
+        for backup in scenario.evidence.backups:
+            if backup.tool_versions:
+                backups[backup.id] = backup.tool_versions
     return {"stores": stores, "backups": backups}
 
 

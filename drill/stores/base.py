@@ -16,17 +16,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError
+from drill.evidence import BackupEvidence
 from drill.fingerprint import Fingerprint
+from drill.stores import kinds
 
-# What a seed count and a "holds N" count mean for each kind.
-UNITS = {"postgres": "rows", "mongodb": "documents", "redis": "keys", "volume": "files",
-         "gcs": "objects", "firestore": "documents"}
-# What one part of a fingerprint is called for each kind.
-PART_LABELS = {"postgres": "table", "mongodb": "collection", "redis": "key-space", "volume": "directory",
-               "gcs": "prefix", "firestore": "collection"}
-# Human names used in sentences: `Given the PostgreSQL store "userdb"`.
-KIND_NAMES = {"PostgreSQL": "postgres", "MongoDB": "mongodb", "Redis": "redis", "Docker volume": "volume",
-              "GCS": "gcs", "Google Cloud Storage": "gcs", "Firestore": "firestore"}
+# The tables kinds used to be added to by hand, now read from their declarations (drill.stores.kinds).
+UNITS = kinds.KindTable(lambda: {k: s.unit for k, s in kinds.all_kinds().items()})
+PART_LABELS = kinds.KindTable(lambda: {k: s.part_label for k, s in kinds.all_kinds().items()})
+KIND_NAMES = kinds.KindTable(lambda: {n: s.kind for s in kinds.all_kinds().values() for n in s.names})
 
 Progress = Callable[[str], None]
 
@@ -53,13 +50,15 @@ class BackupArtifact:
     fingerprint: Fingerprint | None = None  # taken in the same snapshot as the backup, when possible
     source: str = "drill"  # drill | external (found by glob: no fingerprint, dated by name or mtime)
 
+    def as_evidence(self) -> BackupEvidence:
+        return BackupEvidence(
+            id=self.id, store=self.store, format=self.format, path=str(self.path), sha256=self.sha256,
+            size=self.size, source=self.source, created_at=self.created_at, consistent_at=self.consistent_at,
+            tool_versions=dict(self.tool_versions), server_version=self.server_version)
+
     def evidence(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "store": self.store, "format": self.format, "path": str(self.path),
-            "sha256": self.sha256, "size": self.size, "source": self.source,
-            "created_at": self.created_at, "consistent_at": self.consistent_at,
-            "tool_versions": self.tool_versions, "server_version": self.server_version,
-        }
+        """As journals and manifests record it."""
+        return self.as_evidence().to_dict()
 
 
 @dataclass(frozen=True)
@@ -105,6 +104,12 @@ class Guarded:
 
     config: StoreConfig
     name: str
+    kind: str
+
+    @property
+    def unit(self) -> str:
+        """What the store's counts count, as its kind declares (rows, documents, keys...)."""
+        return kinds.spec(self.kind).unit
 
     def require_destructive(self, action: str) -> None:
         if self.config.is_live and not self.config.destructive:

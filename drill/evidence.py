@@ -1,0 +1,136 @@
+"""What a scenario recorded as evidence, typed: the report, JUnit and results.json read fields, not dict keys.
+
+The JSON shape in results.json is the one drill always wrote (`"evidence": {"stores": ..., "backups":
+[...], ...}`); sections that stayed empty are left out, as before. Sections this version does not
+know (written by a newer drill) are kept in `other`, so that a report still shows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+# Always written, even empty (they were since the first version of results.json).
+ALWAYS = ("stores", "backups", "fingerprints", "markers")
+
+
+@dataclass
+class BackupEvidence:
+    """One backup a scenario took, found or fetched: where it is, how to check it, what it is consistent to."""
+
+    id: str
+    store: str
+    format: str = ""
+    path: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    source: str = "drill"  # drill | external | repository
+    created_at: float | None = None
+    consistent_at: float | None = None
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    server_version: str | None = None
+    encryption: dict[str, Any] | None = None  # a repository backup's encryption (key id, cipher)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if self.encryption is None:
+            del data["encryption"]  # only repository backups say how they were encrypted
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BackupEvidence:
+        return _build(cls, {"id": "", "store": "", **raw})
+
+
+@dataclass
+class FingerprintEvidence:
+    """A store's fingerprint at its backup and after the restore (Fingerprint.to_dict shapes), and how they differ."""
+
+    backup: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+    differences: list[dict[str, str]] = field(default_factory=list)
+    details: list[str] | None = None  # the items that differ, for kinds that can say (ExplainsDifferences)
+
+    @property
+    def unit(self) -> str:
+        return str(self.before.get("unit", "items"))
+
+    @property
+    def part_label(self) -> str:
+        return str(self.before.get("part_label", "part"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if self.details is None:
+            del data["details"]  # a rollback's comparison names no items
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FingerprintEvidence:
+        return _build(cls, {"backup": None, "before": {}, "after": {}, **raw})
+
+
+@dataclass
+class CountEvidence:
+    expected: int
+    actual: int
+
+
+@dataclass
+class Evidence:
+    """Everything a scenario recorded, by section."""
+
+    stores: dict[str, dict[str, str]] = field(default_factory=dict)  # Store.describe() of each store
+    backups: list[BackupEvidence] = field(default_factory=list)
+    fingerprints: dict[str, FingerprintEvidence] = field(default_factory=dict)
+    markers: dict[str, dict[str, Any]] = field(default_factory=dict)  # the RPO writer and the measured RPO
+    seeded: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, CountEvidence] = field(default_factory=dict)
+    rollback: dict[str, Any] = field(default_factory=dict)  # "policy", and per store its safety copy and rollback
+    planted_failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pitr: dict[str, dict[str, Any]] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)  # the whole-system plan, per-store outcomes
+    health: list[dict[str, Any]] = field(default_factory=list)
+    interrupted_restores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict)  # sections a newer drill wrote, kept as read
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name == "other" or not (value or item.name in ALWAYS):
+                continue
+            if item.name == "backups":
+                value = [b.to_dict() for b in value]
+            elif item.name == "fingerprints":
+                value = {k: f.to_dict() for k, f in value.items()}
+            elif item.name == "counts":
+                value = {k: dataclasses.asdict(c) for k, c in value.items()}
+            out[item.name] = value
+        return {**out, **self.other}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Evidence:
+        known = {f.name for f in dataclasses.fields(cls)} - {"other"}
+        evidence = cls(other={k: v for k, v in raw.items() if k not in known})
+        for name in known & raw.keys():
+            value = raw[name]
+            if name == "backups":
+                value = [BackupEvidence.from_dict(b) for b in value if isinstance(b, dict)]
+            elif name == "fingerprints":
+                value = {k: FingerprintEvidence.from_dict(f) for k, f in value.items() if isinstance(f, dict)}
+            elif name == "counts":
+                value = {k: _build(CountEvidence, c) for k, c in value.items() if isinstance(c, dict)}
+            setattr(evidence, name, value)
+        return evidence
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], raw: dict[str, Any]) -> T:
+    """An instance from what results.json holds: keys this version does not know are ignored."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in raw.items() if k in names})

@@ -1,0 +1,98 @@
+"""Backups of a scenario: taken by the store, written as the runbook's cron does, or found by glob."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import glob
+import os
+import re
+import time
+from pathlib import Path
+
+from drill.errors import BackupError, StoreError
+from drill.results import iso
+from drill.scenario.state import ScenarioState
+from drill.stores import capabilities
+from drill.stores.base import BackupArtifact
+from drill.stores.capabilities import DumpsSql, ObjectStore, ObjectVersions
+
+
+class Backups:
+    def __init__(self, state: ScenarioState) -> None:
+        self.state = state
+
+    def take(self, name: str) -> BackupArtifact:
+        state = self.state
+        store = state.store(name)
+        with state.clock.phase("backup", name):
+            artifact = store.backup(state.config.backup_dir / name, state.reporter.info)
+        state.record_backup(artifact, written=True)
+        return artifact
+
+    def take_into_bucket(self, name: str, bucket: str) -> BackupArtifact:
+        store = self.state.store(name)
+        if not isinstance(store, ObjectStore):
+            raise StoreError(capabilities.lacks(name, store.kind, ObjectStore, "a backup into a bucket"))
+        store.use_backup_bucket(bucket)
+        return self.take(name)
+
+    def save_runbook_dump(self, name: str, path_template: str) -> Path:
+        """A gzip'd plain-SQL dump, as the seed runbook's cron makes, at a path with {timestamp}."""
+        state = self.state
+        store = state.store(name)
+        stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+        path = Path(path_template.replace("{timestamp}", stamp))
+        path = path if path.is_absolute() else state.config.base_dir / path
+        if not isinstance(store, DumpsSql):
+            raise StoreError(capabilities.lacks(name, store.kind, DumpsSql, "a gzip'd SQL dump"))
+        with state.clock.phase("backup", name):
+            artifact = store.dump_sql_gz(path, state.reporter.info)
+        if artifact.fingerprint is not None:
+            state.fingerprints_by_path[path.resolve()] = artifact.fingerprint
+        state.record_backup(artifact, usable=False, written=True)  # used once found: `the latest backup ... in`
+        return path
+
+    def use_latest(self, name: str, pattern: str) -> BackupArtifact:
+        """The newest file matching a glob, dated by its name (…_20240115_143000…) or its mtime."""
+        state = self.state
+        store = state.store(name)
+        full = pattern if os.path.isabs(pattern) else str(state.config.base_dir / pattern)
+        matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
+        if not matches:
+            raise BackupError(f"no backup of {name!r} matches {pattern!r} (searched {full})")
+        dated = sorted(((date_of(p), p) for p in matches), key=lambda pair: pair[0])
+        when, newest = dated[-1]
+        artifact = BackupArtifact(
+            id=newest.name, store=name, kind=store.kind, format="external", path=newest,
+            sha256=None, size=newest.stat().st_size, created_at=when, consistent_at=when,
+            fingerprint=state.fingerprints_by_path.get(newest.resolve()), source="external")
+        state.record_backup(artifact)
+        state.info(f"latest backup of {name}: {newest} (dated {iso(when)})")
+        return artifact
+
+    def use_object_versions(self, name: str) -> BackupArtifact:
+        """The object generations current when the latest backup was taken become the latest backup."""
+        state = self.state
+        store = state.store(name)
+        if not isinstance(store, ObjectVersions):
+            raise StoreError(capabilities.lacks(name, store.kind, ObjectVersions, "a restore from object versions"))
+        artifact = store.versions_artifact(state.latest_backup(name))
+        state.record_backup(artifact, in_evidence=False)  # a view of a backup already in the evidence
+        return artifact
+
+
+_NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
+                        r"(?:[_T-]?(?P<H>[0-2]\d)(?P<M>[0-5]\d)(?P<S>[0-5]\d)?)?")
+
+
+def date_of(path: Path) -> float:
+    """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz), else its mtime."""
+    match = _NAME_DATE.search(path.name)
+    if match:
+        with contextlib.suppress(ValueError):
+            parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+            stamp = dt.datetime(parts["y"], parts["m"], parts["d"], parts.get("H", 0), parts.get("M", 0),
+                                parts.get("S", 0), tzinfo=dt.UTC)
+            return stamp.timestamp()
+    return path.stat().st_mtime

@@ -1,0 +1,141 @@
+"""Recovery and RPO: the marker writer, the disaster, the restore, and the data loss it shows.
+
+- the RTO clock starts at the first disaster (or at the first restore when nothing was lost);
+- RPO is the disaster time minus the recovery point: the newest marker that survived the
+  restore, or, when no marker writer ran, the backup's consistent time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+
+from drill.durations import format_duration, parse_duration
+from drill.errors import DrillError, StoreError
+from drill.markers import MarkerWriter
+from drill.pause import pause_point
+from drill.scenario.safety import Safety
+from drill.scenario.state import RestoreRecord, ScenarioState
+from drill.stores import kinds
+from drill.stores.base import Store
+from drill.stores.capabilities import PointInTime
+
+
+class Recovery:
+    def __init__(self, state: ScenarioState, safety: Safety) -> None:
+        self.state = state
+        self.safety = safety
+
+    # -- RPO markers ------------------------------------------------------------------------------------
+
+    def start_writer(self, name: str, interval_text: str) -> None:
+        state = self.state
+        store = state.store(name)
+        store.require_writes("write RPO markers into")
+        if name in state.writers:
+            raise StoreError(f"writes to {name!r} are already being recorded")
+        writer = MarkerWriter(store.markers(), parse_duration(interval_text), name)
+        state.cleanup.push(f"stop the marker writer of {name!r}", lambda: _quietly(writer.stop))
+        writer.start()
+        state.writers[name] = writer
+        state.info(f"recording writes to {name} every {format_duration(writer.interval)}")
+
+    def stop_writer(self, name: str) -> None:
+        writer = self.state.writers.get(name)
+        if writer is None:
+            raise StoreError(f"no writes to {name!r} are being recorded: add "
+                             f"`Given writes to \"{name}\" are recorded every 1 second` first")
+        writer.stop()
+        self.state.evidence.markers[name] = writer.evidence()
+
+    def stop_running_writer(self, name: str) -> None:
+        """Stop the writer of `name` if one runs (a disaster or a recovery ends the writes)."""
+        writer = self.state.writers.get(name)
+        if writer is not None and writer.stopped_at is None:
+            self.stop_writer(name)
+
+    def wait(self, duration_text: str) -> None:
+        seconds = parse_duration(duration_text)
+        self.state.info(f"waiting {format_duration(seconds)}")
+        time.sleep(seconds)  # the scenario asked for time to pass (e.g. writes to accumulate)
+
+    # -- disaster and recovery --------------------------------------------------------------------------
+
+    def lose(self, name: str) -> None:
+        state = self.state
+        store = state.store(name)
+        store.require_destructive("lose")  # refuse before the clock starts or anything is touched
+        self.stop_running_writer(name)  # the writer runs until the disaster
+        position = store.recovery_position() if isinstance(store, PointInTime) else None
+        if position is not None:  # "just before the disaster" is this log position, exactly
+            state.disaster_position[name] = position
+        state.clock.start()
+        state.disaster_at[name] = time.time()
+        with state.clock.phase("disaster", name):
+            store.lose()
+        pause_point(f"disaster:{name}")
+
+    def restore(self, name: str, into: str | None = None) -> Store:
+        state = self.state
+        store = state.store(name)
+        artifact = state.latest_backup(name)
+        # Kinds with no "new database" to restore into (Redis) restore a live store in place, which
+        # needs `destructive = true`.
+        redirected = into is None and store.config.is_live and not kinds.spec(store.kind).live_restore_in_place
+        if redirected:
+            # Live stores are never overwritten by default (even when destructive): a new scratch target.
+            into = f"{name}_drill_{uuid.uuid4().hex[:8]}"
+            state.info(f"{name} is live: restoring into a new target {into} (it is dropped afterwards)")
+        if into is not None and into in state.stores:
+            raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")
+        state.clock.start()  # a restore with no disaster before it starts the clock itself
+        started = time.time()
+        target = self.safety.guarded_restore(
+            name, store, into is None, lambda: self.safety.restore_with_faults(name, store, artifact, into),
+            into or name)
+        target_name = into or name
+        if into is not None:
+            state.stores[into] = target
+            state.cleanup.push(f"close {into!r}", target.close)
+        record = RestoreRecord(source=name, target=target_name, artifact=artifact, started_at=started)
+        state.restores[target_name] = record
+        if redirected:
+            state.aliases[name] = target_name
+        self.measure_rpo(record, target)
+        return target
+
+    def measure_rpo(self, record: RestoreRecord, target: Store) -> None:
+        state = self.state
+        writer = state.writers.get(record.source)
+        disaster = state.disaster_at.get(record.source, record.started_at)
+        evidence: dict[str, object] = {}
+        if writer is not None:
+            if writer.stopped_at is None:
+                self.stop_writer(record.source)
+            sink = target.markers()
+            newest = sink.newest()
+            evidence = {**writer.evidence(), "newest_surviving_seq": newest.seq if newest else None,
+                        "newest_surviving_at": newest.written_at if newest else None,
+                        "lost": (writer.last.seq - newest.seq) if (writer.last and newest) else len(writer.written)}
+            if newest is not None:
+                record.recovery_point, record.rpo_method = newest.written_at, "markers"
+        if record.recovery_point is None:
+            record.recovery_point, record.rpo_method = record.artifact.consistent_at, "backup-consistent-time"
+        rpo = max(0.0, disaster - record.recovery_point)
+        evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
+                         "rpo_seconds": rpo, "method": record.rpo_method, "backup": record.artifact.id})
+        state.evidence.markers[record.target] = evidence
+        if state.result.rpo_seconds is None or rpo > state.result.rpo_seconds:
+            state.result.rpo_seconds, state.result.rpo_method = rpo, record.rpo_method
+        state.info(f"RPO {format_duration(rpo)} (recovery point from {record.rpo_method})")
+
+    def close(self) -> None:
+        """Record every writer's evidence (those the scenario never stopped included)."""
+        for name, writer in self.state.writers.items():
+            self.state.evidence.markers.setdefault(name, writer.evidence())
+
+
+def _quietly(action: object) -> None:
+    with contextlib.suppress(DrillError):
+        action()  # type: ignore[operator]

@@ -1,0 +1,111 @@
+"""The one state a running scenario's collaborators share: its stores, backups, restores, clock and evidence.
+
+Each collaborator (drill.scenario.recovery, .safety, .point_in_time, .whole_system, .verification,
+.targets, ...) reads and writes this object and nothing else of the others; backups are recorded
+through `record_backup` only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drill.cleanup import CleanupStack
+from drill.clock import RecoveryClock
+from drill.config import Config
+from drill.errors import BackupError, StoreError
+from drill.evidence import BackupEvidence, Evidence
+from drill.fingerprint import Fingerprint
+from drill.markers import MarkerWriter
+from drill.progress import Reporter
+from drill.results import ScenarioResult
+from drill.stores.base import BackupArtifact, Store
+
+
+@dataclass
+class RestoreRecord:
+    source: str  # the store whose backup was restored
+    target: str  # the store that now holds the restored data
+    artifact: BackupArtifact
+    started_at: float
+    recovery_point: float | None = None
+    rpo_method: str | None = None
+
+
+@dataclass
+class ScenarioState:
+    config: Config
+    result: ScenarioResult
+    reporter: Reporter
+    clock: RecoveryClock
+    cleanup: CleanupStack = field(default_factory=CleanupStack)
+    stores: dict[str, Store] = field(default_factory=dict)
+    backups: dict[str, list[BackupArtifact]] = field(default_factory=dict)  # usable for restores, oldest first
+    writers: dict[str, MarkerWriter] = field(default_factory=dict)
+    disaster_at: dict[str, float] = field(default_factory=dict)
+    disaster_position: dict[str, str] = field(default_factory=dict)  # the log position at the disaster (PointInTime)
+    restores: dict[str, RestoreRecord] = field(default_factory=dict)  # by the store that holds the restored data
+    # A live store restored without "into" goes to a new database; its name then means that copy.
+    aliases: dict[str, str] = field(default_factory=dict)
+    throwaway_backups: list[Path] = field(default_factory=list)  # written here for throwaway stores: removed at the end
+    # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
+    fingerprints_by_path: dict[Path, Fingerprint] = field(default_factory=dict)
+    current_line: int = 0  # line of the step being run (set by the plugin), for target sources
+
+    @property
+    def evidence(self) -> Evidence:
+        return self.result.evidence
+
+    def info(self, text: str) -> None:
+        self.reporter.info(text, force=True)
+
+    def store(self, name: str) -> Store:
+        try:
+            return self.stores[self.aliases.get(name, name)]
+        except KeyError:
+            raise StoreError(f"store {name!r} is not declared in this scenario: add a step such as "
+                             f"`Given the PostgreSQL store \"{name}\"` before using it") from None
+
+    def record_backup(self, artifact: BackupArtifact, *, usable: bool = True, written: bool = False,
+                      evidence: BackupEvidence | None = None, in_evidence: bool = True) -> None:
+        """The one way a backup enters a scenario.
+
+        usable: it becomes the store's latest backup (what "restored from its latest backup" restores);
+        written: this scenario wrote the file: removed at the end for a throwaway store, kept with a
+        manifest next to it for a live one; evidence: what the evidence says of it (default: the
+        artifact's own record); in_evidence: False for a backup derived from one already recorded.
+        """
+        if usable:
+            self.backups.setdefault(artifact.store, []).append(artifact)
+        if written:
+            if self.store(artifact.store).config.is_live:
+                _write_manifest(artifact)
+            else:
+                self.throwaway_backups.append(artifact.path)
+        if in_evidence:
+            self.evidence.backups.append(evidence or artifact.as_evidence())
+
+    def latest_backup(self, name: str) -> BackupArtifact:
+        found = self.backups.get(name)
+        if not found:
+            raise BackupError(f"no backup of {name!r} in this scenario: take one first "
+                              f"(`Given a backup of \"{name}\" is taken`) or name one "
+                              f"(`Given the latest backup of \"{name}\" in \"backups/{name}_*.sql.gz\"`)")
+        return found[-1]
+
+    def verified(self, name: str) -> None:
+        """A restored store was verified: the RTO clock stops here (the last verification wins)."""
+        if self.aliases.get(name, name) in self.restores and self.clock.started:
+            self.clock.stop()
+            self.result.rto_seconds = self.clock.rto()
+
+
+def _write_manifest(artifact: BackupArtifact) -> None:
+    manifest = {**artifact.evidence(),
+                "fingerprint": artifact.fingerprint.to_dict() if artifact.fingerprint else None}
+    target = artifact.path.with_name(artifact.path.name + ".manifest.json")
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(tmp, target)

@@ -1,0 +1,54 @@
+"""Targets: RTO and RPO targets from tags and steps, measured and judged (drill.targets reads the tags)."""
+
+from __future__ import annotations
+
+from drill.durations import format_duration, parse_duration
+from drill.errors import TargetMissed
+from drill.results import TargetResult
+from drill.scenario.state import ScenarioState
+from drill.targets import targets_from_tags
+
+
+class Targets:
+    def __init__(self, state: ScenarioState, tags: set[str]) -> None:
+        self.state = state
+        state.result.targets = targets_from_tags(tags, state.config)
+
+    def measured(self, metric: str) -> float | None:
+        if metric == "rto":
+            return self.state.clock.rto()
+        return self.state.result.rpo_seconds
+
+    def check(self, metric: str, duration_text: str, line: int) -> None:
+        target = TargetResult(metric, parse_duration(duration_text), f"step at line {line}")
+        self.state.result.targets.append(target)
+        self._evaluate(target)
+        if target.met is False:
+            raise TargetMissed(missed_message(target))
+
+    def _evaluate(self, target: TargetResult) -> None:
+        measured = self.measured(target.metric)
+        if target.metric == "rto" and measured is not None:
+            self.state.result.rto_seconds = measured
+        target.measured_seconds = measured
+        target.met = measured is not None and measured <= target.target_seconds
+
+    def enforce(self, raise_on_miss: bool) -> None:
+        """Measure every tag target; raise TargetMissed listing the misses (after a scenario that passed)."""
+        missed = []
+        for target in self.state.result.targets:
+            if target.source.startswith("@"):
+                self._evaluate(target)
+            if target.met is False:
+                missed.append(target)
+        if missed and raise_on_miss:
+            raise TargetMissed("; ".join(missed_message(t) for t in missed))
+
+
+def missed_message(target: TargetResult) -> str:
+    what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
+    if target.measured_seconds is None:
+        return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
+                f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
+    return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
+            f"{format_duration(target.target_seconds)} ({target.source})")

@@ -1,0 +1,38 @@
+"""MongoDB stores: a database on a throwaway local server (mongod, else nx-27017), in a container, or live.
+
+The folder: store.py (the adapter: mongodump-style dumps, fingerprints), provision.py,
+local.py (the throwaway server), container.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from drill.stores.capabilities import Removable, ScratchTargets
+from drill.stores.kinds import KindOptions, KindSpec, option, text
+
+
+@dataclass(frozen=True)
+class MongoOptions(KindOptions):
+    database: str | None = option(None, text, "the database (default: the store name; live: the URL's)")
+    image: str | None = option(None, text, "container: the image (default mongo:7)")
+
+    def throwaway(self) -> MongoOptions:
+        return MongoOptions(database=self.database)
+
+
+_PROVISION = "drill.stores.mongodb.provision"
+KIND = KindSpec(
+    kind="mongodb", names=("MongoDB",), unit="documents", part_label="collection",
+    provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
+                  "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset({Removable, ScratchTargets}),
+    options=MongoOptions,
+    summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
+)
+
+
+def __getattr__(name: str) -> object:
+    """The adapter's names (`from drill.stores.mongodb import MongoStore`), imported when first asked for."""
+    return getattr(importlib.import_module("drill.stores.mongodb.store"), name)

@@ -1,0 +1,60 @@
+"""PostgreSQL stores: a database on a throwaway local cluster, in a container, or on a live server.
+
+The folder: store.py (the adapter: pg_dump/pg_restore, fingerprints in the server), seed.py,
+provision.py (local, container, live), local.py (the throwaway cluster), container.py,
+binaries.py (which PostgreSQL programs to run), pitr.py (WAL archiving and point-in-time recovery).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from drill.stores.capabilities import (
+    AbortsRestore,
+    DumpsSql,
+    PointInTime,
+    Removable,
+    RunsSql,
+    ScratchTargets,
+    ServerFaults,
+)
+from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, option, text, whole
+
+if TYPE_CHECKING:
+    from drill.config import StoreConfig
+
+
+@dataclass(frozen=True)
+class PostgresOptions(KindOptions):
+    database: str | None = option(None, text, "the database (default: the store name; live: the URL's)")
+    restore_jobs: int | None = option(None, whole(1), "pg_restore -j (default: the CPU count, at most 4)")
+    image: str | None = option(None, text, "container: the image (default postgres:16)")
+    pitr: bool = option(False, flag, "archive the WAL, so that the store can be recovered to a point in time "
+                                     "(local PostgreSQL stores only)")
+
+    def check(self, store: StoreConfig) -> None:
+        if self.pitr and store.provision != "local":
+            raise OptionError("pitr", "point-in-time recovery (pitr = true) is available for local PostgreSQL "
+                                      "stores only")
+
+    def throwaway(self) -> PostgresOptions:
+        return PostgresOptions(database=self.database)
+
+
+_PROVISION = "drill.stores.postgres.provision"
+KIND = KindSpec(
+    kind="postgres", names=("PostgreSQL",), unit="rows", part_label="table",
+    provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
+                  "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
+    options=PostgresOptions,
+    steps=("drill.steps.postgres",),  # its own sentences
+    summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
+)
+
+
+def __getattr__(name: str) -> object:
+    """The adapter's names (`from drill.stores.postgres import PostgresStore`), imported when first asked for."""
+    return getattr(importlib.import_module("drill.stores.postgres.store"), name)

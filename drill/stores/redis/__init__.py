@@ -1,0 +1,35 @@
+"""Redis stores: a throwaway local server, one in a container, or a live server.
+
+The folder: store.py (the adapter: RDB/AOF backups, DUMP/RESTORE replay into a live server),
+provision.py, local.py (the throwaway server), container.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from drill.stores.kinds import KindOptions, KindSpec, flag, option, text
+
+
+@dataclass(frozen=True)
+class RedisOptions(KindOptions):
+    appendonly: bool = option(False, flag, "the local server keeps an AOF, and backups carry the AOF folder too")
+    image: str | None = option(None, text, "container: the image (default redis:7)")
+
+
+_PROVISION = "drill.stores.redis.provision"
+KIND = KindSpec(
+    kind="redis", names=("Redis",), unit="keys", part_label="key-space",
+    provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
+                  "live": f"{_PROVISION}:provision_live"},
+    capabilities=frozenset(),  # the Store contract only
+    options=RedisOptions,
+    live_restore_in_place=True,  # a live server has no "new database" next to it
+    summary="a Redis server: RDB (and AOF) backups; a live server is restored by DUMP/RESTORE replay",
+)
+
+
+def __getattr__(name: str) -> object:
+    """The adapter's names (`from drill.stores.redis import RedisStore`), imported when first asked for."""
+    return getattr(importlib.import_module("drill.stores.redis.store"), name)

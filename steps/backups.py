@@ -1,0 +1,29 @@
+"""Sentences about backups: taken by drill, or made outside it and found (a glob, the repository)."""
+
+from __future__ import annotations
+
+from drill.scenario import DrillScenario
+from drill.vocabulary import STORE, sentence
+
+
+@sentence("given when", rf"a backup of {STORE} is taken",
+          "Takes a backup with the store's native tool (PostgreSQL: pg_dump -Fc) and fingerprints the same snapshot.",
+          'Given a backup of "userdb" is taken')
+def take_backup(drill: DrillScenario, store: str) -> None:
+    drill.take_backup(store)
+
+
+@sentence("given when", rf"the latest backup of {STORE} in \"(?P<pattern>[^\"]+)\"",
+          "Uses the newest file matching a glob as the store's latest backup, dated by its name or mtime.",
+          'Given the latest backup of "userdb" in "backups/postgres/userdb_*.sql.gz"')
+def latest_backup_in(drill: DrillScenario, store: str, pattern: str) -> None:
+    drill.use_latest_backup(store, pattern)
+
+
+@sentence("given when", rf"the latest backup of {STORE} in the repository",
+          "Uses the newest backup `drill backup` made of the store ([repository]), checked and decrypted.",
+          'Given the latest backup of "userdb" in the repository')
+def latest_repository_backup(drill: DrillScenario, store: str) -> None:
+    from drill.repository import use_in_drill
+
+    use_in_drill(drill, store)

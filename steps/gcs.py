@@ -1,0 +1,29 @@
+"""Sentences only GCS stores understand (the kind names this module in KindSpec.steps)."""
+
+from __future__ import annotations
+
+from drill.scenario import DrillScenario
+from drill.stores.capabilities import ObjectStore, ObjectVersions
+from drill.vocabulary import STORE, sentence
+
+
+@sentence("given when", rf"a backup of {STORE} is taken into the bucket \"(?P<bucket>[^\"]+)\"",
+          "GCS: backs the bucket up by server-side copy into another bucket (metadata and hashes kept).",
+          'Given a backup of "models" is taken into the bucket "eyewearml-backups"', needs=ObjectStore)
+def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> None:
+    drill.take_backup_into_bucket(store, bucket)
+
+
+@sentence("then", rf"{STORE} holds the object \"(?P<object_name>[^\"]+)\"",
+          "GCS: a named object exists (the runbook's critical files check).",
+          'Then "models" holds the object "models/face-analysis-v2.0/model.pb"', needs=ObjectStore)
+def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
+    drill.assert_holds_object(store, object_name)
+
+
+@sentence("when", rf"{STORE} is restored from its object versions to the time of its latest backup",
+          "GCS: point-in-time restore of a versioned bucket from object generations, to when the backup was taken.",
+          'When "eyewearml-assets" is restored from its object versions to the time of its latest backup',
+          needs=ObjectVersions)
+def restore_from_versions(drill: DrillScenario, store: str) -> None:
+    drill.restore_from_versions(store)

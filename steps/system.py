@@ -1,0 +1,46 @@
+"""Sentences about the whole system and its health: every store restored in order, endpoints, queries."""
+
+from __future__ import annotations
+
+from drill.scenario import DrillScenario
+from drill.stores.capabilities import RunsSql
+from drill.vocabulary import STORE, sentence
+
+
+@sentence("when", r"the whole system is restored",
+          "Restores every store of the scenario that has a backup from its latest one, in the order of drill.toml "
+          "(`[drill] stages`, each store's `stage` and `depends_on`), independent stores in parallel, each "
+          "verified against its backup; records each store's own RTO.",
+          "When the whole system is restored")
+def restore_whole_system(drill: DrillScenario) -> None:
+    drill.restore_whole_system()
+
+
+@sentence("then", rf"the recovery time of {STORE} is within (?P<duration>.+)",
+          "A store's own RTO in a whole-system restore: from the disaster to its own verified restore.",
+          'Then the recovery time of "userdb" is within 10 minutes')
+def store_rto_within(drill: DrillScenario, store: str, duration: str) -> None:
+    drill.check_store_rto(store, duration)
+
+
+@sentence("given when", r"a health service for the stores is running",
+          "Starts drill's local health service: `{health}/health` answers 200 when every store answers, else "
+          "503 naming those that do not (a stand-in for the application tier).",
+          "Given a health service for the stores is running")
+def health_service(drill: DrillScenario) -> None:
+    drill.start_health_service()
+
+
+@sentence("then", r"the HTTP endpoint \"(?P<url>[^\"]+)\" answers (?P<status>\d{3})",
+          "GETs the URL (waiting while the connection is refused, up to 30 s) and requires that status; "
+          "`{health}` is drill's health service.",
+          'Then the HTTP endpoint "http://127.0.0.1:8080/health" answers 200', converters={"status": int})
+def endpoint_answers(drill: DrillScenario, url: str, status: int) -> None:
+    drill.check_endpoint(url, status)
+
+
+@sentence("then", rf"the query \"(?P<query>[^\"]+)\" on {STORE} returns \"(?P<expected>[^\"]*)\"",
+          "Runs a query on a PostgreSQL store; the first column of its first row must read as given.",
+          'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"', needs=RunsSql)
+def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
+    drill.check_query(store, query, expected)
