@@ -48,7 +48,7 @@ def docker_client() -> Any:
         import docker
     except ModuleNotFoundError:
         raise ProvisionError("containers need the Python packages docker and testcontainers: "
-                             "pip install 'drill[docker]'") from None
+                             "pip install 'dr-drill[docker]'") from None
     where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
     try:
         client = docker.from_env(timeout=120)

@@ -166,7 +166,7 @@ class KindSpec:
     # A live store of this kind has no new target to restore into (a Redis server): drill restores it in
     # place, which needs `destructive = true`, instead of into a scratch target next to it.
     live_restore_in_place: bool = False
-    extra: str = ""  # the pip extra that brings the packages its adapter needs: drill[extra]
+    extra: str = ""  # the pip extra that brings the packages its adapter needs: dr-drill[extra]
     steps: tuple[str, ...] = ()  # modules of sentences only this kind understands (pytest-bdd step modules)
     summary: str = ""  # one line for docs and `drill check`
 

@@ -29,6 +29,7 @@ KIND = KindSpec(
                   "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({Removable, ScratchTargets}),
     options=MongoOptions,
+    extra="mongodb",  # nx-27017, the MongoDB wire server a throwaway local store runs on where mongod is missing
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
 )
 
