@@ -19,7 +19,7 @@ from pytest_bdd.parser import FeatureParser
 from drill import vocabulary
 from drill.config import Config
 from drill.controls import control_ids, undeclared_tag_problems
-from drill.durations import DurationError, parse_duration
+from drill.durations import DurationError, format_duration, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
 from drill.stores import capabilities, kinds
 from drill.targets import TagError, targets_from_tags
@@ -129,7 +129,7 @@ def _plugin_step(step: Any, extra_steps: list[Any]) -> bool:
 def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) -> list[FeatureError]:
     errors: list[FeatureError] = []
     try:
-        info.targets = [f"{t.metric.upper()} {t.target_seconds:g}s ({t.source})"
+        info.targets = [f"{t.metric.upper()} {format_duration(t.target_seconds)} ({t.source})"
                         for t in targets_from_tags(info.tags, config)]
     except TagError as exc:
         errors.append(FeatureError(str(exc), path=info.path, line=info.line))
@@ -160,7 +160,7 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                     continue
                 for prefix, metric in (("the recovery time is within", "RTO"), ("the data loss is at most", "RPO")):
                     if step.name.startswith(prefix):
-                        info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
+                        info.targets.append(f"{metric} {format_duration(seconds)} (step at line {step.line_number})")
         if "kind" in groups:
             kind = kinds.by_sentence_name(groups["kind"]).kind
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -16,7 +15,12 @@ from drill.report.model import LoadedRun
 from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
 from drill.results import ScenarioResult
 
-KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded")
+KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "health")
+# What the marker writer recorded of itself (evidence.markers holds these only for a store a writer ran on); the
+# rest of an entry is the recovery point measured at the restore.
+WRITER_KEYS = ("interval_seconds", "written", "first_at", "last_at", "last_seq", "newest_surviving_seq",
+               "newest_surviving_at", "lost")
+RECOVERY_KEYS = ("disaster_at", "recovery_point", "rpo_seconds", "method", "backup")
 
 
 def _environment() -> Any:
@@ -75,9 +79,26 @@ def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
     sections = ev.to_dict()  # the sections without a table of their own are shown as JSON, as recorded
     return {
         "stores": ev.stores, "backups": ev.backups, "fingerprints": fingerprints, "markers": ev.markers,
-        "counts": {k: dataclasses.asdict(c) for k, c in ev.counts.items()}, "seeded": ev.seeded,
+        "writers": {store: m for store, m in ev.markers.items() if isinstance(m, dict) and "interval_seconds" in m},
+        "recovery_points": {store: m for store, m in ev.markers.items()
+                            if isinstance(m, dict) and "recovery_point" in m},
+        "counts": [{"what": k, "expected": c.expected, "actual": c.actual, "same": c.expected == c.actual}
+                   for k, c in ev.counts.items()],
+        "seeded": ev.seeded, "health": [_health_row(check) for check in ev.health if isinstance(check, dict)],
         "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
                   for k, v in sections.items() if k not in KNOWN_EVIDENCE}}
+
+
+def _health_row(check: dict[str, Any]) -> dict[str, Any]:
+    """One health check as a table row: an HTTP endpoint's status, or a query's first value on a store."""
+    if "url" in check:
+        what, kind = check["url"], "HTTP GET"
+    else:
+        what, kind = f"{check.get('query', '?')} on {check.get('store', '?')}", "SQL query"
+    expected, actual = check.get("expected"), check.get("status", check.get("actual"))
+    return {"kind": kind, "what": what, "expected": expected, "actual": actual,
+            "same": expected is not None and str(expected) == str(actual),
+            "seconds": check.get("seconds"), "error": check.get("error")}
 
 
 def context(loaded: LoadedRun) -> dict[str, Any]:
