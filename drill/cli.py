@@ -42,13 +42,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="pass an argument through to pytest (repeatable), e.g. --pytest-arg=--tb=long")
 
     listing = commands.add_parser("list", help="list scenarios with their tags and targets")
-    listing.add_argument("paths", nargs="*", type=Path)
-    listing.add_argument("--profile", default=None)
+    listing.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
+    listing.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml (its tiers set the targets)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     checking = commands.add_parser("check", help="validate features and configuration without running anything")
-    checking.add_argument("paths", nargs="*", type=Path)
-    checking.add_argument("--profile", default=None)
+    checking.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
+    checking.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml to validate against")
 
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
                                                 "JSON; --verify checks results and history for tampering; "
