@@ -300,3 +300,27 @@ def test_no_install_hint_names_the_wrong_package() -> None:
             if re.search(r"(?<![\w-])drill\[", line) or re.search(r"pip install '?drill\b(?!-)", line):
                 wrong.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert not wrong, "\n".join(wrong)
+
+
+# --- the report picture -------------------------------------------------------------------------------------
+
+
+def test_the_report_picture_is_made_from_a_real_run(tmp_path: Path) -> None:
+    """tests/report_picture.py, the script that made docs/images/report.png, run again: a real drill run's report
+    in headless Chromium. DRILL_UPDATE_SCREENSHOTS=1 writes the new picture into docs/images/ too."""
+    import os
+
+    from tests.test_audit_evidence import _distinct_bytes, _png_size
+
+    out = tmp_path / "report.png"
+    done = subprocess.run([sys.executable, "-m", "tests.report_picture", str(out)], cwd=REPO, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shot = out.read_bytes()
+    if os.environ.get("DRILL_UPDATE_SCREENSHOTS") == "1":
+        (DOCS / "images" / "report.png").write_bytes(shot)
+    width, height = _png_size(shot)
+    committed = _png_size((DOCS / "images" / "report.png").read_bytes())
+    assert width == committed[0] == 1100 and 400 < height < 2000, (width, height, committed)
+    assert _distinct_bytes(shot) > 20  # a drawn page, not one flat colour
+    assert "docs/images/report.png" in README and "images/report.png" in (DOCS / "index.md").read_text()
