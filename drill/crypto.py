@@ -4,7 +4,7 @@ New backups are encrypted in the standard age format (drill/age_files.py), so th
 decrypt them with the `age` command when drill itself is missing or broken. The key file is an
 age identity (`drill keygen backup.key`, or `age-keygen -o backup.key`); an older key file of 32
 raw bytes, 64 hex digits or base64 still works: its age identity is derived from it (HKDF, see
-`legacy_age_identity` and the emergency procedure in the README).
+`legacy_age_identity` and the emergency procedure in docs/backups.md).
 
 From the key, HKDF-SHA256 derives the key that authenticates every manifest (HMAC-SHA256): the
 repository trusts no metadata that the key does not vouch for.

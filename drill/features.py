@@ -186,5 +186,5 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
 def _undefined(step: Any) -> str:
     examples = [s.example for s in vocabulary.REGISTRY]
     close = difflib.get_close_matches(f"{step.keyword} {step.name}", examples, n=2, cutoff=0.5)
-    hint = f"; did you mean: {' | '.join(close)}" if close else "; see the Vocabulary section of the README"
+    hint = f"; did you mean: {' | '.join(close)}" if close else "; see the vocabulary (docs/reference/vocabulary.md)"
     return f"undefined step: {step.keyword} {step.name}{hint}"

@@ -14,7 +14,7 @@ testcontainers starts the container; drill adds what a drill needs around it:
 
 Networking: containers run in the host's network (`network="host"`) and the server is told to
 listen on 127.0.0.1 on a free port, so drill reaches it the same way on every engine that runs
-on this machine, including one without a bridge network (see README, "Containers").
+on this machine, including one without a bridge network (see docs/stores/containers.md).
 """
 
 from __future__ import annotations
