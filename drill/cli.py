@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="reports written at the end: html, md, junit, json (Cucumber), all (default) or none")
     run.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                      help="pass an argument through to pytest (repeatable), e.g. --pytest-arg=--tb=long")
+    _add_ci_arguments(run)
 
     listing = commands.add_parser("list", help="list scenarios with their tags and targets")
     listing.add_argument("paths", nargs="*", type=Path)
@@ -62,15 +63,43 @@ def _parser() -> argparse.ArgumentParser:
                         help="check every results.json digest and the history hash chain; exit 1 naming the run")
     report.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
+    from drill.report.merge_cli import add_parser as add_merge_parser
+
+    add_merge_parser(commands)  # `drill report merge` (spelt report-merge for argparse)
     return parser
 
 
+def _add_ci_arguments(run: argparse.ArgumentParser) -> None:
+    """`drill run`'s options for CI: stable output paths, parallel workers, shares across machines."""
+    run.add_argument("--output-dir", default=None, metavar="DIR",
+                     help="also write results.json, report.html, summary.md, junit.xml and cucumber.json here, "
+                          "under those names (a folder, or gs://BUCKET/PREFIX)")
+    run.add_argument("--results", dest="results_path", type=Path, default=None, metavar="PATH",
+                     help="also write results.json to PATH")
+    run.add_argument("--junit-xml", type=Path, default=None, metavar="PATH", help="also write the JUnit XML to PATH")
+    run.add_argument("--html", type=Path, default=None, metavar="PATH", help="also write the HTML report to PATH")
+    run.add_argument("-n", "--numprocesses", default=None, metavar="N",
+                     help="run scenarios in N parallel worker processes (pytest-xdist): a number, or auto "
+                          "(one per CPU); 0 runs them in this process")
+    run.add_argument("--shard", default=None, metavar="I/N",
+                     help="run share I of N (1-based) of the scenarios; join the shares with `drill report merge`")
+    run.add_argument("--shard-by", default="history", choices=("history", "count"),
+                     help="balance the shares by the durations in the history (default) or by count")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from drill.report.merge_cli import COMMAND as MERGE_COMMAND
+    from drill.report.merge_cli import spell_merge
+
+    args = _parser().parse_args(spell_merge(sys.argv[1:] if argv is None else argv))
     try:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
+        if args.command == MERGE_COMMAND:
+            from drill.report.merge_cli import merge_command
+
+            return merge_command(args, config)
         if args.command == "report":
             from drill.report.cli import report_command
 
@@ -133,6 +162,7 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         _report_errors(errors)
         return EXIT_USAGE
     report_dir = (args.report_dir or config.report_dir).resolve()
+    parallel_args = _parallel_arguments(args)  # refused (exit 2) before anything is provisioned
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -156,27 +186,55 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
             pytest_args.append("--drill-quiet")
         for plugin in config.plugins:
             pytest_args += ["-p", plugin]
+        pytest_args += parallel_args
         pytest_args += args.pytest_arg
         try:
             code = pytest.main(pytest_args)
         finally:
             signal.signal(signal.SIGTERM, previous)
     results = report_dir / run_id / "results.json"
-    status = json.loads(results.read_text())["status"] if results.is_file() else None
+    data = json.loads(results.read_text()) if results.is_file() else {}
+    status = data.get("status")
+    exported = True
     if results.is_file():
-        from drill.report.cli import reports_after_run
+        from drill.report.cli import export_after_run, reports_after_run
+        from drill.report.history_store import history_store
 
-        reports_after_run(results, args.report_format)
+        history = history_store(config, report_dir)
+        reports_after_run(results, args.report_format, history)
+        exported = export_after_run(results, history, args)
     if config.notify.enabled:
         backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
         return EXIT_INTERRUPTED
+    if not exported:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and data.get("shard") and status == "passed":
+        print(f"drill: share {args.shard} has no scenario to run (more shares than scenarios)", file=sys.stderr)
+        return EXIT_OK
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print(f"drill: no scenario matched{f' --tags {args.tags!r}' if args.tags else ''}", file=sys.stderr)
         return EXIT_USAGE
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     return EXIT_OK if (code == pytest.ExitCode.OK and status == "passed") else EXIT_FAILED
+
+
+def _parallel_arguments(args: argparse.Namespace) -> list[str]:
+    """pytest arguments for -n (pytest-xdist, live stores grouped on one worker) and --shard (drill's plugin)."""
+    found: list[str] = []
+    if args.numprocesses is not None:
+        value = str(args.numprocesses).strip().lower()
+        if value not in ("auto", "logical") and not (value.isdigit()):
+            raise DrillError(f"-n {args.numprocesses!r}: give a number of worker processes, or auto (one per CPU)")
+        if value != "0":
+            found += ["-n", value, "--dist", "loadgroup"]
+    if args.shard is not None:
+        from drill.sharding import parse_shard
+
+        parse_shard(args.shard)
+        found += ["--drill-shard", args.shard, "--drill-shard-by", args.shard_by]
+    return found
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -118,6 +118,16 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
     stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
+    history: str | None = None  # [drill] history: a path, "repository" or gs://…/history.jsonl (None: report_dir's)
+    worker_dir: Path | None = None  # a parallel worker's private folder (drill.parallel); None in a serial run
+
+    def backup_dir_for(self, store: StoreConfig) -> Path:
+        """Where a store's backups and rollback state go: a throwaway store on a parallel worker keeps them in the
+        worker's private folder (two workers may run stores of the same name); a live store always in backup_dir,
+        where the next run looks for the journal of a restore that was killed."""
+        if self.worker_dir is not None and not store.is_live:
+            return self.worker_dir
+        return self.backup_dir
 
     @property
     def repository_path(self) -> Path:
@@ -209,7 +219,7 @@ class _Validator:
         {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
          "smtp_starttls", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages", "history"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
@@ -310,6 +320,7 @@ class _Validator:
             rollback=self.rollback_policy(drill_table),
             stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
             else defaults.stages,
+            history=self.history_location(drill_table),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -459,6 +470,22 @@ class _Validator:
             smtp_host=data.get("smtp_host", NotifyConfig.smtp_host), smtp_port=port,
             smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
             smtp_starttls=data.get("smtp_starttls", False), on_success=data.get("on_success", False))
+
+    def history_location(self, data: dict[str, Any]) -> str | None:
+        value = data.get("history")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error('must be a path to a history.jsonl, "repository", or gs://BUCKET/PREFIX/history.jsonl',
+                             "drill", "history")
+        if value.startswith("gs://"):
+            from drill.report.history_store import GCS_URL
+
+            if not GCS_URL.fullmatch(value):
+                raise self.error(f"{value!r} is not a history object; write gs://BUCKET/PREFIX/history.jsonl "
+                                 f"(the object name ends in .jsonl)", "drill", "history")
+        return value
+
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")
         if value not in ("always", "on-failure", "never"):

@@ -7,6 +7,10 @@ runs in fixture teardown, which pytest also runs at session end after a Ctrl-C. 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from drill import parallel
 from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError
 from drill.progress import Reporter
+from drill.provision.processes import mark_owned, sweep_stale
 from drill.redact import install_log_redaction, redact_text
-from drill.results import ErrorResult, ScenarioResult, StepResult, iso
+from drill.results import ErrorResult, ScenarioResult, ShardInfo, StepResult, iso
 from drill.scenario import DrillScenario
 from drill.session import DrillSession
 from drill.targets import TagError
@@ -54,6 +60,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--drill-quiet", action="store_true", default=False, help="no progress lines")
     group.addoption("--drill-mode", action="store_true", default=False,
                     help="set by `drill run`: drill's own terminal output instead of pytest's")
+    group.addoption("--drill-shard", default=None, metavar="I/N",
+                    help="run share I of N (1-based) of the scenarios; `drill report merge` joins the shares")
+    group.addoption("--drill-shard-by", default="history", choices=("history", "count"),
+                    help="balance the shares by the durations in the history (default; by count without one)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,15 +76,60 @@ def pytest_configure(config: pytest.Config) -> None:
     except DrillError as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = config.getoption("drill_report_dir")
-    reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")))
-    config.stash[SESSION_KEY] = DrillSession(drill_config, reporter,
-                                             report_dir=Path(report_dir).resolve() if report_dir else None,
-                                             run_id=config.getoption("drill_run_id"))
+    worker = parallel.is_worker(config)
+    if worker:
+        # A parallel worker's throwaway stores keep their backups and rollback state in a folder of its own
+        # (0700, removed at the end, swept when the worker was killed): two workers never share one.
+        sweep_stale(parallel.WORKER_DIR_PREFIX, "parallel worker's folder", lambda _folder: None)
+        private = Path(tempfile.mkdtemp(prefix=parallel.WORKER_DIR_PREFIX))
+        mark_owned(private)
+        config.stash[_WORKER_DIR] = private
+        drill_config = dataclasses.replace(drill_config, worker_dir=private)
+        # Scenarios that touch the same live store run on one worker, one after the other.
+        config.pluginmanager.register(parallel.LiveStoreGroups(drill_config), "drill-live-store-groups")
+    # A worker's progress lines would be lost: the controller prints each scenario as its result arrives.
+    reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")) or worker)
+    session = DrillSession(drill_config, reporter, report_dir=Path(report_dir).resolve() if report_dir else None,
+                           run_id=config.getoption("drill_run_id"))
+    config.stash[SESSION_KEY] = session
+    if config.getoption("drill_shard"):
+        try:
+            session.shard_request = parallel.ShardRequest.from_options(
+                config.getoption("drill_shard"), config.getoption("drill_shard_by"), session,
+                parallel.worker_input(config, "drill_shard_durations"))
+        except DrillError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+_WORKER_DIR = pytest.StashKey[Path]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config in _configs:
         _configs.remove(config)
+    private = config.stash.get(_WORKER_DIR, None)
+    if private is not None:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker plans its share from the same durations, read once here."""
+    request = _session(node.config).shard_request
+    if request is not None:
+        node.workerinput["drill_shard_durations"] = json.dumps(request.durations)
+
+
+@pytest.hookimpl(trylast=True)  # after -m/--tags has deselected what it does
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    request = _session(config).shard_request
+    if request is None:
+        return
+    keep, drop, info = request.select(items)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+    _session(config).run.shard = info
 
 
 def _terminal_writer(config: pytest.Config) -> Any:
@@ -248,7 +303,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         result.seconds = time.monotonic() - holder.started
         for error in result.errors:
             _session(item.config).reporter.line(f"    {error.type}: {error.message}")
+        if parallel.is_worker(item.config):  # the controller writes the run's results: send it this scenario
+            setattr(report, parallel.REPORT_ATTRIBUTE, parallel.encode_result(item, result))
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """xdist controller: a scenario a worker finished joins the run (and its lines are printed here)."""
+    payload = getattr(report, parallel.REPORT_ATTRIBUTE, None)
+    if payload is None or not _configs or parallel.is_worker(_configs[-1]):
+        return
+    drill_session = _session(_configs[-1])
+    index, result = parallel.decode_result(payload)
+    drill_session.add_worker_result(index, result)
+    drill_session.reporter.scenario_start(f"{result.feature}:{result.line}", result.name)
+    drill_session.reporter.scenario_end(result.status, _scenario_line(result))
+    for error in result.errors:
+        drill_session.reporter.line(f"    {error.type}: {error.message}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: a worker's share of a sharded run (every worker planned the same one)."""
+    shard = getattr(node, "workeroutput", {}).get("drill_shard")
+    if shard and node.config.stash.get(SESSION_KEY, None) is not None:
+        _session(node.config).run.shard = ShardInfo(**json.loads(shard))
 
 
 def _scenario_line(result: ScenarioResult) -> str:
@@ -280,6 +359,11 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drill_session = _session(session.config)
+    if parallel.is_worker(session.config):  # the controller writes results and history, never a worker
+        if drill_session.run.shard is not None:
+            session.config.workeroutput["drill_shard"] = json.dumps(  # type: ignore[attr-defined]
+                dataclasses.asdict(drill_session.run.shard))
+        return
     if not drill_session.run.scenarios and drill_session.report_dir is None:
         return
     if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -294,7 +378,7 @@ _RESULTS_PATH = pytest.StashKey[Path]()
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     drill_session = _session(config)
-    if not drill_session.run.scenarios:
+    if not drill_session.run.scenarios or parallel.is_worker(config):
         return
     from drill.report.terminal import summary_table
 

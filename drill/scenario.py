@@ -109,7 +109,7 @@ class DrillScenario:
 
     def _check_interrupted_restore(self, store: Store) -> None:
         """A journal left by a drill killed mid-restore: repair the store (live) or report it (throwaway)."""
-        found = rollback.interrupted(self.config.backup_dir, store.name)
+        found = rollback.interrupted(self.config.backup_dir_for(store.config), store.name)
         if found is None:
             return
         if store.config.is_live:
@@ -176,7 +176,7 @@ class DrillScenario:
     def take_backup(self, name: str) -> BackupArtifact:
         store = self.store(name)
         with self.clock.phase("backup", name):
-            artifact = store.backup(self.config.backup_dir / name, self.reporter.info)
+            artifact = store.backup(self.config.backup_dir_for(store.config) / name, self.reporter.info)
         self._record_backup(store, artifact)
         return artifact
 
@@ -294,7 +294,7 @@ class DrillScenario:
             copy = self.pending_rollbacks.pop(name)  # policy always: back to the state before the first restore
         elif in_place and self.rollback_policy != "never":
             with self.clock.phase("safety-copy", name):
-                copy = rollback.keep(store, self.config.backup_dir, self.reporter.info)
+                copy = rollback.keep(store, self.config.backup_dir_for(store.config), self.reporter.info)
             self.kept[name] = copy
             self.result.evidence.setdefault("rollback", {})[name] = {"policy": self.rollback_policy,
                                                                       "safety_copy": copy.evidence()}
@@ -337,7 +337,7 @@ class DrillScenario:
         timeout = self.restore_timeouts.get(name, store.config.restore_timeout)
         if cause == "timeout":
             timeout = faults.TIMEOUT_FAULT_SECONDS
-        scratch = rollback.state_dir(self.config.backup_dir, name) / "faults"
+        scratch = rollback.state_dir(self.config.backup_dir_for(store.config), name) / "faults"
         with contextlib.ExitStack() as stack:
             stack.callback(lambda: _rmtree(scratch))
             if cause == "corrupt":

@@ -9,7 +9,6 @@ prints the chain head so a signed report anchors it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from drill.errors import DrillError
+from drill.report.history_store import HISTORY_FILENAME, HistoryStore, default_store
 from drill.report.integrity import DIGEST_KEY, canonical, seal_problem
 
-HISTORY_FILENAME = "history.jsonl"
+__all__ = ["HISTORY_FILENAME", "HistoryEntry", "HistoryError", "Problem", "read_history", "record_run", "verify"]
 GENESIS = "0" * 64
 
 
@@ -85,7 +85,7 @@ def history_path(report_dir: Path) -> Path:
     return report_dir / HISTORY_FILENAME
 
 
-def _parse(line: str, number: int, path: Path) -> HistoryEntry:
+def _parse(line: str, number: int, path: Path | str) -> HistoryEntry:
     try:
         raw = json.loads(line)
         points = [ScenarioPoint(**p) for p in raw.pop("scenarios", [])]
@@ -95,40 +95,32 @@ def _parse(line: str, number: int, path: Path) -> HistoryEntry:
                            f"Restore it from a copy; `drill report --verify` names what differs") from None
 
 
-def read_history(report_dir: Path) -> list[HistoryEntry]:
-    path = history_path(report_dir)
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [_parse(line, n, path) for n, line in enumerate(lines, 1) if line.strip()]
+def read_history(report_dir: Path, store: HistoryStore | None = None) -> list[HistoryEntry]:
+    """The chain of `store` (default: `<report_dir>/history.jsonl`), oldest first."""
+    store = store or default_store(report_dir)
+    lines = store.read_text().splitlines()
+    return [_parse(line, n, store.location) for n, line in enumerate(lines, 1) if line.strip()]
 
 
-def record_run(report_dir: Path, results_path: Path) -> HistoryEntry:
-    """Append the run whose results.json is at `results_path` to the chain (under a file lock)."""
+def record_run(report_dir: Path, results_path: Path, store: HistoryStore | None = None) -> HistoryEntry:
+    """Append the run whose results.json is at `results_path` to the chain (atomically: see history_store)."""
+    store = store or default_store(report_dir)
     results = json.loads(results_path.read_text(encoding="utf-8"))
     digest = results.get(DIGEST_KEY)
     if not isinstance(digest, str):
         raise HistoryError(f"{results_path}: results carry no {DIGEST_KEY}; they cannot join the history")
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = history_path(report_dir)
-    with open(path, "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # two runs finishing together still make one chain
-        handle.seek(0)
-        lines = [line for line in handle.read().splitlines() if line.strip()]
-        last = _parse(lines[-1], len(lines), path) if lines else None
-        try:
-            relative = str(results_path.resolve().relative_to(report_dir.resolve()))
-        except ValueError:
-            relative = str(results_path.resolve())
+    relative = store.put_run(str(results.get("run_id", "")), results_path)
+
+    def next_entry(lines: list[str]) -> tuple[HistoryEntry, str]:
+        last = _parse(lines[-1], len(lines), store.location) if lines else None
         entry = HistoryEntry(seq=(last.seq + 1) if last else 1, run_id=results.get("run_id", ""),
                              results=relative, results_sha256=digest, started_at=results.get("started_at", ""),
                              status=results.get("status", ""), prev=last.hash if last else GENESIS,
                              scenarios=points_of(results))
         entry.hash = entry.compute_hash()
-        handle.seek(0, 2)
-        handle.write(json.dumps({**entry.body(), "hash": entry.hash}, separators=(",", ":")) + "\n")
-        handle.flush()
-    return entry
+        return entry, json.dumps({**entry.body(), "hash": entry.hash}, separators=(",", ":"))
+
+    return store.append(next_entry)
 
 
 @dataclass
@@ -140,18 +132,23 @@ class Problem:
         return f"run {self.run_id}: {self.message}" if self.run_id else self.message
 
 
-def verify(report_dir: Path, only: Path | None = None) -> list[Problem]:
+def verify(report_dir: Path, only: Path | None = None, store: HistoryStore | None = None) -> list[Problem]:
     """Every way the history and the results under `report_dir` disagree (empty: intact).
 
-    With `only` (a results.json), check that run alone: its digest and its history entry.
+    With `only` (a results.json), check that run alone: its digest and its history entry. With a
+    history kept elsewhere (`store`), each entry's results are read from there, and a run under
+    `report_dir` must be the one its entry recorded.
     """
+    store = store or default_store(report_dir)
     problems: list[Problem] = []
     try:
-        entries = read_history(report_dir)
-    except HistoryError as exc:
+        entries = read_history(report_dir, store)
+    except DrillError as exc:
         return [Problem("", str(exc))]
     prev = GENESIS
     recorded: set[str] = set()
+    by_run: dict[str, HistoryEntry] = {}
+    only_run = _run_id(only.read_bytes()) if only is not None and only.is_file() else None
     for index, entry in enumerate(entries, 1):
         if entry.hash != entry.compute_hash():
             problems.append(Problem(entry.run_id, f"history entry {entry.seq} was edited (its hash does not match)"))
@@ -159,43 +156,83 @@ def verify(report_dir: Path, only: Path | None = None) -> list[Problem]:
             problems.append(Problem(entry.run_id, f"history entry {entry.seq} does not follow entry {index - 1}: "
                                                   "an earlier entry was removed, reordered or edited"))
         prev = entry.hash
-        results_file = (report_dir / entry.results).resolve()
-        recorded.add(str(results_file))
-        if only is not None and results_file != only.resolve():
+        local = store.local_path(entry.results)
+        if local is not None:
+            recorded.add(str(local))
+        by_run[entry.run_id] = entry
+        if only is not None and local != only.resolve() and entry.run_id != only_run:
             continue
-        problems.extend(_check_results(entry, results_file, report_dir))
+        problems.extend(_check_results(entry, store))
+    runs_here = store.holds_runs_of(report_dir)
     candidates = [only] if only is not None else sorted(report_dir.glob(f"*/{'results.json'}"))
     for results_file in candidates:
-        if str(results_file.resolve()) not in recorded:
-            run_id = results_file.parent.name
-            problems.append(Problem(run_id, f"{_rel(results_file, report_dir)} is not in the history "
-                                            f"({HISTORY_FILENAME}): added by hand, or its entry was removed"))
-            problems.extend(_seal_only(run_id, results_file, report_dir))
+        if str(results_file.resolve()) in recorded:
+            continue  # checked above, as its entry's results
+        where = _rel(results_file, report_dir)
+        run_id = results_file.parent.name
+        try:
+            raw = results_file.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(run_id, f"{where} is not readable ({exc})"))
+            continue
+        sealed = _seal_only(run_id, raw, where)
+        match = None if runs_here else by_run.get(_run_id(raw) or "")
+        if match is not None:  # a history kept elsewhere: this is a local copy of a recorded run
+            problems.extend(sealed)
+            if not sealed and _digest(raw) != match.results_sha256:
+                problems.append(Problem(match.run_id, f"edited: {where} is not the results recorded in history "
+                                                      f"entry {match.seq} of {store.location} (it was re-sealed)"))
+            continue
+        if _is_shard(raw):  # a shard's results join the history through the merged run that names them
+            problems.extend(sealed)
+            continue
+        problems.append(Problem(run_id, f"{where} is not in the history ({store.location}): added by hand, or its "
+                                        f"entry was removed"))
+        problems.extend(sealed)
     return problems
 
 
-def _check_results(entry: HistoryEntry, results_file: Path, report_dir: Path) -> list[Problem]:
-    if not results_file.is_file():
-        return [Problem(entry.run_id, f"removed: {_rel(results_file, report_dir)} is missing "
-                                      f"(history entry {entry.seq} records it)")]
-    problems = _seal_only(entry.run_id, results_file, report_dir)
+def _json(raw: bytes) -> Any:
     try:
-        digest = json.loads(results_file.read_text(encoding="utf-8")).get(DIGEST_KEY)
+        return json.loads(raw)
     except ValueError:
-        return problems
-    if not problems and digest != entry.results_sha256:
-        problems.append(Problem(entry.run_id, f"edited: {_rel(results_file, report_dir)} is not the results "
-                                              f"recorded in history entry {entry.seq} (it was re-sealed)"))
+        return None
+
+
+def _run_id(raw: bytes) -> str | None:
+    data = _json(raw)
+    return str(data["run_id"]) if isinstance(data, dict) and "run_id" in data else None
+
+
+def _digest(raw: bytes) -> Any:
+    data = _json(raw)
+    return data.get(DIGEST_KEY) if isinstance(data, dict) else None
+
+
+def _is_shard(raw: bytes) -> bool:
+    data = _json(raw)
+    return isinstance(data, dict) and isinstance(data.get("shard"), dict)
+
+
+def _check_results(entry: HistoryEntry, store: HistoryStore) -> list[Problem]:
+    where = store.display(entry.results)
+    raw = store.get(entry.results)
+    if raw is None:
+        return [Problem(entry.run_id, f"removed: {where} is missing (history entry {entry.seq} records it)")]
+    problems = _seal_only(entry.run_id, raw, where)
+    if not problems and _digest(raw) != entry.results_sha256:
+        problems.append(Problem(entry.run_id, f"edited: {where} is not the results recorded in history entry "
+                                              f"{entry.seq} (it was re-sealed)"))
     return problems
 
 
-def _seal_only(run_id: str, results_file: Path, report_dir: Path) -> list[Problem]:
+def _seal_only(run_id: str, raw: bytes, where: str) -> list[Problem]:
     try:
-        data = json.loads(results_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [Problem(run_id, f"{_rel(results_file, report_dir)} is not readable JSON ({exc})")]
+        data = json.loads(raw)
+    except ValueError as exc:
+        return [Problem(run_id, f"{where} is not readable JSON ({exc})")]
     problem = seal_problem(data) if isinstance(data, dict) else "it is not a JSON object"
-    return [Problem(run_id, f"edited: {_rel(results_file, report_dir)}: {problem}")] if problem else []
+    return [Problem(run_id, f"edited: {where}: {problem}")] if problem else []
 
 
 def _rel(path: Path, base: Path) -> str:

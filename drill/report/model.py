@@ -14,14 +14,17 @@ from typing import Any, TypeVar
 
 from drill.errors import DrillError
 from drill.report.history import HistoryEntry, Problem, read_history, verify
+from drill.report.history_store import HistoryStore
 from drill.report.integrity import DIGEST_KEY, seal_problem
 from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
     ErrorResult,
+    MergedShard,
     PhaseResult,
     RunResult,
     ScenarioResult,
+    ShardInfo,
     StepResult,
     TargetResult,
 )
@@ -50,7 +53,10 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
             errors=[_build(ErrorResult, e) for e in s.get("errors", [])]))
-    return _build(RunResult, raw, scenarios=scenarios)
+    shard = raw.get("shard")
+    return _build(RunResult, raw, scenarios=scenarios,
+                  shard=_build(ShardInfo, shard) if isinstance(shard, dict) else None,
+                  merged_from=[_build(MergedShard, m) for m in raw.get("merged_from", [])])
 
 
 @dataclass
@@ -90,7 +96,8 @@ def latest_results(report_dir: Path) -> Path:
     return found[-1]
 
 
-def load(path: Path) -> LoadedRun:
+def load(path: Path, history: HistoryStore | None = None) -> LoadedRun:
+    """The run at `path` with its history (`history`: where `[drill] history` keeps it; default: beside the run)."""
     path = resolve_results(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -107,17 +114,18 @@ def load(path: Path) -> LoadedRun:
         raise ResultsError(f"{path}: not a drill results file ({exc})") from None
     loaded = LoadedRun(run=run, path=path.resolve(), content_sha256=raw.get(DIGEST_KEY), seal_problem=seal_problem(raw))
     try:
-        entries = read_history(loaded.report_dir)
+        entries = read_history(loaded.report_dir, history)
     except DrillError as exc:
         loaded.history_problems = [Problem("", str(exc))]
         entries = []
     for index, entry in enumerate(entries):
-        if (loaded.report_dir / entry.results).resolve() == loaded.path:
+        if (loaded.report_dir / entry.results).resolve() == loaded.path or (
+                history is not None and entry.run_id == run.run_id):
             loaded.history = entries[: index + 1]
             loaded.history_entry = entry
             break
     else:
         loaded.history = entries
     if entries:
-        loaded.history_problems += verify(loaded.report_dir, only=loaded.path)
+        loaded.history_problems += verify(loaded.report_dir, only=loaded.path, store=history)
     return loaded

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drill.errors import DrillError
+from drill.report.history_store import HistoryStore
 from drill.report.model import LoadedRun, load
 
 Renderer = Callable[[LoadedRun], str]
@@ -67,13 +68,13 @@ def render(loaded: LoadedRun, fmt: str) -> str:
 
 
 def write_reports(results: Path, formats: list[str], output: Path | None = None,
-                  problems: list[str] | None = None) -> list[Path]:
+                  problems: list[str] | None = None, history: HistoryStore | None = None) -> list[Path]:
     """Render each format; files go next to results.json (or into `output`, a folder).
 
     With `problems` (a list), a format that cannot be rendered is noted there and the others are
     still written; without it the first failure raises.
     """
-    loaded = load(results)
+    loaded = load(results, history)
     folder = output or loaded.path.parent
     folder.mkdir(parents=True, exist_ok=True)
     written = []

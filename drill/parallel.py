@@ -1,0 +1,186 @@
+"""Scenarios in parallel (pytest-xdist, `drill run -n N`) and in shares across machines (`--shard I/N`).
+
+With xdist, workers run the scenarios and the controller (the `drill run` process) writes the one
+results.json, the reports and the history entry, exactly as a serial run does. A worker sends each
+scenario's result to the controller on its teardown report (pytest serialises a report's extra
+attributes), with the scenario's position in the collection, so that the results keep the serial
+run's order whatever order the workers finished in.
+
+Privacy: each worker gets a private folder (drill-worker-*) for its throwaway stores' backups and
+rollback state (Config.worker_dir); servers already take free ports and private temporary folders.
+Live stores are shared by nature, so the scenarios that touch a live store are grouped
+(`xdist_group`, with `--dist loadgroup`) and run one after the other on one worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from drill import vocabulary
+from drill.errors import DrillError
+from drill.results import ScenarioResult, ShardInfo
+from drill.sharding import key_of, parse_shard, plan, recent_durations, shard_info
+from drill.stores.base import KIND_NAMES
+
+if TYPE_CHECKING:
+    from drill.config import Config
+    from drill.session import DrillSession
+
+WORKER_DIR_PREFIX = "drill-worker-"
+REPORT_ATTRIBUTE = "drill_scenario"
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """Whether this pytest process is an xdist worker (the controller has no `workerinput`)."""
+    return hasattr(config, "workerinput")
+
+
+def worker_input(config: pytest.Config, key: str) -> str | None:
+    value = getattr(config, "workerinput", {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def encode_result(item: pytest.Item, result: ScenarioResult) -> str:
+    return json.dumps({"index": item.session.items.index(item), "result": dataclasses.asdict(result)}, default=str)
+
+
+def decode_result(payload: str) -> tuple[int, ScenarioResult]:
+    from drill.report.model import run_from_dict
+
+    data = json.loads(payload)
+    [result] = run_from_dict({"run_id": "", "started_at": "", "scenarios": [data["result"]]}).scenarios
+    return int(data["index"]), result
+
+
+@dataclass
+class ScenarioOf:
+    """What a collected item runs: its feature, line, example and the rendered scenario."""
+
+    feature: str
+    line: int
+    example_id: str | None
+    name: str
+    steps: list[Any]
+
+    @property
+    def key(self) -> str:
+        return key_of(self.feature, self.line, self.example_id)
+
+
+def scenario_of(item: pytest.Item) -> ScenarioOf | None:
+    """The pytest-bdd scenario behind a test item (None for any other test).
+
+    pytest-bdd has no public accessor: 8.x marks the test function with `__scenario__`, 9.x keeps a
+    registry. Both are read here, in one place.
+    """
+    function = getattr(item, "function", None)
+    if function is None:
+        return None
+    template = getattr(function, "__scenario__", None)
+    if template is None:
+        try:
+            from pytest_bdd.scenario import scenario_wrapper_template_registry
+        except ImportError:
+            return None
+        template = scenario_wrapper_template_registry.get(function)
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example") if callspec is not None else None
+    rendered = template.render(example or {})
+    from drill.plugin import _relative
+
+    return ScenarioOf(_relative(template.feature.filename), template.line_number,
+                      callspec.id if example is not None and callspec is not None else None, rendered.name,
+                      list(rendered.steps))
+
+
+def live_stores(scenario: ScenarioOf, config: Config) -> set[str]:
+    """The live stores a scenario declares (the same reading as `drill check`)."""
+    found = set()
+    for step in scenario.steps:
+        match = vocabulary.find(step.type, step.name)
+        if match is None:
+            continue
+        groups = match[1].groupdict()
+        if groups.get("kind") and groups.get("store"):
+            try:
+                if config.store(groups["store"], KIND_NAMES[groups["kind"]]).is_live:
+                    found.add(groups["store"])
+            except DrillError:
+                continue  # `drill check` reports it
+    return found
+
+
+class LiveStoreGroups:
+    """Puts the scenarios that share a live store (directly or through another) into one xdist group."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the node ids
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        parent: dict[str, str] = {}
+
+        def root(name: str) -> str:
+            while parent.setdefault(name, name) != name:
+                name = parent[name]
+            return name
+
+        stores_of: list[tuple[pytest.Item, set[str]]] = []
+        for item in items:
+            scenario = scenario_of(item)
+            stores = live_stores(scenario, self.config) if scenario is not None else set()
+            for name in stores:
+                root(name)
+            for a, b in zip(sorted(stores), sorted(stores)[1:], strict=False):
+                parent[root(b)] = root(a)
+            stores_of.append((item, stores))
+        for item, stores in stores_of:
+            if stores:
+                item.add_marker(pytest.mark.xdist_group(name=f"live-{root(min(stores))}"))
+
+
+@dataclass
+class ShardRequest:
+    """`--shard I/N`: which share this process runs, and the durations the plan balances by."""
+
+    index: int
+    count: int
+    by: str
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, text: str, by: str, session: DrillSession, durations_json: str | None) -> ShardRequest:
+        index, count = parse_shard(text)
+        if durations_json is not None:  # an xdist worker: the controller read the history once for all
+            durations = {str(k): float(v) for k, v in json.loads(durations_json).items()}
+        elif by == "history":
+            from drill.report.history_store import history_store
+
+            report_dir = session.report_dir or session.config.report_dir
+            durations = recent_durations(history_store(session.config, report_dir), report_dir)
+        else:
+            durations = {}
+        return cls(index, count, by, durations)
+
+    def select(self, items: list[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item], ShardInfo]:
+        """The items of this share, the others, and the plan (the same in every share)."""
+        from drill.report.history import scenario_id
+
+        keys: list[str] = []
+        durations: list[float | None] = []
+        for item in items:
+            scenario = scenario_of(item)
+            keys.append(scenario.key if scenario is not None else item.nodeid)
+            durations.append(self.durations.get(scenario_id(scenario.feature, scenario.name))
+                             if scenario is not None else None)
+        shares, balanced_by = plan(keys, durations, self.count, self.by)
+        keep = [item for item, share in zip(items, shares, strict=True) if share == self.index]
+        drop = [item for item, share in zip(items, shares, strict=True) if share != self.index]
+        return keep, drop, shard_info(keys, shares, self.index, self.count, balanced_by)
