@@ -221,14 +221,14 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
 
 
 def _parallel_arguments(args: argparse.Namespace) -> list[str]:
-    """pytest arguments for -n (pytest-xdist, live stores grouped on one worker) and --shard (drill's plugin)."""
+    """pytest arguments for -n (pytest-xdist) and --shard (drill's plugin)."""
     found: list[str] = []
     if args.numprocesses is not None:
         value = str(args.numprocesses).strip().lower()
         if value not in ("auto", "logical") and not (value.isdigit()):
             raise DrillError(f"-n {args.numprocesses!r}: give a number of worker processes, or auto (one per CPU)")
         if value != "0":
-            found += ["-n", value, "--dist", "loadgroup"]
+            found += ["-n", value]
     if args.shard is not None:
         from drill.sharding import parse_shard
 

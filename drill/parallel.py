@@ -8,15 +8,24 @@ run's order whatever order the workers finished in.
 
 Privacy: each worker gets a private folder (drill-worker-*) for its throwaway stores' backups and
 rollback state (Config.worker_dir); servers already take free ports and private temporary folders.
-Live stores are shared by nature, so the scenarios that touch a live store are grouped
-(`xdist_group`, with `--dist loadgroup`) and run one after the other on one worker.
+Live stores are shared by nature, so a scenario that touches a live store takes that store's turn
+(a blocking lock, live_store_turn): two workers never act on the same live store at once. (xdist's
+`loadgroup` would schedule such scenarios onto one worker, but it renames node ids in a way that
+pytest 9.2 no longer honours, so drill does not rely on it.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
     from drill.session import DrillSession
 
 WORKER_DIR_PREFIX = "drill-worker-"
+LIVE_LOCK_DIR = "drill-live-store-locks"
 REPORT_ATTRIBUTE = "drill_scenario"
 
 
@@ -117,33 +127,41 @@ def live_stores(scenario: ScenarioOf, config: Config) -> set[str]:
     return found
 
 
-class LiveStoreGroups:
-    """Puts the scenarios that share a live store (directly or through another) into one xdist group."""
+@contextmanager
+def live_store_turn(item: pytest.Item, config: Config) -> Iterator[None]:
+    """On a parallel worker, hold (blocking) a lock per live store the scenario declares, for the whole scenario.
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    Live stores are shared by nature: two workers must not lose, restore or even seed the same one at once.
+    The lock is an flock on a file named by a digest of the store's address (never the address, which may
+    hold a password), so it also keeps apart two runs on this machine that name the same server differently;
+    the kernel drops it if the worker dies. Locks are taken in name order, so two scenarios never deadlock.
+    """
+    scenario = scenario_of(item) if is_worker(item.config) else None
+    stores = sorted(live_stores(scenario, config)) if scenario is not None else []
+    if not stores:
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / LIVE_LOCK_DIR
+    folder.mkdir(exist_ok=True)
+    descriptors = []
+    try:
+        for name in sorted(stores, key=lambda n: _address_digest(config, n)):
+            descriptor = os.open(folder / f"{_address_digest(config, name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            descriptors.append(descriptor)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        for descriptor in reversed(descriptors):
+            os.close(descriptor)  # closing drops the flock
 
-    @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the node ids
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        parent: dict[str, str] = {}
 
-        def root(name: str) -> str:
-            while parent.setdefault(name, name) != name:
-                name = parent[name]
-            return name
-
-        stores_of: list[tuple[pytest.Item, set[str]]] = []
-        for item in items:
-            scenario = scenario_of(item)
-            stores = live_stores(scenario, self.config) if scenario is not None else set()
-            for name in stores:
-                root(name)
-            for a, b in zip(sorted(stores), sorted(stores)[1:], strict=False):
-                parent[root(b)] = root(a)
-            stores_of.append((item, stores))
-        for item, stores in stores_of:
-            if stores:
-                item.add_marker(pytest.mark.xdist_group(name=f"live-{root(min(stores))}"))
+def _address_digest(config: Config, name: str) -> str:
+    store = next((s for s in config.stores.values() if s.name == name), None)
+    address = name
+    if store is not None:
+        address = (os.environ.get(store.url_env, "") if store.url_env else "") or store.volume or name
+        address = f"{store.kind}:{address}"
+    return hashlib.sha256(address.encode()).hexdigest()[:24]
 
 
 @dataclass

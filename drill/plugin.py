@@ -85,8 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
         mark_owned(private)
         config.stash[_WORKER_DIR] = private
         drill_config = dataclasses.replace(drill_config, worker_dir=private)
-        # Scenarios that touch the same live store run on one worker, one after the other.
-        config.pluginmanager.register(parallel.LiveStoreGroups(drill_config), "drill-live-store-groups")
     # A worker's progress lines would be lost: the controller prints each scenario as its result arrives.
     reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")) or worker)
     session = DrillSession(drill_config, reporter, report_dir=Path(report_dir).resolve() if report_dir else None,
@@ -171,12 +169,14 @@ def _drill_scenario_lifecycle(request: pytest.FixtureRequest) -> Any:
         return
     holder = ScenarioHolder()
     request.node.stash[HOLDER_KEY] = holder
-    yield
-    if holder.scenario is not None:
-        errors = holder.scenario.close()
-        if errors:
-            holder.errors_at_close = errors
-            raise DrillError("clean-up failed: " + "; ".join(errors))
+    # On a parallel worker, a scenario on a live store waits for that store's turn (drill.parallel).
+    with parallel.live_store_turn(request.node, _session(request.config).config):
+        yield
+        if holder.scenario is not None:
+            errors = holder.scenario.close()
+            if errors:
+                holder.errors_at_close = errors
+                raise DrillError("clean-up failed: " + "; ".join(errors))
 
 
 @pytest.fixture
