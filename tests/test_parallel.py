@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_scenarios_on_one_live_store_never_overlap_across_workers(tmp_path: Path
             # A scenario's ended_at is stamped after its clean-up, a few ms after its store's turn is given up:
             # only an overlap of more than 0.3 s (each scenario waits 1 s on its store) counts.
             return any((earlier[1] - later[0]).total_seconds() > 0.3
-                       for earlier, later in zip(found, found[1:], strict=False))
+                       for earlier, later in pairwise(found))
 
         on_live = spans(live)
         assert len(on_live) == 3 and not overlapping(on_live), on_live
