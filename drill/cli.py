@@ -125,6 +125,9 @@ def _report_errors(errors: list[FeatureError]) -> None:
 
 
 def _check(config: Config, paths: list[Path]) -> int:
+    from drill.report.history_store import history_location
+
+    history_location(config)  # DRILL_HISTORY is read from the environment: a CI preflight checks it too
     infos, errors = check(paths, config)
     if errors:
         _report_errors(errors)
@@ -163,6 +166,13 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         return EXIT_USAGE
     report_dir = (args.report_dir or config.report_dir).resolve()
     parallel_args = _parallel_arguments(args)  # refused (exit 2) before anything is provisioned
+    from drill.report.history_store import history_location
+
+    history_location(config)  # a bad DRILL_HISTORY too
+    if args.output_dir and args.output_dir.startswith("gs://"):
+        from drill.report.outputs import check_gcs_prefix
+
+        check_gcs_prefix(args.output_dir)
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

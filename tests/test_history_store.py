@@ -242,3 +242,35 @@ def test_history_on_the_repository_lives_in_its_dot_history_folder(tmp_path: Pat
     entries = [json.loads(line) for line in (project / "repo" / ".history" / "history.jsonl").read_text().splitlines()]
     assert [e["run_id"] for e in entries] == [run.results["run_id"]]  # type: ignore[index]
     assert os.path.isfile(project / "repo" / ".history" / entries[0]["results"])
+
+
+def test_a_bad_drill_history_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    for command in (["check"], ["run", "--quiet"]):
+        run = run_drill(project, *command, env={"DRILL_HISTORY": "gs://bucket-without-object"})
+        assert run.code == 2 and "gs://BUCKET/PREFIX/history.jsonl" in run.stderr, run.output
+    assert not (project / "reports").exists()  # nothing was provisioned or run
+
+
+def test_merge_from_a_bucket_waits_for_the_last_share(gcs: LiveGcs, gcs_env: dict[str, str], tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    (project / "features" / "second.feature").write_text(QUICK_FEATURE.replace("the cache comes back", "again"))
+    for index in (1, 2):
+        run = run_drill(project, "run", "--quiet", "--shard", f"{index}/2", "--output-dir",
+                        f"gs://{BUCKET}/wait/all/shard-{index}", env=gcs_env)
+        assert run.code == 0, run.output
+    bucket = gcs.client().bucket(BUCKET)  # type: ignore[attr-defined]
+    bucket.copy_blob(bucket.blob("wait/all/shard-1/results.json"), bucket, "wait/late/shard-1/results.json")
+    late = subprocess.Popen([sys.executable, "-m", "drill", "report", "merge", "--from", f"gs://{BUCKET}/wait/late",
+                             "--wait", "5m", "-o", "merged"], cwd=project, env=drill_env(gcs_env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert late.stderr is not None
+    line = late.stderr.readline()  # readiness: drill says it is waiting, and for which share
+    assert "waiting for the shares: shard 2/2 is missing" in line, line
+    bucket.copy_blob(bucket.blob("wait/all/shard-2/results.json"), bucket, "wait/late/shard-2/results.json")
+    out, err = late.communicate(timeout=120)
+    assert late.returncode == 0, out + err
+    merged = json.loads((project / "merged" / "results.json").read_text())
+    assert sorted(s["name"] for s in merged["scenarios"]) == ["again", "the cache comes back"]
+    gone = run_drill(project, "report", "merge", "--from", f"gs://{BUCKET}/wait/none", "--wait", "1s", env=gcs_env)
+    assert gone.code == 2 and "no results.json found in gs://" in gone.stderr, gone.output

@@ -177,7 +177,12 @@ class GcsHistory(HistoryStore):
         self.attempts = attempts
         from drill.repository_gcs import _client  # the same client (and emulator handling) as the repository
 
-        self.bucket = _client().bucket(found.group(1))
+        try:
+            self.bucket = _client().bucket(found.group(1))
+        except ConfigError:
+            raise
+        except Exception as exc:  # no credentials, a bad project: google.auth errors
+            raise HistoryStoreError(f"cannot reach the history {url}: {redact_text(str(exc))}") from None
 
     @property
     def location(self) -> str:
@@ -271,9 +276,21 @@ def default_store(report_dir: Path) -> FileHistory:
     return FileHistory(report_dir / HISTORY_FILENAME, copy_runs=False)
 
 
+def history_location(config: Config) -> str | None:
+    """$DRILL_HISTORY, else `[drill] history` (None: the report directory's); a bad value is refused here,
+    before a run provisions anything."""
+    where = os.environ.get("DRILL_HISTORY") or config.history
+    if where is not None and where != "repository" and where.startswith("gs://") and not GCS_URL.fullmatch(where):
+        raise ConfigError(f"DRILL_HISTORY / [drill] history {where!r} is not a history object; write "
+                          f"gs://BUCKET/PREFIX/history.jsonl (the object name ends in .jsonl)")
+    if where is not None and not where.strip():
+        raise ConfigError("DRILL_HISTORY is empty: unset it, or name a history.jsonl path, repository, or gs://…")
+    return where
+
+
 def history_store(config: Config, report_dir: Path) -> HistoryStore:
     """The history location: $DRILL_HISTORY, else `[drill] history`, else the report directory's."""
-    where = os.environ.get("DRILL_HISTORY") or config.history
+    where = history_location(config)
     if where is None:
         return default_store(report_dir)
     if where == "repository":

@@ -75,6 +75,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def check_gcs_prefix(url: str) -> None:
+    if GCS_PREFIX.fullmatch(url.rstrip("/")) is None:
+        raise OutputError(f"{url!r} is not a GCS location; write gs://BUCKET/PREFIX")
+
+
 def _bucket_and_prefix(url: str) -> tuple[object, str]:
     found = GCS_PREFIX.fullmatch(url.rstrip("/"))
     if found is None:
@@ -82,7 +87,12 @@ def _bucket_and_prefix(url: str) -> tuple[object, str]:
     from drill.repository_gcs import _client
 
     prefix = (found.group(2) or "").strip("/")
-    return _client().bucket(found.group(1)), f"{prefix}/" if prefix else ""
+    try:
+        return _client().bucket(found.group(1)), f"{prefix}/" if prefix else ""
+    except DrillError:
+        raise
+    except Exception as exc:  # no credentials, a bad project: google.auth errors
+        raise OutputError(f"cannot reach {url}: {redact_text(str(exc))}") from None
 
 
 def _upload(url: str, files: dict[str, bytes]) -> list[str]:
