@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_table import print_rows, save_and_print  # noqa: E402
+from bench_table import print_rows, save_and_print
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE_FEATURE = '''Feature: smoke
