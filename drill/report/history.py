@@ -148,6 +148,7 @@ def verify(report_dir: Path, only: Path | None = None, store: HistoryStore | Non
     prev = GENESIS
     recorded: set[str] = set()
     by_run: dict[str, HistoryEntry] = {}
+    merged: set[str] = set()  # content_sha256 of every share a recorded (merged) run was made of
     only_run = _run_id(only.read_bytes()) if only is not None and only.is_file() else None
     for index, entry in enumerate(entries, 1):
         if entry.hash != entry.compute_hash():
@@ -162,7 +163,7 @@ def verify(report_dir: Path, only: Path | None = None, store: HistoryStore | Non
         by_run[entry.run_id] = entry
         if only is not None and local != only.resolve() and entry.run_id != only_run:
             continue
-        problems.extend(_check_results(entry, store))
+        problems.extend(_check_results(entry, store, merged))
     runs_here = store.holds_runs_of(report_dir)
     candidates = [only] if only is not None else sorted(report_dir.glob(f"*/{'results.json'}"))
     for results_file in candidates:
@@ -183,8 +184,12 @@ def verify(report_dir: Path, only: Path | None = None, store: HistoryStore | Non
                 problems.append(Problem(match.run_id, f"edited: {where} is not the results recorded in history "
                                                       f"entry {match.seq} of {store.location} (it was re-sealed)"))
             continue
-        if _is_shard(raw):  # a shard's results join the history through the merged run that names them
+        if _is_shard(raw):  # a share's results join the history through the merged run that names them
             problems.extend(sealed)
+            if not sealed and _digest(raw) not in merged:
+                problems.append(Problem(run_id, f"{where} is a share of a sharded run that no run in the history "
+                                                f"({store.location}) was merged from: merge the shares (`drill report "
+                                                f"merge`), or remove it"))
             continue
         problems.append(Problem(run_id, f"{where} is not in the history ({store.location}): added by hand, or its "
                                         f"entry was removed"))
@@ -214,11 +219,14 @@ def _is_shard(raw: bytes) -> bool:
     return isinstance(data, dict) and isinstance(data.get("shard"), dict)
 
 
-def _check_results(entry: HistoryEntry, store: HistoryStore) -> list[Problem]:
+def _check_results(entry: HistoryEntry, store: HistoryStore, merged: set[str]) -> list[Problem]:
     where = store.display(entry.results)
     raw = store.get(entry.results)
     if raw is None:
         return [Problem(entry.run_id, f"removed: {where} is missing (history entry {entry.seq} records it)")]
+    data = _json(raw)
+    if isinstance(data, dict):
+        merged.update(str(m.get("content_sha256")) for m in data.get("merged_from") or [] if isinstance(m, dict))
     problems = _seal_only(entry.run_id, raw, where)
     if not problems and _digest(raw) != entry.results_sha256:
         problems.append(Problem(entry.run_id, f"edited: {where} is not the results recorded in history entry "
