@@ -78,9 +78,12 @@ def test_the_bundled_drills_in_two_workers_match_a_serial_run(tmp_path: Path) ->
         assert len((tmp_path / folder / "history.jsonl").read_text().splitlines()) == 1
     assert _outcomes(found["workers"]) == _outcomes(found["serial"])  # same scenarios, order, outcomes, targets
     assert len(found["serial"]["scenarios"]) >= 20
-    # Each worker kept its throwaway stores' backups in a private folder of its own, gone afterwards.
+    # Each worker kept its throwaway stores' backups (<backup_dir>/<store>/… in a serial run) in a private folder
+    # of its own, gone afterwards. (PITR base backups are in private folders already; a runbook-style dump goes
+    # to the path its feature names.)
     paths = [Path(b["path"]) for s in found["workers"]["scenarios"] for b in s["evidence"].get("backups", [])
-             if b.get("source") == "drill"]
+             if b.get("source") == "drill" and Path(b["path"]).parent.name == b["store"]]
+    assert len(paths) >= 15 and not any(REPO / "backups" in path.parents for path in paths), paths
     workers_used = {next(p for p in path.parents if p.name.startswith("drill-worker-")) for path in paths}
     assert len(workers_used) == 2, paths
     assert not any(folder.exists() for folder in workers_used)

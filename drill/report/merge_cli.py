@@ -37,8 +37,9 @@ def spell_merge(argv: list[str]) -> list[str]:
 
 
 def add_parser(commands: Any) -> None:
-    merge = commands.add_parser(COMMAND, help="`drill report merge`: join the shares of a sharded run "
-                                              "(drill run --shard I/N) into one run, report and history entry")
+    merge = commands.add_parser(COMMAND, prog="drill report merge",
+                                help="`drill report merge`: join the shares of a sharded run (drill run --shard I/N) "
+                                     "into one run, report and history entry")
     merge.add_argument("folders", nargs="*", type=Path,
                        help="the shares' results.json, or folders searched for them (e.g. downloaded CI artefacts)")
     merge.add_argument("--from", dest="source", default=None, metavar="gs://BUCKET/PREFIX",
