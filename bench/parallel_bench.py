@@ -3,8 +3,8 @@
 One warm-up run of each, then ROUNDS rounds that alternate the two (serial, parallel, serial, ...)
 so that a change in the machine's load hits both alike. Prints each run, the median wall time of
 each mode, the median of the per-round ratios (serial / parallel: the speed-up) with its range,
-and whether every run had the same scenario outcomes. `--smoke` runs one quick feature instead
-(tests/test_bench_smoke.py style checks that the script works).
+and whether every run had the same scenario outcomes. `--smoke` runs one small feature, one round
+(tests/test_parallel.py checks that the script works).
 
     .venv/bin/python bench/parallel_bench.py [--rounds 3] [--workers 2] [--out bench/results/parallel.json]
 """

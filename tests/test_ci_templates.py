@@ -124,3 +124,21 @@ def test_the_templates_commands_run_like_ci_from_fresh_clones(tmp_path: Path) ->
         assert duplicated.code == 2 and "shard 2/3 appears 2 times" in duplicated.stderr, duplicated.output
         lines_after = client.bucket(BUCKET).blob("nightly/history.jsonl").download_as_bytes().decode().splitlines()
         assert len(lines_after) == 2  # a refused merge adds nothing to the history
+
+
+def _drill_commands(text: str) -> set[tuple[str, frozenset[str]]]:
+    """Each `drill SUBCOMMAND --flag …` in a file: the subcommand and the set of its flags."""
+    found = set()
+    for match in re.finditer(r"\bdrill (check|run|report merge|report)\b([^\n;&|]*)", text):
+        found.add((match.group(1), frozenset(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", match.group(2)))))
+    return found
+
+
+def test_the_script_runs_every_drill_command_of_every_template() -> None:
+    script = _drill_commands((REPO / "examples" / "run-like-ci.sh").read_text())
+    for template in sorted((REPO / "examples").rglob("*.y*ml")):
+        commands = _drill_commands(template.read_text())
+        assert commands, f"{template} runs no drill command"
+        for command in commands:
+            assert command in script, f"{template.name} runs `drill {command[0]} {' '.join(sorted(command[1]))}`, " \
+                                      f"which examples/run-like-ci.sh does not"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from drill.sharding import ShardError, parse_shard, plan
-from tests.conftest import REPO, run_drill
+from tests.conftest import REPO, run_bench_smoke, run_drill
 from tests.live_servers import LiveRedis
 from tests.oracles import redis_state
 
@@ -210,3 +210,10 @@ def test_merge_refuses_a_tampered_share_a_run_that_is_no_share_and_shares_of_dif
     assert tampered.code == 2 and "s/2of2/results.json: its content does not match" in tampered.stderr, \
         tampered.output
     assert len((project / "reports" / "history.jsonl").read_text().splitlines()) == 1  # only the plain run
+
+
+def test_the_parallel_benchmark_runs_and_compares_outcomes(tmp_path: Path) -> None:
+    report, printed = run_bench_smoke("parallel_bench.py", tmp_path / "parallel.json")
+    assert report["smoke"] and report["scenarios"] == 2 and report["same_outcomes"] is True
+    assert report["serial_median_seconds"] > 0 and report["parallel_median_seconds"] > 0
+    assert "speed-up (median of rounds)" in printed
