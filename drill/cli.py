@@ -176,6 +176,7 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
     # The generated test module's folder; one left by a drill killed with SIGKILL is swept here.
     sweep_stale("drill-run-", "generated test folder", lambda _folder: None)
     with tempfile.TemporaryDirectory(prefix="drill-run-") as tmp:
@@ -197,11 +198,19 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         for plugin in config.plugins:
             pytest_args += ["-p", plugin]
         pytest_args += parallel_args
+        if "-n" in parallel_args:  # workers: an interrupt goes to them first, so that they clean up
+            workers = Path(tmp) / "workers"
+            workers.mkdir()
+            pytest_args += ["--drill-worker-pids", str(workers)]
+            handler = _WorkerInterrupt(workers)
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
         pytest_args += args.pytest_arg
         try:
             code = pytest.main(pytest_args)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     results = report_dir / run_id / "results.json"
     data = json.loads(results.read_text()) if results.is_file() else {}
     status = data.get("status")
@@ -245,6 +254,25 @@ def _parallel_arguments(args: argparse.Namespace) -> list[str]:
         parse_shard(args.shard)
         found += ["--drill-shard", args.shard, "--drill-shard-by", args.shard_by]
     return found
+
+
+class _WorkerInterrupt:
+    """Ctrl-C or SIGTERM with -n: the first is sent on to the workers (they stop their scenarios, clean up and
+    report them, then the run ends as interrupted); a second stops this process at once."""
+
+    def __init__(self, workers: Path) -> None:
+        self.workers = workers
+        self.forwarded = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.forwarded:
+            raise KeyboardInterrupt(f"signal {signum}")
+        self.forwarded = True
+        from drill.parallel import forward_interrupt
+
+        reached = forward_interrupt(self.workers, signum)
+        print(f"drill: interrupted: {len(reached)} worker(s) stop and clean up (again to stop at once)",
+              file=sys.stderr, flush=True)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

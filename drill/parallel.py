@@ -16,11 +16,13 @@ pytest 9.2 no longer honours, so drill does not rely on it.)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,8 +57,9 @@ def worker_input(config: pytest.Config, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def encode_result(item: pytest.Item, result: ScenarioResult) -> str:
-    return json.dumps({"index": item.session.items.index(item), "result": dataclasses.asdict(result)}, default=str)
+def encode_result(index: int, result: ScenarioResult) -> str:
+    """A scenario's result and its place in the collection, as a worker sends it to the controller."""
+    return json.dumps({"index": index, "result": dataclasses.asdict(result)}, default=str)
 
 
 def decode_result(payload: str) -> tuple[int, ScenarioResult]:
@@ -65,6 +68,22 @@ def decode_result(payload: str) -> tuple[int, ScenarioResult]:
     data = json.loads(payload)
     [result] = run_from_dict({"run_id": "", "started_at": "", "scenarios": [data["result"]]}).scenarios
     return int(data["index"]), result
+
+
+def register_worker(folder: str) -> None:
+    """A worker writes its pid where `drill run` finds it, so that Ctrl-C or SIGTERM reaches it (see forward)."""
+    Path(folder, str(os.getpid())).touch()
+
+
+def forward_interrupt(folder: Path, signum: int) -> list[int]:
+    """Send SIGINT to every worker registered in `folder`: each stops its scenario and cleans up as after a
+    Ctrl-C, then reports what it ran. (Left alone, xdist would stop the workers after 10 s, before clean-up.)"""
+    reached = []
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(entry.name), signal.SIGINT)
+            reached.append(int(entry.name))
+    return reached
 
 
 @dataclass

@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run share I of N (1-based) of the scenarios; `drill report merge` joins the shares")
     group.addoption("--drill-shard-by", default="history", choices=("history", "count"),
                     help="balance the shares by the durations in the history (default; by count without one)")
+    group.addoption("--drill-worker-pids", default=None, metavar="DIR",
+                    help="set by `drill run -n`: where each worker writes its pid, so that Ctrl-C reaches it")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
         mark_owned(private)
         config.stash[_WORKER_DIR] = private
         drill_config = dataclasses.replace(drill_config, worker_dir=private)
+        if config.getoption("drill_worker_pids"):
+            parallel.register_worker(config.getoption("drill_worker_pids"))
     # A worker's progress lines would be lost: the controller prints each scenario as its result arrives.
     reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")) or worker)
     session = DrillSession(drill_config, reporter, report_dir=Path(report_dir).resolve() if report_dir else None,
@@ -304,7 +308,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for error in result.errors:
             _session(item.config).reporter.line(f"    {error.type}: {error.message}")
         if parallel.is_worker(item.config):  # the controller writes the run's results: send it this scenario
-            setattr(report, parallel.REPORT_ATTRIBUTE, parallel.encode_result(item, result))
+            setattr(report, parallel.REPORT_ATTRIBUTE,
+                    parallel.encode_result(item.session.items.index(item), result))
+            _session(item.config).sent.add(result.nodeid)
     return report
 
 
@@ -325,9 +331,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     """xdist controller: a worker's share of a sharded run (every worker planned the same one)."""
-    shard = getattr(node, "workeroutput", {}).get("drill_shard")
-    if shard and node.config.stash.get(SESSION_KEY, None) is not None:
-        _session(node.config).run.shard = ShardInfo(**json.loads(shard))
+    output = getattr(node, "workeroutput", {})
+    if node.config.stash.get(SESSION_KEY, None) is None:
+        return
+    drill_session = _session(node.config)
+    if output.get("drill_shard"):
+        drill_session.run.shard = ShardInfo(**json.loads(output["drill_shard"]))
+    if output.get("exitstatus") == pytest.ExitCode.INTERRUPTED:
+        drill_session.interrupted = True
+    for payload in json.loads(output.get("drill_unfinished") or "[]"):  # scenarios an interrupt cut short
+        drill_session.add_worker_result(*parallel.decode_result(payload))
 
 
 def _scenario_line(result: ScenarioResult) -> str:
@@ -360,9 +373,16 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drill_session = _session(session.config)
     if parallel.is_worker(session.config):  # the controller writes results and history, never a worker
+        output = session.config.workeroutput  # type: ignore[attr-defined]
         if drill_session.run.shard is not None:
-            session.config.workeroutput["drill_shard"] = json.dumps(  # type: ignore[attr-defined]
-                dataclasses.asdict(drill_session.run.shard))
+            output["drill_shard"] = json.dumps(dataclasses.asdict(drill_session.run.shard))
+        unsent = [s for s in drill_session.run.scenarios if s.nodeid not in drill_session.sent]
+        if unsent:  # interrupted: its clean-up has run (fixture teardown); send what it got to
+            drill_session.interrupted = drill_session.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+            drill_session.settle_scenarios(time.time())
+            order = {item.nodeid: index for index, item in enumerate(session.items)}
+            output["drill_unfinished"] = json.dumps(
+                [parallel.encode_result(order.get(s.nodeid, len(order)), s) for s in unsent])
         return
     if not drill_session.run.scenarios and drill_session.report_dir is None:
         return

@@ -33,6 +33,7 @@ class DrillSession:
         self.interrupted = False
         self.shard_request: ShardRequest | None = None  # --shard I/N (drill.parallel)
         self._worker_results: list[tuple[int, ScenarioResult]] = []  # xdist: (collection index, result)
+        self.sent: set[str] = set()  # on an xdist worker: node ids of the scenarios sent to the controller
         self.run = RunResult(
             run_id=run_id or new_run_id(), started_at=iso(self.started) or "", drill_version=__version__,
             git_commit=git_commit(config.base_dir), config_path=str(config.path) if config.path else None,
@@ -45,7 +46,10 @@ class DrillSession:
         return None if self.report_dir is None else self.report_dir / self.run.run_id
 
     def add_worker_result(self, index: int, result: ScenarioResult) -> None:
-        """A scenario an xdist worker ran; `index` is its place in the collection (the serial run's order)."""
+        """A scenario an xdist worker ran; `index` is its place in the collection (the serial run's order).
+
+        A scenario reported twice (xdist may announce a worker's end twice after an interrupt) is kept once."""
+        self._worker_results = [(i, r) for i, r in self._worker_results if r.nodeid != result.nodeid]
         self._worker_results.append((index, result))
         self._worker_results.sort(key=lambda pair: pair[0])
         self.run.scenarios = [r for _, r in self._worker_results]
@@ -53,14 +57,7 @@ class DrillSession:
     def finish(self) -> Path | None:
         """Settle every scenario's status and the run's, then write results.json (if reporting)."""
         now = time.time()
-        for scenario in self.run.scenarios:
-            if scenario.status == "running":
-                scenario.status = "interrupted" if self.interrupted else "error"
-            for step in scenario.steps:
-                if step.status == "running":
-                    step.status = "interrupted" if self.interrupted else "failed"
-            if scenario.ended_at is None:
-                scenario.ended_at = iso(now)
+        self.settle_scenarios(now)
         statuses = {s.status for s in self.run.scenarios}
         if self.interrupted:
             self.run.status = "interrupted"
@@ -73,6 +70,17 @@ class DrillSession:
         self.run.ended_at = iso(now)
         self.run.seconds = now - self.started
         return self.write()
+
+    def settle_scenarios(self, now: float) -> None:
+        """A scenario (and step) still running when the run ends was interrupted, or failed."""
+        for scenario in self.run.scenarios:
+            if scenario.status == "running":
+                scenario.status = "interrupted" if self.interrupted else "error"
+            for step in scenario.steps:
+                if step.status == "running":
+                    step.status = "interrupted" if self.interrupted else "failed"
+            if scenario.ended_at is None:
+                scenario.ended_at = iso(now)
 
     def write(self) -> Path | None:
         """Write results.json (if reporting) and add the run to the history; a shard's run waits for the merge."""

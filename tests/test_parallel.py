@@ -217,3 +217,43 @@ def test_the_parallel_benchmark_runs_and_compares_outcomes(tmp_path: Path) -> No
     assert report["smoke"] and report["scenarios"] == 2 and report["same_outcomes"] is True
     assert report["serial_median_seconds"] > 0 and report["parallel_median_seconds"] > 0
     assert "speed-up (median of rounds)" in printed
+
+
+def test_an_interrupt_reaches_the_workers_which_clean_up_and_report_their_scenarios(tmp_path: Path) -> None:
+    """SIGTERM to `drill run -n 2` alone (as CI cancelling a job sends it): the workers stop, clean up, report."""
+    import signal
+    import subprocess
+    import tempfile
+
+    from tests.conftest import start_paused_drill
+
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "long.feature").write_text('''Feature: long drills
+  Scenario: a database drill held after its disaster
+    Given the PostgreSQL store "db"
+    And "db" is seeded with 100 rows
+    And a backup of "db" is taken
+    When "db" is lost
+    And "db" is restored from its latest backup
+
+  Scenario: a cache drill that waits
+    Given the Redis store "cache"
+    And "cache" is seeded with 10 keys
+    When 10 minutes pass
+''')
+    paused = start_paused_drill(tmp_path, "disaster:db", "run", "-n", "2")
+    workers = {int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(paused.proc.pid)],
+                                              capture_output=True, text=True).stdout.split()}
+    assert len(workers) == 2, workers
+    out = paused.stop(signal.SIGTERM)
+    assert paused.proc.returncode == 130, out
+    [results] = list((tmp_path / "reports").glob("*/results.json"))
+    data = json.loads(results.read_text())
+    assert data["status"] == "interrupted"
+    assert sorted((s["name"], s["status"]) for s in data["scenarios"]) == [
+        ("a cache drill that waits", "interrupted"), ("a database drill held after its disaster", "interrupted")]
+    # Every server and folder a worker owned is gone: the workers ran their clean-up before they ended.
+    left = [folder for folder in Path(tempfile.gettempdir()).glob("drill-*")
+            if (folder / "drill-owner.pid").is_file()
+            and int((folder / "drill-owner.pid").read_text().strip() or 0) in workers]
+    assert left == [], left
