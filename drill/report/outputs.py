@@ -24,6 +24,7 @@ from drill.report.model import load
 from drill.report.render import FORMATS, render
 from drill.results import RESULTS_FILENAME
 
+CONTENT_TYPES = {".json": "application/json", ".html": "text/html", ".xml": "application/xml", ".md": "text/markdown"}
 GCS_PREFIX = re.compile(r"gs://([a-z0-9][a-z0-9._-]{1,221}[a-z0-9])(?:/(.*))?")
 
 
@@ -99,8 +100,7 @@ def _upload(url: str, files: dict[str, bytes]) -> list[str]:
     bucket, prefix = _bucket_and_prefix(url)
     written = []
     for name, data in files.items():
-        kind = "application/json" if name.endswith(".json") else "text/html" if name.endswith(".html") else \
-            "application/xml" if name.endswith(".xml") else "text/markdown"
+        kind = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
         try:
             bucket.blob(prefix + name).upload_from_string(data, content_type=kind)  # type: ignore[attr-defined]
         except Exception as exc:  # google.api_core errors, transport errors
