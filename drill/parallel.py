@@ -34,7 +34,8 @@ import pytest
 
 from drill import vocabulary
 from drill.errors import DrillError
-from drill.results import ScenarioResult, ShardInfo
+from drill.redact import redact_text
+from drill.results import ErrorResult, ScenarioResult, ShardInfo
 from drill.sharding import key_of, parse_shard, plan, recent_durations, shard_info
 from drill.stores.base import KIND_NAMES
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 WORKER_DIR_PREFIX = "drill-worker-"
 LIVE_LOCK_DIR = "drill-live-store-locks"
 REPORT_ATTRIBUTE = "drill_scenario"
+CRASHED_INDEX = 1 << 30  # a crashed worker's scenario has no known place in the collection: it goes last
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -68,6 +70,14 @@ def decode_result(payload: str) -> tuple[int, ScenarioResult]:
     data = json.loads(payload)
     [result] = run_from_dict({"run_id": "", "started_at": "", "scenarios": [data["result"]]}).scenarios
     return int(data["index"]), result
+
+
+def crashed_worker_result(report: pytest.TestReport) -> str:
+    """The result of a scenario whose worker died while running it (xdist reports only its node id)."""
+    error = ErrorResult(type="WorkerCrashed", message=redact_text(report.longreprtext[-2000:]))
+    result = ScenarioResult(feature="", feature_name="", name=report.nodeid.rpartition("::")[2], line=0, tags=[],
+                            status="error", nodeid=report.nodeid, errors=[error])
+    return encode_result(CRASHED_INDEX, result)
 
 
 def register_worker(folder: str) -> None:

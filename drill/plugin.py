@@ -317,9 +317,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """xdist controller: a scenario a worker finished joins the run (and its lines are printed here)."""
     payload = getattr(report, parallel.REPORT_ATTRIBUTE, None)
-    if payload is None or not _configs or parallel.is_worker(_configs[-1]):
+    if not _configs or parallel.is_worker(_configs[-1]):
         return
     drill_session = _session(_configs[-1])
+    if payload is None and report.failed and report.when not in ("setup", "call", "teardown"):
+        payload = parallel.crashed_worker_result(report)  # a worker died mid-scenario: it must not read as passed
+    if payload is None:
+        return
     index, result = parallel.decode_result(payload)
     drill_session.add_worker_result(index, result)
     drill_session.reporter.scenario_start(f"{result.feature}:{result.line}", result.name)

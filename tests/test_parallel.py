@@ -257,3 +257,35 @@ def test_an_interrupt_reaches_the_workers_which_clean_up_and_report_their_scenar
             if (folder / "drill-owner.pid").is_file()
             and int((folder / "drill-owner.pid").read_text().strip() or 0) in workers]
     assert left == [], left
+
+
+def test_a_worker_that_dies_mid_scenario_makes_the_run_an_error_not_a_pass(tmp_path: Path) -> None:
+    from tests.conftest import plugin_env, plugin_project
+
+    feature = '''Feature: a worker dies
+  Scenario: the worker process dies
+    Given the Redis store "cache"
+    When the worker process dies
+
+  Scenario: a cache that is fine
+    Given the Redis store "other"
+    And "other" is seeded with 10 keys
+    Then "other" holds 10 keys
+'''
+    plugin = '''
+import os
+from pytest_bdd import when
+
+
+@when("the worker process dies")
+def die():
+    os._exit(3)
+'''
+    project = plugin_project(tmp_path, feature, plugin)
+    run = run_drill(project, "run", "--quiet", "-n", "2", env=plugin_env(project))
+    assert run.code == 1 and run.results is not None, run.output
+    assert run.results["status"] == "failed"
+    crashed = [s for s in run.results["scenarios"] if s["status"] == "error"]
+    assert len(crashed) == 1 and crashed[0]["errors"][0]["type"] == "WorkerCrashed", run.results["scenarios"]
+    assert "crashed while running" in crashed[0]["errors"][0]["message"]
+    assert run.scenario("a cache that is fine")["status"] == "passed"
