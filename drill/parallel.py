@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from drill import vocabulary
 from drill.errors import DrillError
 from drill.redact import redact_text
 from drill.results import ErrorResult, ScenarioResult, ShardInfo
+from drill.session import PLACEHOLDER_INDEX
 from drill.sharding import key_of, parse_shard, plan, recent_durations, shard_info
 from drill.stores.base import KIND_NAMES
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 WORKER_DIR_PREFIX = "drill-worker-"
 LIVE_LOCK_DIR = "drill-live-store-locks"
 REPORT_ATTRIBUTE = "drill_scenario"
-CRASHED_INDEX = 1 << 30  # a crashed worker's scenario has no known place in the collection: it goes last
+INTERRUPT_FORWARDED = threading.Event()  # set by `drill run` when it passed Ctrl-C/SIGTERM on to the workers
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -73,11 +75,18 @@ def decode_result(payload: str) -> tuple[int, ScenarioResult]:
 
 
 def crashed_worker_result(report: pytest.TestReport) -> str:
-    """The result of a scenario whose worker died while running it (xdist reports only its node id)."""
-    error = ErrorResult(type="WorkerCrashed", message=redact_text(report.longreprtext[-2000:]))
+    """The result of a scenario whose worker died while running it (xdist reports only its node id).
+
+    After an interrupt was passed on to the workers (INTERRUPT_FORWARDED), a worker that ends before reporting
+    its scenario was stopped by it: that scenario is `interrupted`; otherwise the worker crashed: `error`."""
+    if INTERRUPT_FORWARDED.is_set():
+        status, error = "interrupted", ErrorResult(type="Interrupted", message="the worker was stopped by the "
+                                                   "interrupt before it reported this scenario")
+    else:
+        status, error = "error", ErrorResult(type="WorkerCrashed", message=redact_text(report.longreprtext[-2000:]))
     result = ScenarioResult(feature="", feature_name="", name=report.nodeid.rpartition("::")[2], line=0, tags=[],
-                            status="error", nodeid=report.nodeid, errors=[error])
-    return encode_result(CRASHED_INDEX, result)
+                            status=status, nodeid=report.nodeid, errors=[error])
+    return encode_result(PLACEHOLDER_INDEX, result)  # no known place in the collection: it goes last
 
 
 def register_worker(folder: str) -> None:
@@ -88,6 +97,7 @@ def register_worker(folder: str) -> None:
 def forward_interrupt(folder: Path, signum: int) -> list[int]:
     """Send SIGINT to every worker registered in `folder`: each stops its scenario and cleans up as after a
     Ctrl-C, then reports what it ran. (Left alone, xdist would stop the workers after 10 s, before clean-up.)"""
+    INTERRUPT_FORWARDED.set()
     reached = []
     for entry in folder.iterdir() if folder.is_dir() else []:
         with contextlib.suppress(ValueError, OSError):

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from drill.parallel import ShardRequest
 
 
+PLACEHOLDER_INDEX = 1 << 30  # xdist: the place of a scenario whose worker died before reporting it (last)
+
+
 def new_run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 
@@ -48,7 +51,11 @@ class DrillSession:
     def add_worker_result(self, index: int, result: ScenarioResult) -> None:
         """A scenario an xdist worker ran; `index` is its place in the collection (the serial run's order).
 
-        A scenario reported twice (xdist may announce a worker's end twice after an interrupt) is kept once."""
+        A scenario reported twice (xdist may announce a worker's end twice after an interrupt) is kept once; a
+        result the worker sent wins over the placeholder for a worker that died (index PLACEHOLDER_INDEX)."""
+        known = {r.nodeid: i for i, r in self._worker_results}
+        if result.nodeid in known and index >= PLACEHOLDER_INDEX and known[result.nodeid] < PLACEHOLDER_INDEX:
+            return
         self._worker_results = [(i, r) for i, r in self._worker_results if r.nodeid != result.nodeid]
         self._worker_results.append((index, result))
         self._worker_results.sort(key=lambda pair: pair[0])
