@@ -187,6 +187,16 @@ class Config:
     signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
     signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
     controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
+    history: str | None = None  # [drill] history: a path, "repository" or gs://…/history.jsonl (None: report_dir's)
+    worker_dir: Path | None = None  # a parallel worker's private folder (drill.parallel); None in a serial run
+
+    def backup_dir_for(self, store: StoreConfig) -> Path:
+        """Where a store's backups and rollback state go: a throwaway store on a parallel worker keeps them in the
+        worker's private folder (two workers may run stores of the same name); a live store always in backup_dir,
+        where the next run looks for the journal of a restore that was killed."""
+        if self.worker_dir is not None and not store.is_live:
+            return self.worker_dir
+        return self.backup_dir
 
     @property
     def repository_path(self) -> Path:
@@ -291,7 +301,7 @@ class _Validator:
          "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
-         "signing_key_file", "signing_public_key"})
+         "signing_key_file", "signing_public_key", "history"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
@@ -396,6 +406,7 @@ class _Validator:
             signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
             signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
             controls=self.controls(self.table("", data, "controls")),
+            history=self.history_location(drill_table),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -565,6 +576,21 @@ class _Validator:
             controls[control_id] = ControlConfig(control_id, body["title"].strip(), every,
                                                  line=self.locate(table, None))
         return controls
+
+    def history_location(self, data: dict[str, Any]) -> str | None:
+        value = data.get("history")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error('must be a path to a history.jsonl, "repository", or gs://BUCKET/PREFIX/history.jsonl',
+                             "drill", "history")
+        if value.startswith("gs://"):
+            from drill.report.history_store import GCS_URL
+
+            if not GCS_URL.fullmatch(value):
+                raise self.error(f"{value!r} is not a history object; write gs://BUCKET/PREFIX/history.jsonl "
+                                 f"(the object name ends in .jsonl)", "drill", "history")
+        return value
 
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")

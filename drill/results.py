@@ -94,6 +94,31 @@ class ScenarioResult:
 
 
 @dataclass
+class ShardInfo:
+    """This run is one share of a sharded run (`drill run --shard I/N`); `drill report merge` joins the shares."""
+
+    index: int  # 1-based
+    count: int
+    plan: str  # sha256 of the whole plan (order and assignment): every share of one run has the same
+    balanced_by: str  # history (durations of past runs) | count
+    scenarios: list[str]  # the keys (drill.sharding.scenario_key) this share was planned to run, in run order
+    order: list[str]  # every key of the whole run, in run order
+
+
+@dataclass
+class MergedShard:
+    """One share of a merged run, as `drill report merge` found it."""
+
+    index: int
+    run_id: str
+    host: str
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    content_sha256: str
+
+
+@dataclass
 class RunResult:
     run_id: str
     started_at: str
@@ -113,6 +138,8 @@ class RunResult:
     # Scenarios evidence them through their @control:ID tags; the report's Controls section reads this.
     controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    shard: ShardInfo | None = None  # set in a shard's results (drill run --shard)
+    merged_from: list[MergedShard] = field(default_factory=list)  # set in a merged run (drill report merge)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -50,7 +50,7 @@ class Safety:
             copy = self.pending.pop(name)  # policy always: back to the state before the first restore
         elif in_place and self.policy != "never":
             with state.clock.phase("safety-copy", name):
-                copy = rollback.keep(store, state.config.backup_dir, state.reporter.info)
+                copy = rollback.keep(store, state.config.backup_dir_for(store.config), state.reporter.info)
             self.kept[name] = copy
             state.evidence.rollback[name] = {"policy": self.policy, "safety_copy": copy.evidence()}
         try:
@@ -94,7 +94,7 @@ class Safety:
         timeout = self.timeouts.get(name, store.config.restore_timeout)
         if cause == "timeout":
             timeout = faults.TIMEOUT_FAULT_SECONDS
-        scratch = rollback.state_dir(state.config.backup_dir, name) / "faults"
+        scratch = rollback.state_dir(state.config.backup_dir_for(store.config), name) / "faults"
         with contextlib.ExitStack() as stack:
             stack.callback(lambda: shutil.rmtree(scratch, ignore_errors=True))
             if cause == "corrupt":

@@ -36,7 +36,7 @@ class Stores:
     def _check_interrupted_restore(self, store: Store) -> None:
         """A journal left by a drill killed mid-restore: repair the store (live) or report it (throwaway)."""
         state = self.state
-        found = rollback.interrupted(state.config.backup_dir, store.name)
+        found = rollback.interrupted(state.config.backup_dir_for(store.config), store.name)
         if found is None:
             return
         if store.config.is_live:
