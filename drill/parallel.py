@@ -27,7 +27,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,7 +198,10 @@ def _address_digest(config: Config, name: str) -> str:
     store = next((s for s in config.stores.values() if s.name == name), None)
     address = name
     if store is not None:
-        address = (os.environ.get(store.url_env, "") if store.url_env else "") or store.volume or name
+        # A live store is where its URL points; a kind located by its own options (a Docker volume's name)
+        # is where those options point.
+        located_by = os.environ.get(store.url_env, "") if store.url_env else ""
+        address = located_by or json.dumps(asdict(store.options), sort_keys=True, default=str) or name
         address = f"{store.kind}:{address}"
     return hashlib.sha256(address.encode()).hexdigest()[:24]
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from drill import vocabulary
-from drill import parallel
+from drill import parallel, vocabulary
 from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError

@@ -46,7 +46,7 @@ def run_files(results: Path, history: HistoryStore | None = None, formats: list[
         if written.is_file():
             files[name] = written.read_bytes()
             continue
-        loaded = loaded or load(results, history)
+        loaded = loaded or load(results, history=history)
         files[name] = render(loaded, fmt).encode("utf-8")
     return files
 
