@@ -41,6 +41,9 @@ class DrillRun:
     stdout: str
     stderr: str
     results: dict[str, Any] | None
+    # The test's own clock around the run: every moment drill records must lie between them.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
     @property
     def output(self) -> str:
@@ -78,12 +81,46 @@ def drill_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_drill(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> DrillRun:
     """Run `python -m drill ARGS` in `cwd`; pick up the newest results.json under cwd/reports."""
     before = set((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else set()
+    started = time.time()
     done = subprocess.run([sys.executable, "-m", "drill", *args], cwd=cwd, capture_output=True, text=True,
                           env=drill_env(env), timeout=timeout)
+    ended = time.time()
     after = set((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else set()
     new = sorted(after - before)
     results = json.loads(new[-1].read_text()) if new else None
-    return DrillRun(done.returncode, done.stdout, done.stderr, results)
+    return DrillRun(done.returncode, done.stdout, done.stderr, results, started, ended)
+
+
+# RPO bounds from what a scenario does. Markers are written every INTERVAL; between the recovery point
+# (the backup's snapshot, or the writer's last marker) and the disaster the scenario waits GAP seconds,
+# plus the steps in between (the backup itself when it comes after the recovery point). So
+#     GAP <= RPO <= GAP + INTERVAL + (the backup steps in the gap) + RPO_SLACK.
+# RPO_SLACK is what the step machinery adds between two steps (pytest-bdd dispatch, the writer's stop):
+# measured at under 0.15 s on this 2-core machine, up to 0.4 s with both cores busy (docs/testing.md);
+# 1 s keeps it from flaking while a disaster recorded even 2 s late still fails.
+RPO_SLACK = 1.0
+
+
+def phase_seconds(scenario: dict[str, Any], name: str, store: str) -> float:
+    """The summed duration of the scenario's phases NAME of STORE (e.g. its backups)."""
+    return sum(p["seconds"] or 0.0 for p in scenario["phases"] if p["name"] == name and p["store"] == store)
+
+
+def assert_rpo_between(run: DrillRun, scenario: dict[str, Any], gap: float, interval: float,
+                       backup_in_gap: str | None = None) -> float:
+    """The scenario's RPO lies between `gap` and `gap + interval + RPO_SLACK` (plus the backups of the store
+    named by `backup_in_gap`, when they sit between the recovery point and the disaster); returns it."""
+    rpo = scenario["rpo_seconds"]
+    extra = phase_seconds(scenario, "backup", backup_in_gap) if backup_in_gap else 0.0
+    high = gap + interval + extra + RPO_SLACK
+    assert rpo is not None and gap <= rpo <= high, \
+        f"RPO {rpo} outside [{gap}, {high:.3f}] (gap {gap}, interval {interval}, backup {extra:.3f}s)\n{run.output}"
+    # The RPO is under the run's own duration, as the test's clock measured it.
+    assert rpo <= run.ended_at - run.started_at
+    for markers in scenario["evidence"]["markers"].values():
+        if markers.get("disaster_at") is not None:
+            assert run.started_at <= markers["disaster_at"] <= run.ended_at, markers
+    return float(rpo)
 
 
 def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[str, Any], str]:
