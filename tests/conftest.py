@@ -123,6 +123,12 @@ def assert_rpo_between(run: DrillRun, scenario: dict[str, Any], gap: float, inte
     return float(rpo)
 
 
+def newest_results(cwd: Path) -> dict[str, Any] | None:
+    """The newest results.json under cwd/reports (by run id, which starts with the time)."""
+    found = sorted((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else []
+    return json.loads(found[-1].read_text()) if found else None
+
+
 def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[str, Any], str]:
     """Run `bench/SCRIPT --smoke --out OUT` from the repository root; fails on a non-zero exit.
 
@@ -256,6 +262,26 @@ def plugin_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str
     """Environment for `run_drill` that puts `root` (its faults.py) first on PYTHONPATH, plus `extra`."""
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p),
             **(extra or {})}
+
+
+class ClosedPort:
+    """A free 127.0.0.1 port held (bound, never listening) while in use, so connections to it are refused and
+    no other process can take it: for "nobody is listening there" tests, instead of a fixed port."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+
+    def __enter__(self) -> ClosedPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+
+
+def closed_port() -> ClosedPort:
+    return ClosedPort()
 
 
 def port_open(port: int) -> bool:

@@ -16,6 +16,7 @@ import glob
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -479,14 +480,36 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def secrets_in(text: str, *secrets: str) -> list[str]:
-    """The secrets found in `text` in raw, URL-encoded or base64 form (for leak scans)."""
+def secret_forms(secret: str) -> set[bytes]:
+    """The byte strings that betray `secret`: raw, URL-encoded (both ways), and its base64 at each of the three
+    alignments it can take inside a longer base64 text (only the characters that depend on the secret alone)."""
     import base64
 
-    found = []
-    for secret in secrets:
-        forms = {secret, quote(secret), quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
-        if any(form and form in text for form in forms):
-            found.append(secret)
-    return found
+    raw = secret.encode()
+    escaped = quote(secret, safe="")
+    forms = {raw, quote(secret).encode(), escaped.encode(),
+             re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), escaped).encode()}
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw)
+        # Only the characters whose 6 bits all come from the secret: not those shared with what surrounds it.
+        core = encoded[(shift * 8 + 5) // 6:(shift + len(raw)) * 8 // 6]
+        if len(core) >= 8:
+            forms.add(core)
+    return {form for form in forms if form}
 
+
+def secrets_in(text: str | bytes, *secrets: str) -> list[str]:
+    """The secrets found in `text` in raw, URL-encoded or base64 form (for leak scans)."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return [secret for secret in secrets if any(form in data for form in secret_forms(secret))]
+
+
+def secrets_in_files(root: Path, *secrets: str) -> dict[str, list[str]]:
+    """Every byte of every file under `root` read and searched for each secret in each form: path -> found."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            hits = secrets_in(path.read_bytes(), *secrets)
+            if hits:
+                found[str(path)] = hits
+    return found

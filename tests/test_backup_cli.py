@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from drill.lock import store_lock
 from drill.provision import pg_binaries
 from drill.repository import Repository
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
-from tests.conftest import run_drill
+from tests.conftest import closed_port, run_drill, start_paused_drill
 
 __all__ = ["pg_cluster", "prod_db"]
 
@@ -46,10 +47,20 @@ def test_an_encrypted_round_trip(drill_dir: Path, prod_db: ProdDb) -> None:
     assert entry.manifest.encryption == crypto.parameters(key)
     manifest_text = (entry.directory / "manifest.json").read_text()
     assert key.material.hex() not in manifest_text and key.id in manifest_text
-    restored = run_drill(drill_dir, "restore", "userdb", "--into", "userdb_plain", env=_env(prod_db))
-    assert restored.code == 0, restored.output
+    # drill decrypts into a private work folder under TMPDIR (its own, here): held mid-restore, the plaintext
+    # dump is there in a 0700 folder; once drill ends, nothing of it is left.
+    private_tmp = drill_dir / "tmp"
+    private_tmp.mkdir()
+    paused = start_paused_drill(drill_dir, "restore-started:userdb", "restore", "userdb", "--into", "userdb_plain",
+                                env={**_env(prod_db), "TMPDIR": str(private_tmp)})
+    [work] = list(private_tmp.glob("drill-restore-*"))
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
+    plaintext = [p for p in work.rglob("*") if p.is_file() and p.read_bytes()[:5] == b"PGDMP"]
+    assert plaintext, list(work.rglob("*"))
+    output = paused.finish()
+    assert paused.proc.returncode == 0, output
     assert prod_db.fingerprint("userdb_plain").parts == before.parts
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("drill-restore-*/*.dump"))  # plaintext removed
+    assert list(private_tmp.iterdir()) == []  # the plaintext and its folder are gone
 
 
 def _damage(how: str, target: Path, drill_dir: Path) -> None:
@@ -167,8 +178,9 @@ def test_cron_behaviour_lock_exit_codes_and_one_log_line(drill_dir: Path, prod_d
     local = run_drill(drill_dir, "backup", "scratch", env=_env(prod_db))
     assert local.code == 2 and 'set provision = "live"' in local.stderr
 
-    down = run_drill(drill_dir, "backup", "userdb",
-                     env={"USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:9/{prod_db.database}"})
+    with closed_port() as closed:
+        down = run_drill(drill_dir, "backup", "userdb", env={
+            "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed.port}/{prod_db.database}"})
     assert down.code == 1 and "cannot connect to PostgreSQL" in down.stderr
     assert PASSWORD not in down.output and PASSWORD not in log.read_text()
 

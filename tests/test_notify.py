@@ -17,7 +17,7 @@ import pytest
 from drill import notify
 from drill.config import NotifyConfig
 from drill.redact import register_secret
-from tests.conftest import run_drill
+from tests.conftest import closed_port, run_drill
 
 WEBHOOK_TOKEN = "T0000/B0000/hook-s3cret-token"
 PASSWORD = "Db-S3cret-pw-notify"
@@ -131,8 +131,10 @@ url_env = "USERDB_URL"
 
 def test_a_failed_backup_is_announced_by_webhook_and_email(drill_dir: Path, webhook: Webhook, smtp: Smtp) -> None:
     _config(drill_dir, smtp)
-    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:9/userdb"}
-    done = run_drill(drill_dir, "backup", "userdb", env=env)
+    with closed_port() as closed:
+        env = {"DRILL_WEBHOOK": webhook.url,
+               "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed.port}/userdb"}
+        done = run_drill(drill_dir, "backup", "userdb", env=env)
     assert done.code == 1, done.output
     assert "cannot connect to PostgreSQL" in done.stderr and "notification failed" not in done.stderr
 
