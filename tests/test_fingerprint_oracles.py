@@ -63,7 +63,7 @@ def test_postgres_fingerprint_agrees_with_psql(monkeypatch: pytest.MonkeyPatch) 
             return run
 
         changes: list[Change] = [
-            ("rows rewritten with the same values", sql("UPDATE entries SET note = note; VACUUM"), False),
+            ("rows rewritten with the same values", sql("UPDATE entries SET note = note"), False),
             ("a changed value", sql("UPDATE entries SET amount = amount + 0.01 WHERE id = 17"), True),
             ("a deleted row", sql("DELETE FROM entries WHERE id = 18"), True),
             ("a NULL that was text", sql("UPDATE entries SET note = NULL WHERE id = 19"), True),
