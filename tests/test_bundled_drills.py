@@ -44,9 +44,11 @@ def test_bundled_drills_pass_and_write_results(tmp_path: Path) -> None:
         failed_on_purpose = "planted_failures" in scenario["evidence"]
         rto = scenario["rto_seconds"]
         assert rto is not None and (scenario["rpo_seconds"] is not None or failed_on_purpose), name
-        in_rto = sum(p["seconds"] for p in scenario["phases"] if p["in_rto"] and p["name"] != "rollback")
+        # Phases nest (a restore into a new target provisions it), so the RTO holds the longest of them.
+        longest = max((p["seconds"] for p in scenario["phases"] if p["in_rto"] and p["name"] != "rollback"),
+                      default=0.0)
         assert 0 < rto <= run_seconds, name
-        assert in_rto <= rto + 0.05 or failed_on_purpose, (name, in_rto, rto)
+        assert longest <= rto + 0.05 or failed_on_purpose, (name, longest, rto)
         for target in scenario["targets"]:
             measured = {"rto": rto, "rpo": scenario["rpo_seconds"]}[target["metric"]]
             assert target["met"] is True and target["measured_seconds"] == measured, (name, target)
