@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drill import faults, health, pitr, rollback, system
+from drill import faults, health, pitr, rollback, rpo, system
 from drill.cleanup import CleanupStack
 from drill.clock import RecoveryClock
 from drill.config import Config
 from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, DrillError, StoreError, TargetMissed, VerificationError
-from drill.fingerprint import Fingerprint, compare
+from drill.fingerprint import Fingerprint, compare, mismatch_message
 from drill.markers import MarkerWriter
 from drill.pause import pause_point
 from drill.progress import Reporter
@@ -38,7 +38,7 @@ from drill.provision.factory import provision
 from drill.redact import redact_text
 from drill.results import PhaseResult, ScenarioResult, TargetResult, iso
 from drill.stores.base import KIND_NAMES, UNITS, BackupArtifact, Store
-from drill.targets import targets_from_tags
+from drill.targets import evaluate, missed_message, targets_from_tags
 
 
 @dataclass
@@ -603,6 +603,7 @@ class DrillScenario:
         writer = self.writers.get(record.source)
         disaster = self.disaster_at.get(record.source, record.started_at)
         evidence: dict[str, object] = {}
+        newest = None
         if writer is not None:
             if writer.stopped_at is None:
                 self.stop_writer(record.source)
@@ -610,18 +611,18 @@ class DrillScenario:
             newest = sink.newest()
             evidence = {**writer.evidence(), "newest_surviving_seq": newest.seq if newest else None,
                         "newest_surviving_at": newest.written_at if newest else None,
-                        "lost": (writer.last.seq - newest.seq) if (writer.last and newest) else len(writer.written)}
-            if newest is not None:
-                record.recovery_point, record.rpo_method = newest.written_at, "markers"
-        if record.recovery_point is None:
-            record.recovery_point, record.rpo_method = record.artifact.consistent_at, "backup-consistent-time"
-        rpo = max(0.0, disaster - record.recovery_point)
+                        "lost": rpo.markers_lost(writer.last.seq if writer.last else None,
+                                                 newest.seq if newest else None, len(writer.written))}
+        preset = (record.recovery_point, record.rpo_method or "") if record.recovery_point is not None else None
+        record.recovery_point, record.rpo_method = rpo.recovery_point(
+            preset, newest.written_at if newest else None, record.artifact.consistent_at)
+        loss = rpo.rpo_seconds(disaster, record.recovery_point)
         evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
-                         "rpo_seconds": rpo, "method": record.rpo_method, "backup": record.artifact.id})
+                         "rpo_seconds": loss, "method": record.rpo_method, "backup": record.artifact.id})
         self.result.evidence["markers"][record.target] = evidence
-        if self.result.rpo_seconds is None or rpo > self.result.rpo_seconds:
-            self.result.rpo_seconds, self.result.rpo_method = rpo, record.rpo_method
-        self.reporter.info(f"RPO {format_duration(rpo)} (recovery point from {record.rpo_method})", force=True)
+        if rpo.worst(self.result.rpo_seconds, loss):
+            self.result.rpo_seconds, self.result.rpo_method = loss, record.rpo_method
+        self.reporter.info(f"RPO {format_duration(loss)} (recovery point from {record.rpo_method})", force=True)
 
     def run_sql(self, name: str, text: str) -> None:
         store = self.store(name)
@@ -657,9 +658,7 @@ class DrillScenario:
                 "backup": artifact.id, "before": expected.to_dict(), "after": actual.to_dict(),
                 "differences": [d.to_dict() for d in differences], "details": details}
             if differences:
-                listed = "\n  - ".join(d.message for d in differences) + "".join(f"\n  - {line}" for line in details)
-                raise VerificationError(f"{name!r} does not match the state of {artifact.store!r} at backup "
-                                        f"{artifact.id}:\n  - {listed}")
+                raise VerificationError(mismatch_message(name, artifact.store, artifact.id, differences, details))
         self._verified(name)
 
     def assert_count(self, name: str, count: int, unit: str, part: str | None = None) -> None:
@@ -691,14 +690,13 @@ class DrillScenario:
         self.result.targets.append(target)
         self._evaluate(target)
         if target.met is False:
-            raise TargetMissed(_missed_message(target))
+            raise TargetMissed(missed_message(target))
 
     def _evaluate(self, target: TargetResult) -> None:
         measured = self.measured(target.metric)
         if target.metric == "rto" and measured is not None:
             self.result.rto_seconds = measured
-        target.measured_seconds = measured
-        target.met = measured is not None and measured <= target.target_seconds
+        evaluate(target, measured)
 
     def enforce_targets(self, raise_on_miss: bool) -> None:
         """Measure every tag target; raise TargetMissed listing the misses (after a scenario that passed)."""
@@ -709,7 +707,7 @@ class DrillScenario:
             if target.met is False:
                 missed.append(target)
         if missed and raise_on_miss:
-            raise TargetMissed("; ".join(_missed_message(t) for t in missed))
+            raise TargetMissed("; ".join(missed_message(t) for t in missed))
 
     # -- end --------------------------------------------------------------------------------------------
 
@@ -735,15 +733,6 @@ class DrillScenario:
         for name, writer in self.writers.items():
             self.result.evidence["markers"].setdefault(name, writer.evidence())
         return errors
-
-
-def _missed_message(target: TargetResult) -> str:
-    what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
-    if target.measured_seconds is None:
-        return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
-                f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
-    return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
-            f"{format_duration(target.target_seconds)} ({target.source})")
 
 
 _NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"

@@ -18,6 +18,7 @@ from drill.provision import pg_binaries
 from drill.repository import Repository
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
 from tests.conftest import closed_port, run_drill, start_paused_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 __all__ = ["pg_cluster", "prod_db"]
 
@@ -182,7 +183,7 @@ def test_cron_behaviour_lock_exit_codes_and_one_log_line(drill_dir: Path, prod_d
         down = run_drill(drill_dir, "backup", "userdb", env={
             "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed.port}/{prod_db.database}"})
     assert down.code == 1 and "cannot connect to PostgreSQL" in down.stderr
-    assert PASSWORD not in down.output and PASSWORD not in log.read_text()
+    assert secrets_in(down.output, PASSWORD) == [] and secrets_in_files(drill_dir, PASSWORD) == {}
 
     ok = run_drill(drill_dir, "backup", "userdb", env=_env(prod_db))
     assert ok.code == 0 and ok.output == ""

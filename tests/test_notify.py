@@ -18,6 +18,7 @@ from drill import notify
 from drill.config import NotifyConfig
 from drill.redact import register_secret
 from tests.conftest import closed_port, run_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 WEBHOOK_TOKEN = "T0000/B0000/hook-s3cret-token"
 PASSWORD = "Db-S3cret-pw-notify"
@@ -151,7 +152,8 @@ def test_a_failed_backup_is_announced_by_webhook_and_email(drill_dir: Path, webh
     assert "cannot connect to PostgreSQL" in mail.get_payload(decode=True).decode()
     log = (drill_dir / "repo" / "drill-backup.log").read_text()
     everything = json.dumps(payload) + data.decode() + done.output + log
-    assert PASSWORD not in everything and WEBHOOK_TOKEN not in everything
+    assert secrets_in(everything, PASSWORD, WEBHOOK_TOKEN) == []
+    assert secrets_in_files(drill_dir, PASSWORD, WEBHOOK_TOKEN) == {}
 
 
 def test_success_is_quiet_unless_on_success(drill_dir: Path, webhook: Webhook, smtp: Smtp) -> None:

@@ -19,6 +19,7 @@ from drill.stores.base import sha256_file
 from drill.stores.redis import RedisServer, RedisStore
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
 from tests.conftest import drill_env, run_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 __all__ = ["pg_cluster", "prod_db"]
 
@@ -45,7 +46,7 @@ def test_postgres_backup_and_restore_through_the_repository(drill_dir: Path, pro
     assert manifest["tool_versions"]["pg_dump"] and manifest["server_version"].startswith("1")
     assert manifest["drill_version"] and manifest["fingerprint"]["parts"]
     assert entry.verified  # verified right after it was written
-    assert PASSWORD not in (entry.directory / "manifest.json").read_text()
+    assert secrets_in_files(drill_dir, PASSWORD) == {}  # every byte of the repository, backups included
 
     listed = run_drill(drill_dir, "backups", "list", "--json")
     assert listed.code == 0 and json.loads(listed.stdout)[0]["id"] == entry.id
@@ -79,7 +80,7 @@ def test_postgres_backup_and_restore_through_the_repository(drill_dir: Path, pro
     assert over.code == 0, over.output
     assert prod_db.fingerprint().parts == before.parts
     assert prod_db.store().count() == before.total
-    assert PASSWORD not in over.output
+    assert secrets_in(over.output, PASSWORD) == [] and secrets_in_files(drill_dir, PASSWORD) == {}
     log = (drill_dir / "repo" / "drill-backup.log").read_text().splitlines()
     assert [line.split()[2] for line in log] == ["backup", "verify", "restore", "restore", "restore", "restore"]
     assert [line.split()[4] for line in log] == ["ok", "ok", "ok", "ok", "refused", "ok"]
