@@ -131,7 +131,7 @@ def test_independent_stores_are_restored_at_the_same_time(tmp_path: Path) -> Non
     # overlap), whatever the machine's load does to the start-up of each thread.
     assert max(s["started_after_seconds"] for s in stores) < min(s["rto_seconds"] for s in stores), stores
     assert system["seconds"] < system["sum_of_store_seconds"]
-    assert system["seconds"] >= max(s["rto_seconds"] for s in stores)
+    assert system["seconds"] >= max(s["rto_seconds"] for s in stores) - 0.0005  # the evidence rounds to ms
 
 
 def test_a_failing_health_check_names_the_endpoint_and_status(tmp_path: Path, http_endpoint: str) -> None:
