@@ -217,12 +217,14 @@ class LiveRedis:
 
     PASSWORD = "Live-Redis-pw-9Tm"
 
-    def __init__(self, *, appendonly: bool = False) -> None:
+    def __init__(self, *, appendonly: bool = False, rdb: Path | None = None) -> None:
         self.root = _private_dir()
         self.log = self.root / "redis.log"
         self.port = 0
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
+        if rdb is not None:  # start on a copy of this RDB file (e.g. a backup, to read it with redis-py)
+            shutil.copyfile(rdb, self.root / "dump.rdb")
 
     def __enter__(self) -> LiveRedis:
         try:
@@ -451,11 +453,16 @@ class LiveFirestore:
 
     def client(self) -> object:
         """A Firestore client bound to this emulator (set for the client only, not for drill's environment)."""
+        return self.client_for(self.host, self.project)
+
+    @staticmethod
+    def client_for(host: str, project: str) -> object:
+        """A Firestore client for `project` on the emulator at `host`."""
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import firestore
 
-        with _environ(FIRESTORE_EMULATOR_HOST=self.host):
-            return firestore.Client(project=self.project, credentials=AnonymousCredentials())
+        with _environ(FIRESTORE_EMULATOR_HOST=host):
+            return firestore.Client(project=project, credentials=AnonymousCredentials())
 
     def stop(self) -> None:
         if self.process is not None:

@@ -38,7 +38,7 @@ def _pg_dump(prod: ProdDb, *args: str) -> bytes:
 def test_an_encrypted_round_trip(drill_dir: Path, prod_db: ProdDb) -> None:
     write_config(drill_dir, key=True)
     key = crypto.new_key_file(drill_dir / "backup.key")
-    before = prod_db.fingerprint()
+    before = prod_db.state()
     done = run_drill(drill_dir, "backup", "userdb", env=_env(prod_db))
     assert done.code == 0, done.output
     [entry] = Repository(drill_dir / "repo").entries()
@@ -60,7 +60,7 @@ def test_an_encrypted_round_trip(drill_dir: Path, prod_db: ProdDb) -> None:
     assert plaintext, list(work.rglob("*"))
     output = paused.finish()
     assert paused.proc.returncode == 0, output
-    assert prod_db.fingerprint("userdb_plain").parts == before.parts
+    assert prod_db.state("userdb_plain") == before
     assert list(private_tmp.iterdir()) == []  # the plaintext and its folder are gone
 
 
@@ -92,7 +92,7 @@ def test_damage_is_rejected_before_the_target_is_touched(drill_dir: Path, prod_d
         stored = copied
         args += ["--from", "backups/userdb_*.dump.enc"]
     prod_db.execute("UPDATE users SET full_name = 'changed after the backup' WHERE id = 1")
-    before, databases = prod_db.fingerprint(), prod_db.databases()
+    before, databases = prod_db.state(), prod_db.databases()
     _damage(how, stored, drill_dir)
 
     done = run_drill(drill_dir, *args, env=_env(prod_db))
@@ -106,7 +106,7 @@ def test_damage_is_rejected_before_the_target_is_touched(drill_dir: Path, prod_d
     }[(how, source)]
     assert expected in done.stderr
     assert "restoring" not in done.stdout  # the target was never reached
-    assert prod_db.fingerprint().parts == before.parts  # production unchanged, the new row still there
+    assert prod_db.state() == before  # production unchanged, the new row still there
     assert prod_db.databases() == databases
     log = (drill_dir / "repo" / "drill-backup.log").read_text().splitlines()
     assert " drill restore userdb failed " in log[-1]
@@ -119,7 +119,7 @@ def test_a_runbook_gzip_sql_backup_found_by_glob(drill_dir: Path, prod_db: ProdD
     older = _pg_dump(prod_db, "-Fp")
     prod_db.execute("DELETE FROM orders WHERE id > 10")
     newest = _pg_dump(prod_db, "-Fp")
-    expected = prod_db.fingerprint()
+    expected = prod_db.state()
     (folder / "userdb_20240114_143000.sql.gz").write_bytes(gzip.compress(older))
     (folder / "userdb_20240115_143000.sql.gz").write_bytes(gzip.compress(newest))
     (folder / "orderdb_20240116_143000.sql.gz").write_bytes(gzip.compress(older))
@@ -132,7 +132,7 @@ def test_a_runbook_gzip_sql_backup_found_by_glob(drill_dir: Path, prod_db: ProdD
     assert "from userdb_20240115_143000.sql.gz into 'userdb_restored'" in done.stdout
     assert "recovery point 2024-01-15T14:30:00" in done.stdout
     assert "(no fingerprint recorded with this backup to compare)" in done.stdout
-    assert prod_db.fingerprint("userdb_restored").parts == expected.parts
+    assert prod_db.state("userdb_restored") == expected
 
     # Dated by modification time when the name has no date.
     (folder / "nodate.sql.gz").write_bytes(gzip.compress(older))
@@ -155,7 +155,7 @@ def test_custom_format_and_tar_backups_from_outside_drill(drill_dir: Path, prod_
     copy = f"{prod_db.database}_ext"
     done = run_drill(drill_dir, "restore", "userdb", "--from", path.name, "--into", copy, env=_env(prod_db))
     assert done.code == 0, done.output
-    assert prod_db.fingerprint(copy).parts == prod_db.fingerprint().parts
+    assert prod_db.state(copy) == prod_db.state()
     # A damaged archive is refused before anything is created.
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     databases = prod_db.databases()
