@@ -298,6 +298,16 @@ def location_port(location: str) -> int:
     return int(found.group(1))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reverse-order", action="store_true",
+                     help="run the collected tests last to first: shows no test depends on another having run")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse-order"):
+        items.reverse()
+
+
 @pytest.fixture
 def drill_dir(pytester: pytest.Pytester) -> Path:
     """An empty project directory (pytester's), the working directory of the drill under test."""
