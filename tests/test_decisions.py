@@ -9,6 +9,7 @@ assertion is there because a mutant survived without it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_the_clock_starts_once_and_stops_at_the_last_verification() -> None:
     clock.start()  # the first disaster wins
     assert clock.disaster_at == first_start
     running = clock.rto()
-    assert running is not None and running >= 0.02
+    assert running is not None and 0.02 <= running < 60
     with clock.phase("restore", "db") as restore:
         time.sleep(0.01)
     assert restore.in_rto is True and restore.store == "db" and restore.name == "restore"
@@ -85,6 +86,13 @@ def test_targets_from_tags(tmp_path: Path) -> None:
     assert all(t.measured_seconds is None and t.met is None for t in found)
     with pytest.raises(TagError, match=r"unknown tier in @tier:tin; tiers: .*gold.* \(add \[tiers.tin\] to drill"):
         targets_from_tags({"tier:tin"}, config)
+    (tmp_path / "drill.toml").write_text('[tiers.gold]\nrto = "5m"\nrpo = "30s"\n[tiers.silver]\nrto = "1h"\n'
+                                         'rpo = "1h"\n')
+    with pytest.raises(TagError) as caught:
+        targets_from_tags({"tier:tin"}, load_config(tmp_path / "drill.toml"))
+    assert "tiers: critical, gold, important, silver, standard (add [tiers.tin]" in str(caught.value)
+    with pytest.raises(TagError, match=r"^@rto:1:30: "):  # a value with a colon is a bad duration, not ignored
+        targets_from_tags({"rto:1:30"}, config)
     with pytest.raises(TagError, match=r"^@rto:soon: cannot read duration 'soon'"):
         targets_from_tags({"rto:soon"}, config)
 
@@ -141,6 +149,11 @@ def _fp(parts: dict[str, PartPrint], extras: dict[str, str] | None = None) -> Fi
     return Fingerprint("postgres", "table", "rows", parts, extras or {}, taken_at=12.5)
 
 
+def test_a_part_without_a_schema_reads_as_an_empty_schema() -> None:
+    data = {"kind": "redis", "part_label": "key-space", "unit": "keys", "parts": {"db0": {"count": 1, "content": "c"}}}
+    assert Fingerprint.from_dict(data).parts == {"db0": PartPrint(1, "c", {})}
+
+
 def test_a_fingerprint_round_trips_and_totals_its_parts() -> None:
     fingerprint = _fp({"b": PartPrint(2, "y", {"z": "1", "a": "2"}), "a": PartPrint(3, "x")}, {"s": "1"})
     data = fingerprint.to_dict()
@@ -184,6 +197,9 @@ def test_the_mismatch_message_lists_every_difference_then_the_details() -> None:
     assert mismatch_message("copy", "db", "db-1", differences, ["document x: missing"]) == (
         "'copy' does not match the state of 'db' at backup db-1:\n  - table a: 1 rows at the backup, 0 now "
         "(1 missing)\n  - table b: content differs\n  - document x: missing")
+    assert mismatch_message("db", "db", "db-3", differences[:1], ["document x: missing", "document y: added"]) == (
+        "'db' does not match the state of 'db' at backup db-3:\n  - table a: 1 rows at the backup, 0 now (1 missing)"
+        "\n  - document x: missing\n  - document y: added")
     assert mismatch_message("db", "db", "db-2", differences[:1]) == (
         "'db' does not match the state of 'db' at backup db-2:\n  - table a: 1 rows at the backup, 0 now (1 missing)")
 
@@ -270,3 +286,90 @@ def test_firestore_fingerprints_keep_types_and_skip_markers() -> None:
     moved = build(("users/u1", {"n": 3, "s": "x"}), ("users/u3", {"n": 4}))
     assert compare(base, moved)[0].what == "content"
     assert build().parts == {} and build().extras == {}
+
+
+def test_durations_at_their_boundaries() -> None:
+    from drill.durations import DurationError, format_duration, parse_duration
+
+    assert [format_duration(s) for s in (0.999, 3659, 3660, 7199)] == ["999ms", "1h", "1h01m", "1h59m"]
+    for text in ("and", "x5 minutes", "5 minutes x"):
+        with pytest.raises(DurationError):
+            parse_duration(text)
+    assert parse_duration("1 h 30 m") == 5400 and parse_duration(" 2 hours, 5 minutes ") == 7500
+
+
+def test_retention_reasons_ties_order_and_the_utc_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drill.retention import RetentionPolicy, decide
+
+    now = dt.datetime(2026, 11, 21, 2, 30, tzinfo=dt.UTC).timestamp()  # 02:30 UTC: another day in New York
+    # Ids that sort against time, a tie in time broken by id, a backup at exactly now.
+    backups = [("z-old", now - 3 * 86400), ("b", now - 7200), ("a", now - 7200), ("y-now", now)]
+    decision = decide(backups, RetentionPolicy(hourly=2, daily=1, weekly=0, monthly=0), now)
+    assert decision.keep == {"y-now": ["hourly 2026-11-21-02", "daily 2026-11-21"]}
+    assert decision.delete == ["z-old", "a", "b"]  # oldest first; the tie in id order
+    two_days = decide(backups, RetentionPolicy(hourly=0, daily=2, weekly=0, monthly=0), now)
+    assert two_days.keep == {"y-now": ["daily 2026-11-21"]}
+    hours = decide(backups, RetentionPolicy(hourly=3, daily=0, weekly=0, monthly=0), now)
+    assert hours.keep == {"b": ["hourly 2026-11-21-00"], "y-now": ["hourly 2026-11-21-02"]}
+    # The calendar is UTC whatever the machine's time zone.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert decide(backups, RetentionPolicy(hourly=3, daily=1, weekly=0, monthly=0), now).keep == {
+            "b": ["hourly 2026-11-21-00"], "y-now": ["hourly 2026-11-21-02", "daily 2026-11-21"]}
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_mongodb_fingerprints_of_a_dump_are_order_independent_and_see_a_change(tmp_path: Path) -> None:
+    def dump(name: str, documents: list[dict[str, object]]) -> Path:
+        folder = tmp_path / name / "db"
+        folder.mkdir(parents=True)
+        (folder / "notes.bson").write_bytes(b"".join(bson.encode(d) for d in documents))
+        (folder / "drill_markers.bson").write_bytes(bson.encode({"_id": 1, "seq": 1}))
+        return folder
+
+    documents = [{"_id": i, "v": i} for i in range(5)]
+    base = mongodb.fingerprint_of_dump(dump("a", documents))
+    assert set(base.parts) == {"notes"} and base.parts["notes"].count == 5 and base.kind == "mongodb"
+    assert compare(base, mongodb.fingerprint_of_dump(dump("b", documents[::-1]))) == []
+    changed = mongodb.fingerprint_of_dump(dump("c", [*documents[:4], {"_id": 4, "v": 4.0}]))
+    assert [d.what for d in compare(base, changed)] == ["content"]
+    fewer = mongodb.fingerprint_of_dump(dump("d", documents[:4]))
+    assert [d.what for d in compare(base, fewer)] == ["count"]
+    # The content is the documented sum of 64-bit document hashes, as text: a format older backups share.
+    total = sum(mongodb.document_hash(d) for d in documents) % (1 << 64)
+    assert base.parts["notes"].content == hashlib.sha256(f"5:{total}".encode()).hexdigest()[:32]
+    empty = mongodb.fingerprint_of_dump(dump("e", []))
+    assert empty.parts["notes"] == PartPrint(0, hashlib.sha256(b"0:0").hexdigest()[:32], {})
+
+
+def test_redis_stream_fields_in_flat_replies() -> None:
+    assert redis_store._canonical("stream", [(b"1-0", [b"f", b"v", b"g", b"w"])]) == [
+        b"1-0", b"f", b"v", b"g", b"w"]
+    assert redis_store._canonical("hash", [b"b", b"2", b"a", b"1", b"c", b"3"]) == [
+        b"a", b"1", b"b", b"2", b"c", b"3"]
+
+
+def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -> None:
+    documents = [("users/u1", {"n": 3}), ("users/u2", {"n": 4, "s": "x"})]
+    builder = firestore_codec.FingerprintBuilder()
+    for path, fields in documents:
+        builder.add(path, fields)
+    builder.add("drill_markers/m1/sub/s1", {"seq": 1})  # anything under drill's markers is left out
+    printed = builder.result()
+    assert printed.kind == "firestore" and printed.part_label == "collection" and printed.unit == "documents"
+    assert printed.extras == {} and abs(printed.taken_at - time.time()) < 60
+    assert set(printed.parts) == {"users"}
+    total = sum(int.from_bytes(hashlib.blake2b(firestore_codec.canonical(p, f), digest_size=8).digest(), "big")
+                for p, f in documents) % (1 << 64)
+    assert printed.parts["users"].content == hashlib.sha256(f"2:{total}".encode()).hexdigest()[:32]
+    limit = firestore_codec.MAX_FIELDS
+    wide = firestore_codec.FingerprintBuilder()
+    wide.add("w/1", {f"f{i:03d}": i for i in range(limit + 1)})
+    wide.add("w/2", {"zzz": 1, "f000": "now a string"})
+    schema = wide.result().parts["w"].schema
+    assert len([k for k in schema if k.startswith("field ")]) == limit
+    assert schema["field f000"] == "integer, string"  # fields after an untracked one are still typed
+    assert schema["fields not named"] == f"more than {limit} field names (content hash still covers them)"
