@@ -43,6 +43,7 @@ SCOPE = [
 
 STATUS = {1: "killed", 0: "survived", 33: "no tests", 34: "skipped", 36: "timeout", 37: "timeout",
           -24: "timeout", -11: "segfault", -9: "killed (signal)", 5: "no tests", None: "not checked"}
+DETECTED = {"killed", "timeout", "segfault", "killed (signal)"}  # the test run did not pass: the mutant was caught
 
 NEW_TESTS = '"tests/test_decisions.py", '
 
@@ -91,17 +92,17 @@ def main() -> int:
         module = name.split(".x", 1)[0] if ".x" in name else name.rsplit(".", 1)[0]
         by_module.setdefault(module, Counter())[status] += 1
     print(f"mutation testing ({'tests before issue 19' if args.before else 'current tests'}): {seconds:.0f} s")
-    print(f"{'module':40} {'mutants':>8} {'killed':>8} {'survived':>9} {'score':>7}")
+    print(f"{'module':40} {'mutants':>8} {'caught':>8} {'survived':>9} {'score':>7}")
     total = Counter[str]()
     for module, counts in sorted(by_module.items()):
         total.update(counts)
         count = sum(counts.values())
-        print(f"{module:40} {count:8} {counts['killed']:8} {count - counts['killed']:9} "
-              f"{100 * counts['killed'] / count:6.1f}%")
+        caught = sum(n for status, n in counts.items() if status in DETECTED)
+        print(f"{module:40} {count:8} {caught:8} {count - caught:9} {100 * caught / count:6.1f}%")
     count = sum(total.values())
-    print(f"{'all':40} {count:8} {total['killed']:8} {count - total['killed']:9} "
-          f"{100 * total['killed'] / max(count, 1):6.1f}%")
-    survivors = sorted(name for name, status in results.items() if status != "killed")
+    caught = sum(n for status, n in total.items() if status in DETECTED)
+    print(f"{'all':40} {count:8} {caught:8} {count - caught:9} {100 * caught / max(count, 1):6.1f}%")
+    survivors = sorted(name for name, status in results.items() if status not in DETECTED)
     for name in survivors:
         print(f"  {results[name]}: {name}")
     if args.out:

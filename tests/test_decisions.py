@@ -330,17 +330,18 @@ def test_mongodb_fingerprints_of_a_dump_are_order_independent_and_see_a_change(t
         (folder / "drill_markers.bson").write_bytes(bson.encode({"_id": 1, "seq": 1}))
         return folder
 
-    documents = [{"_id": i, "v": i} for i in range(5)]
+    documents = [{"_id": i, "v": i} for i in range(12)]  # 12 hashes: their sum wraps around 2**64
     base = mongodb.fingerprint_of_dump(dump("a", documents))
-    assert set(base.parts) == {"notes"} and base.parts["notes"].count == 5 and base.kind == "mongodb"
+    assert set(base.parts) == {"notes"} and base.parts["notes"].count == 12 and base.kind == "mongodb"
     assert compare(base, mongodb.fingerprint_of_dump(dump("b", documents[::-1]))) == []
-    changed = mongodb.fingerprint_of_dump(dump("c", [*documents[:4], {"_id": 4, "v": 4.0}]))
+    changed = mongodb.fingerprint_of_dump(dump("c", [*documents[:11], {"_id": 11, "v": 11.0}]))
     assert [d.what for d in compare(base, changed)] == ["content"]
-    fewer = mongodb.fingerprint_of_dump(dump("d", documents[:4]))
+    fewer = mongodb.fingerprint_of_dump(dump("d", documents[:11]))
     assert [d.what for d in compare(base, fewer)] == ["count"]
     # The content is the documented sum of 64-bit document hashes, as text: a format older backups share.
+    assert sum(mongodb.document_hash(d) for d in documents) >= 1 << 64
     total = sum(mongodb.document_hash(d) for d in documents) % (1 << 64)
-    assert base.parts["notes"].content == hashlib.sha256(f"5:{total}".encode()).hexdigest()[:32]
+    assert base.parts["notes"].content == hashlib.sha256(f"12:{total}".encode()).hexdigest()[:32]
     empty = mongodb.fingerprint_of_dump(dump("e", []))
     assert empty.parts["notes"] == PartPrint(0, hashlib.sha256(b"0:0").hexdigest()[:32], {})
 
@@ -353,7 +354,8 @@ def test_redis_stream_fields_in_flat_replies() -> None:
 
 
 def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -> None:
-    documents = [("users/u1", {"n": 3}), ("users/u2", {"n": 4, "s": "x"})]
+    # Enough documents that the sum of their 64-bit hashes wraps around 2**64, as it does in real data.
+    documents = [(f"users/u{i}", {"n": i, "s": "x" * i}) for i in range(12)]
     builder = firestore_codec.FingerprintBuilder()
     for path, fields in documents:
         builder.add(path, fields)
@@ -364,7 +366,9 @@ def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -
     assert set(printed.parts) == {"users"}
     total = sum(int.from_bytes(hashlib.blake2b(firestore_codec.canonical(p, f), digest_size=8).digest(), "big")
                 for p, f in documents) % (1 << 64)
-    assert printed.parts["users"].content == hashlib.sha256(f"2:{total}".encode()).hexdigest()[:32]
+    assert sum(int.from_bytes(hashlib.blake2b(firestore_codec.canonical(p, f), digest_size=8).digest(), "big")
+               for p, f in documents) >= 1 << 64  # the test data wraps, so the modulus is pinned too
+    assert printed.parts["users"].content == hashlib.sha256(f"12:{total}".encode()).hexdigest()[:32]
     limit = firestore_codec.MAX_FIELDS
     wide = firestore_codec.FingerprintBuilder()
     wide.add("w/1", {f"f{i:03d}": i for i in range(limit + 1)})
