@@ -328,22 +328,28 @@ def test_mongodb_fingerprints_of_a_dump_are_order_independent_and_see_a_change(t
         folder.mkdir(parents=True)
         (folder / "notes.bson").write_bytes(b"".join(bson.encode(d) for d in documents))
         (folder / "drill_markers.bson").write_bytes(bson.encode({"_id": 1, "seq": 1}))
+        (folder / "notes.metadata.json").write_text(
+            '{"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}, '
+            '{"v": 2, "key": {"v": -1}, "name": "v_-1", "unique": true}]}')
         return folder
 
-    documents = [{"_id": i, "v": i} for i in range(12)]  # 12 hashes: their sum wraps around 2**64
+    # A sum of 64-bit hashes that wraps around 2**64 an odd number of times: the modulus shows.
+    candidates = [{"_id": i, "v": i} for i in range(40)]
+    size = next(k for k in range(2, 40) if (sum(mongodb.document_hash(d) for d in candidates[:k]) >> 64) % 2 == 1)
+    documents = candidates[:size]
     base = mongodb.fingerprint_of_dump(dump("a", documents))
-    assert set(base.parts) == {"notes"} and base.parts["notes"].count == 12 and base.kind == "mongodb"
+    assert set(base.parts) == {"notes"} and base.parts["notes"].count == size and base.kind == "mongodb"
+    assert base.parts["notes"].schema == {"index {_id: 1}": "{_id: 1}", "index {v: -1}": "{v: -1} unique"}
     assert compare(base, mongodb.fingerprint_of_dump(dump("b", documents[::-1]))) == []
-    changed = mongodb.fingerprint_of_dump(dump("c", [*documents[:11], {"_id": 11, "v": 11.0}]))
+    changed = mongodb.fingerprint_of_dump(dump("c", [*documents[:-1], {**documents[-1], "v": 1.0 * size - 1}]))
     assert [d.what for d in compare(base, changed)] == ["content"]
-    fewer = mongodb.fingerprint_of_dump(dump("d", documents[:11]))
+    fewer = mongodb.fingerprint_of_dump(dump("d", documents[:-1]))
     assert [d.what for d in compare(base, fewer)] == ["count"]
     # The content is the documented sum of 64-bit document hashes, as text: a format older backups share.
-    assert sum(mongodb.document_hash(d) for d in documents) >= 1 << 64
     total = sum(mongodb.document_hash(d) for d in documents) % (1 << 64)
-    assert base.parts["notes"].content == hashlib.sha256(f"12:{total}".encode()).hexdigest()[:32]
+    assert base.parts["notes"].content == hashlib.sha256(f"{size}:{total}".encode()).hexdigest()[:32]
     empty = mongodb.fingerprint_of_dump(dump("e", []))
-    assert empty.parts["notes"] == PartPrint(0, hashlib.sha256(b"0:0").hexdigest()[:32], {})
+    assert empty.parts["notes"] == PartPrint(0, hashlib.sha256(b"0:0").hexdigest()[:32], base.parts["notes"].schema)
 
 
 def test_redis_stream_fields_in_flat_replies() -> None:
@@ -354,8 +360,14 @@ def test_redis_stream_fields_in_flat_replies() -> None:
 
 
 def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -> None:
-    # Enough documents that the sum of their 64-bit hashes wraps around 2**64, as it does in real data.
-    documents = [(f"users/u{i}", {"n": i, "s": "x" * i}) for i in range(12)]
+    def digest(path: str, fields: dict[str, object]) -> int:
+        return int.from_bytes(hashlib.blake2b(firestore_codec.canonical(path, fields), digest_size=8).digest(), "big")
+
+    # Enough documents that the sum of their 64-bit hashes wraps around 2**64 an odd number of times, so that
+    # a sum kept modulo anything but 2**64 shows.
+    candidates = [(f"users/u{i}", {"n": i, "s": "x" * i}) for i in range(40)]
+    size = next(k for k in range(2, 40) if (sum(digest(p, f) for p, f in candidates[:k]) >> 64) % 2 == 1)
+    documents = candidates[:size]
     builder = firestore_codec.FingerprintBuilder()
     for path, fields in documents:
         builder.add(path, fields)
@@ -364,11 +376,8 @@ def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -
     assert printed.kind == "firestore" and printed.part_label == "collection" and printed.unit == "documents"
     assert printed.extras == {} and abs(printed.taken_at - time.time()) < 60
     assert set(printed.parts) == {"users"}
-    total = sum(int.from_bytes(hashlib.blake2b(firestore_codec.canonical(p, f), digest_size=8).digest(), "big")
-                for p, f in documents) % (1 << 64)
-    assert sum(int.from_bytes(hashlib.blake2b(firestore_codec.canonical(p, f), digest_size=8).digest(), "big")
-               for p, f in documents) >= 1 << 64  # the test data wraps, so the modulus is pinned too
-    assert printed.parts["users"].content == hashlib.sha256(f"12:{total}".encode()).hexdigest()[:32]
+    total = sum(digest(p, f) for p, f in documents) % (1 << 64)
+    assert printed.parts["users"].content == hashlib.sha256(f"{size}:{total}".encode()).hexdigest()[:32]
     limit = firestore_codec.MAX_FIELDS
     wide = firestore_codec.FingerprintBuilder()
     wide.add("w/1", {f"f{i:03d}": i for i in range(limit + 1)})
