@@ -82,8 +82,8 @@ def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str)
     assert any(expected in d["message"] for d in differences)
     # Only the table (or sequence) of the planted fault differs, with what it owns (a dropped table takes its
     # serial's sequence along): nothing else is reported by mistake.
-    named = expected.split(":")[0].split(" ", 1)[1]
-    assert all(d["part"].startswith(named) for d in differences), differences
+    named = expected.split(":")[0].split(" ", 1)[1]  # "table public.orders" -> "public.orders"
+    assert all(d["message"].split(":")[0].split(" ", 1)[1].startswith(named) for d in differences), differences
 
 
 def test_a_failed_verification_fails_the_run(fault_run: Any) -> None:
