@@ -187,3 +187,29 @@ def test_missed_targets_make_the_exit_code_non_zero(run: Any) -> None:
                         "an RTO target given by a tag is missed": "failed",
                         "an RPO target is missed": "failed", "an RPO target is met": "passed",
                         "a wait inside the recovery": "passed"}
+
+
+def test_recording_writes_returns_with_the_first_marker_in_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Given writes to "X" are recorded` is done only once a marker is in the store: a backup taken in the next
+    step holds it, whatever the scheduler does (a live Redis of the test's own, read with redis-py)."""
+    from drill.cleanup import CleanupStack
+    from drill.config import StoreConfig
+    from drill.markers import MarkerWriter
+    from drill.provision.factory import provision
+    from tests.live_servers import LiveRedis
+
+    with LiveRedis() as server:
+        monkeypatch.setenv("CACHE_URL", server.url(0))
+        cleanup = CleanupStack()
+        store = provision(StoreConfig(name="cache", kind="redis", provision="live", url_env="CACHE_URL",
+                                      allow_writes=True), cleanup)
+        try:
+            for _ in range(5):
+                client: Any = server.client(0)
+                client.flushall()
+                writer = MarkerWriter(store.markers(), 10.0, "cache")  # the second marker is 10 s away
+                writer.start()
+                assert client.dbsize() == 1 and len(writer.written) == 1  # the first marker, read by redis-py
+                writer.stop()
+        finally:
+            assert cleanup.run() == []
