@@ -142,6 +142,13 @@ def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[
     return report, done.stdout
 
 
+def _interruptible() -> None:
+    """In the drill child: Ctrl-C (SIGINT) acts as in a terminal, even when the test suite itself was started
+    with SIGINT ignored (a background job of a script, nohup): the tests that interrupt drill must not
+    depend on how the suite was launched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class WaitingDrill:
     """A `drill run` subprocess that has said MARKER (e.g. "waiting 10m"): its stores are up, it is waiting."""
@@ -165,7 +172,7 @@ def start_waiting_drill(cwd: Path, *args: str, marker: str = "waiting 10m", time
     """Start `python -m drill ARGS` in `cwd` and read its output until it prints `marker` (readiness: the drill
     itself says it is waiting); fails, killing the drill, when it ends or `timeout` passes first."""
     proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=drill_env())
+                            stderr=subprocess.STDOUT, text=True, env=drill_env(), preexec_fn=_interruptible)
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -241,7 +248,7 @@ def start_paused_drill(cwd: Path, point: str, *args: str, env: dict[str, str] | 
     pause_file = cwd / f".drill-pause-{uuid.uuid4().hex[:8]}"
     full_env = drill_env({**(env or {}), "DRILL_PAUSE_AT": point, "DRILL_PAUSE_FILE": str(pause_file)})
     proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=full_env)
+                            stderr=subprocess.STDOUT, text=True, env=full_env, preexec_fn=_interruptible)
     paused = PausedDrill(proc, pause_file)
     paused.wait_paused(timeout)
     return paused
