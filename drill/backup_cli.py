@@ -31,6 +31,7 @@ from drill.durations import format_duration
 from drill.errors import BackupError, ConfigError, DrillError, SafetyError, VerificationError
 from drill.fingerprint import compare
 from drill.lock import LockBusy
+from drill.pause import retention_now
 from drill.redact import redact_text
 from drill.repository import AUTHENTICATED, Entry, Repository, newest_matching, open_repository
 from drill.results import iso
@@ -432,7 +433,7 @@ def _prune(run: Run, store: str | None, dry_run: bool) -> str:
             if not dry_run:
                 repo.sweep_partials(name)
             entries = repo.entries(name)
-            decision = decide([(e.id, e.manifest.created_at) for e in entries], policy, time.time())
+            decision = decide([(e.id, e.manifest.created_at) for e in entries], policy, retention_now())
             protected = _newest_verified(repo, entries, key)
             if protected is not None and protected.id not in decision.keep:
                 decision.keep[protected.id] = ["newest verified backup"]

@@ -11,6 +11,7 @@ import contextlib
 import time
 import uuid
 
+from drill import rpo
 from drill.durations import format_duration, parse_duration
 from drill.errors import DrillError, StoreError
 from drill.markers import MarkerWriter
@@ -110,6 +111,7 @@ class Recovery:
         writer = state.writers.get(record.source)
         disaster = state.disaster_at.get(record.source, record.started_at)
         evidence: dict[str, object] = {}
+        newest = None
         if writer is not None:
             if writer.stopped_at is None:
                 self.stop_writer(record.source)
@@ -117,18 +119,18 @@ class Recovery:
             newest = sink.newest()
             evidence = {**writer.evidence(), "newest_surviving_seq": newest.seq if newest else None,
                         "newest_surviving_at": newest.written_at if newest else None,
-                        "lost": (writer.last.seq - newest.seq) if (writer.last and newest) else len(writer.written)}
-            if newest is not None:
-                record.recovery_point, record.rpo_method = newest.written_at, "markers"
-        if record.recovery_point is None:
-            record.recovery_point, record.rpo_method = record.artifact.consistent_at, "backup-consistent-time"
-        rpo = max(0.0, disaster - record.recovery_point)
+                        "lost": rpo.markers_lost(writer.last.seq if writer.last else None,
+                                                 newest.seq if newest else None, len(writer.written))}
+        preset = (record.recovery_point, record.rpo_method or "") if record.recovery_point is not None else None
+        record.recovery_point, record.rpo_method = rpo.recovery_point(
+            preset, newest.written_at if newest else None, record.artifact.consistent_at)
+        loss = rpo.rpo_seconds(disaster, record.recovery_point)
         evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
-                         "rpo_seconds": rpo, "method": record.rpo_method, "backup": record.artifact.id})
+                         "rpo_seconds": loss, "method": record.rpo_method, "backup": record.artifact.id})
         state.evidence.markers[record.target] = evidence
-        if state.result.rpo_seconds is None or rpo > state.result.rpo_seconds:
-            state.result.rpo_seconds, state.result.rpo_method = rpo, record.rpo_method
-        state.info(f"RPO {format_duration(rpo)} (recovery point from {record.rpo_method})")
+        if rpo.worst(state.result.rpo_seconds, loss):
+            state.result.rpo_seconds, state.result.rpo_method = loss, record.rpo_method
+        state.info(f"RPO {format_duration(loss)} (recovery point from {record.rpo_method})")
 
     def close(self) -> None:
         """Record every writer's evidence (those the scenario never stopped included)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from drill.durations import format_duration, parse_duration
+from drill.durations import parse_duration
 from drill.errors import TargetMissed
 from drill.results import TargetResult
 from drill.scenario.state import ScenarioState
-from drill.targets import targets_from_tags
+from drill.targets import evaluate, missed_message, targets_from_tags
 
 
 class Targets:
@@ -30,8 +30,7 @@ class Targets:
         measured = self.measured(target.metric)
         if target.metric == "rto" and measured is not None:
             self.state.result.rto_seconds = measured
-        target.measured_seconds = measured
-        target.met = measured is not None and measured <= target.target_seconds
+        evaluate(target, measured)
 
     def enforce(self, raise_on_miss: bool) -> None:
         """Measure every tag target; raise TargetMissed listing the misses (after a scenario that passed)."""
@@ -43,12 +42,3 @@ class Targets:
                 missed.append(target)
         if missed and raise_on_miss:
             raise TargetMissed("; ".join(missed_message(t) for t in missed))
-
-
-def missed_message(target: TargetResult) -> str:
-    what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
-    if target.measured_seconds is None:
-        return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
-                f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
-    return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
-            f"{format_duration(target.target_seconds)} ({target.source})")
