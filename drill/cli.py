@@ -127,6 +127,10 @@ def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
 def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     import pytest
 
+    if args.report_format and not any(v.strip().lower() == "none" for v in args.report_format):
+        from drill.report.render import parse_formats
+
+        parse_formats(args.report_format)  # an unknown format is bad input: refused before anything runs
     features = find_features(paths)
     _, errors = check(features, config)
     if errors:  # refuse before provisioning anything

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -266,13 +267,18 @@ class _Validator:
     def duration(self, table: str, data: dict[str, Any], key: str) -> float:
         value = data[key]
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, str):
+            seconds = float(value)
+        elif isinstance(value, str):
+            try:
+                seconds = parse_duration(value)
+            except DurationError as exc:
+                raise self.error(str(exc), table, key) from None
+        else:
             raise self.error("must be a duration string such as \"30m\" or \"2 hours\"", table, key)
-        try:
-            return parse_duration(value)
-        except DurationError as exc:
-            raise self.error(str(exc), table, key) from None
+        # TOML has inf and nan; a target or time limit of 0, below 0, inf or nan can never mean anything.
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise self.error(f"must be a duration above 0 such as \"30m\" or \"2 hours\" (got {value!r})", table, key)
+        return seconds
 
     def build(self, data: dict[str, Any], profile: str | None) -> Config:
         for key in data:
@@ -473,7 +479,7 @@ class _Validator:
 
     def scale(self, table: str, data: dict[str, Any]) -> float:
         value = data.get("seed_scale", 1.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise self.error("must be a number above 0 (1 = the sizes the features say)", table, "seed_scale")
         return float(value)
 

@@ -20,6 +20,7 @@ from drill import vocabulary
 from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError
+from drill.provision.factory import check_live_url
 from drill.stores.base import KIND_NAMES
 from drill.targets import TagError, targets_from_tags
 
@@ -144,12 +145,18 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                     if step.name.startswith(prefix):
                         info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
         if "kind" in groups:
-            kind = KIND_NAMES[groups["kind"]]
+            kind, name = KIND_NAMES[groups["kind"]], groups["store"]
+            if declared.get(name, kind) != kind:
+                errors.append(FeatureError(
+                    f"store {name!r} is declared again as a {groups['kind']} store; it is a {declared[name]} store "
+                    f"in this scenario: give the other store its own name", path=info.path, line=step.line_number))
+                continue
             try:
-                config.store(groups["store"], kind)
+                store_config = config.store(name, kind)
+                check_live_url(store_config)
             except ConfigError as exc:
                 errors.append(FeatureError(exc.detail, path=info.path, line=step.line_number))
-            declared[groups["store"]] = kind
+            declared[name] = kind
             continue
         for key in ("store", "other"):
             name = groups.get(key)

@@ -90,9 +90,12 @@ class DrillScenario:
     # -- stores -----------------------------------------------------------------------------------------
 
     def declare(self, kind_name: str, name: str, *, archive_wal: bool = False) -> Store:
-        if name in self.stores:
-            return self.stores[name]
         kind = KIND_NAMES[kind_name]
+        if name in self.stores:
+            if self.stores[name].kind != kind:
+                raise StoreError(f"store {name!r} is declared again as a {kind_name} store; it is a "
+                                 f"{self.stores[name].kind} store in this scenario: give the other store its own name")
+            return self.stores[name]
         store_config = self.config.store(name, kind)
         if archive_wal:  # the sentence says what `pitr = true` in drill.toml would
             if kind != "postgres" or store_config.provision != "local":

@@ -123,5 +123,5 @@ def test_a_missing_url_variable_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "features" / "live.feature").write_text(FEATURE.split("\n  Scenario: losing")[0] + "\n")
     (tmp_path / "drill.toml").write_text(CONFIG)
     run = run_drill(tmp_path, "run", env={"PROD_URL": ""})
-    scenario = run.scenario("a test-mode restore of a live database")
-    assert "environment variable PROD_URL is not set" in scenario["errors"][0]["message"]
+    assert run.code == 2 and run.results is None  # refused before anything runs
+    assert "live.feature:3: environment variable PROD_URL is not set" in run.stderr

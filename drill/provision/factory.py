@@ -15,6 +15,7 @@ from typing import Any
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
+from drill.provision.live import live_url
 from drill.stores.base import Progress, Store, no_progress
 
 
@@ -47,3 +48,18 @@ def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = n
         return live(config, cleanup)
     local: Callable[[StoreConfig, CleanupStack, Progress], Store] = module.provision_local
     return local(config, cleanup, progress)
+
+
+def check_live_url(config: StoreConfig) -> None:
+    """A ConfigError when a live store's `url_env` is not set or holds no usable URL of its kind (for `drill
+    check`, so that `drill run` refuses before anything starts). Kinds whose module cannot be imported here (an
+    optional dependency is missing) are checked when they are provisioned."""
+    if not config.is_live or config.url_env is None:
+        return
+    try:
+        module = _kind_module(config.kind)
+    except ProvisionError:
+        module = None
+    schemes: tuple[str, ...] | None = getattr(module, "LIVE_URL_SCHEMES", None)
+    example: str = getattr(module, "LIVE_URL_EXAMPLE", "a URL")
+    live_url(config, schemes or (), example, check_scheme=schemes is not None)

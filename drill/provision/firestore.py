@@ -19,6 +19,10 @@ from drill.redact import redact_text
 from drill.stores.base import Progress, Store
 from drill.stores.firestore import FirestoreServer, FirestoreStore, project_id
 
+# What `url_env` must hold for a live store of this kind (also checked by `drill check`).
+LIVE_URL_SCHEMES = ("firestore", "http")
+LIVE_URL_EXAMPLE = "firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator"
+
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     local = LocalFirestoreEmulator()
@@ -34,7 +38,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    live = live_url(config, ("firestore", "http"), "firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator")
+    live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     key = f"stores.{config.name}.url_env"
     if live.parts.scheme == "firestore":
         project = config.project or live.parts.netloc or live.database

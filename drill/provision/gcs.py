@@ -23,6 +23,10 @@ from drill.stores.gcs import GcsConnection, GcsStore, valid_bucket_name
 
 LOCAL_PROJECT = "drill-local"
 
+# What `url_env` must hold for a live store of this kind (also checked by `drill check`).
+LIVE_URL_SCHEMES = ("gs", "http", "https")
+LIVE_URL_EXAMPLE = "gs://PROJECT, or http://127.0.0.1:4443 for an emulator"
+
 
 def _bucket_name(config: StoreConfig) -> str:
     name = config.bucket or config.name
@@ -46,7 +50,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    live = live_url(config, ("gs", "http", "https"), "gs://PROJECT, or http://127.0.0.1:4443 for an emulator")
+    live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     if live.parts.scheme == "gs":
         project = live.parts.netloc
         if not project:

@@ -13,6 +13,10 @@ from drill.redact import redact_text
 from drill.stores.base import Progress, Store
 from drill.stores.mongodb import MongoServer, MongoStore
 
+# What `url_env` must hold for a live store of this kind (also checked by `drill check`).
+LIVE_URL_SCHEMES = ("mongodb", "mongodb+srv")
+LIVE_URL_EXAMPLE = "mongodb://user:password@host:port/database"
+
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     local = LocalMongoServer()
@@ -26,7 +30,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    live = live_url(config, ("mongodb", "mongodb+srv"), "mongodb://user:password@host:port/database")
+    live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     database = config.database or live.database or config.name
     server = MongoServer(uri=live.url, description=live.description)
     cleanup.push(f"close the MongoDB client of {config.name!r}", server.close)

@@ -14,6 +14,10 @@ from drill.provision.local_postgres import LocalPostgresCluster
 from drill.stores.base import Progress, Store
 from drill.stores.postgres import PgServer, PostgresStore
 
+# What `url_env` must hold for a live store of this kind (also checked by `drill check`).
+LIVE_URL_SCHEMES = ("postgres", "postgresql")
+LIVE_URL_EXAMPLE = "postgresql://user:password@host:port/database"
+
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     binaries = pg_binaries.for_local_cluster()
@@ -39,7 +43,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
     if config.pitr:
         raise ProvisionError(f"store {config.name!r}: pitr = true applies to local stores (drill runs their WAL "
                              f"archive); a live server's point-in-time recovery is not driven by drill yet")
-    live = live_url(config, ("postgres", "postgresql"), "postgresql://user:password@host:port/database")
+    live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     query = dict(pair.split("=", 1) for pair in live.parts.query.split("&") if "=" in pair)
     database = config.database or live.database or config.name
     found = pg_binaries.available()

@@ -10,6 +10,10 @@ from drill.provision.local_redis import LocalRedisServer, redis_server_binary, r
 from drill.stores.base import Progress, Store
 from drill.stores.redis import RedisServer, RedisStore
 
+# What `url_env` must hold for a live store of this kind (also checked by `drill check`).
+LIVE_URL_SCHEMES = ("redis", "rediss")
+LIVE_URL_EXAMPLE = "redis://[user:password@]host:port"
+
 
 def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
     binary = redis_server_binary()
@@ -24,7 +28,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
-    live = live_url(config, ("redis", "rediss"), "redis://[user:password@]host:port")
+    live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     server = RedisServer(host=live.parts.hostname or "localhost", port=live.parts.port or 6379,
                          password=live.password, username=live.username,
                          ssl=live.parts.scheme == "rediss", description=live.description)
