@@ -28,6 +28,7 @@ from drill.durations import format_duration
 from drill.errors import BackupError, ConfigError, DrillError, SafetyError, VerificationError
 from drill.fingerprint import compare
 from drill.lock import LockBusy
+from drill.names import check_name
 from drill.redact import redact_text
 from drill.repository import Entry, Repository, newest_matching, open_repository
 from drill.results import iso
@@ -216,6 +217,8 @@ def _backup(run: Run, name: str) -> str:
 
 def _restore(run: Run, args: argparse.Namespace) -> str:
     name: str = args.store
+    if args.into is not None:  # a name, never a connection string: refused before anything is read or reached
+        check_name(args.into, "restore target (--into)")
     repo, key = _repository(run.config)
     configured = run.config.stores.get(name)
     with repo.lock(name, "restore"), tempfile.TemporaryDirectory(prefix="drill-restore-") as work:

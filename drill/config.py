@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError
+from drill.names import name_problem
 
 STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
 PROVISION_MODES = ("local", "container", "live")
@@ -356,6 +357,11 @@ class _Validator:
         for text_key in ("database", "url_env", "image", "volume", "stage"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
+        if "database" in data:
+            problem = name_problem(data["database"])
+            if problem is not None:
+                raise self.error(f"{data['database']!r} is refused: {problem}; write a plain database name",
+                                 table, "database")
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
             raise self.error("must be the NAME of an environment variable (the URL itself never goes in "
                              "drill.toml, so that its password stays out of files)", table, "url_env")

@@ -20,6 +20,7 @@ from drill import vocabulary
 from drill.config import Config
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError
+from drill.names import name_problem
 from drill.provision.factory import check_live_url
 from drill.stores.base import KIND_NAMES
 from drill.targets import TagError, targets_from_tags
@@ -144,6 +145,13 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                 for prefix, metric in (("the recovery time is within", "RTO"), ("the data loss is at most", "RPO")):
                     if step.name.startswith(prefix):
                         info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
+        for key, what in (("store", "store name"), ("other", "restore target")):
+            if key == "store" and "kind" not in groups:
+                continue  # a store's name is checked where it is declared
+            problem = name_problem(groups[key]) if key in groups else None
+            if problem is not None:
+                errors.append(FeatureError(f"{what} {groups[key]!r} is refused: {problem}; use a plain name such as "
+                                           f"\"userdb_restored\"", path=info.path, line=step.line_number))
         if "kind" in groups:
             kind, name = KIND_NAMES[groups["kind"]], groups["store"]
             if declared.get(name, kind) != kind:

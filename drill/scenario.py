@@ -32,6 +32,7 @@ from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, DrillError, StoreError, TargetMissed, VerificationError
 from drill.fingerprint import Fingerprint, compare
 from drill.markers import MarkerWriter
+from drill.names import check_name
 from drill.pause import pause_point
 from drill.progress import Reporter
 from drill.provision.factory import provision
@@ -91,6 +92,7 @@ class DrillScenario:
 
     def declare(self, kind_name: str, name: str, *, archive_wal: bool = False) -> Store:
         kind = KIND_NAMES[kind_name]
+        check_name(name, "store name")
         if name in self.stores:
             if self.stores[name].kind != kind:
                 raise StoreError(f"store {name!r} is declared again as a {kind_name} store; it is a "
@@ -252,6 +254,8 @@ class DrillScenario:
         pause_point(f"disaster:{name}")
 
     def restore(self, name: str, into: str | None = None) -> Store:
+        if into is not None:
+            check_name(into, "restore target")
         store = self.store(name)
         artifact = self.latest_backup(name)
         # Kinds with no "new database" to restore into (Redis) restore a live store in place, which

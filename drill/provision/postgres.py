@@ -8,6 +8,7 @@ from drill import pitr
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
+from drill.names import check_postgres_database
 from drill.provision import pg_binaries
 from drill.provision.live import live_url
 from drill.provision.local_postgres import LocalPostgresCluster
@@ -46,6 +47,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
     live = live_url(config, LIVE_URL_SCHEMES, LIVE_URL_EXAMPLE)
     query = dict(pair.split("=", 1) for pair in live.parts.query.split("&") if "=" in pair)
     database = config.database or live.database or config.name
+    check_postgres_database(database, f"the database of live store {config.name!r}")
     found = pg_binaries.available()
     if not found:
         raise ProvisionError("no PostgreSQL client programs found: install postgresql-client or "

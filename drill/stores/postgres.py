@@ -28,6 +28,7 @@ from psycopg import sql
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.names import check_postgres_database
 from drill.pause import pause_point
 from drill.provision.pg_binaries import PgBinaries
 from drill.redact import redact_text
@@ -103,8 +104,14 @@ class PgServer:
         return psycopg.conninfo.make_conninfo(**parts)
 
     def tool_args(self, dbname: str) -> list[str]:
-        """Connection arguments for pg_dump/pg_restore/psql: never the password (it goes in the env)."""
-        return ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname]
+        """Connection arguments for pg_dump/pg_restore/psql: one libpq connection string, built with libpq's
+        quoting, so that a database name is only ever a name (one holding `=` or `postgresql://` would
+        otherwise be read as a connection string). Never the password: it goes in the environment."""
+        parts = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": dbname,
+                 "application_name": "drill"}
+        if self.sslmode:
+            parts["sslmode"] = self.sslmode
+        return ["-d", psycopg.conninfo.make_conninfo(**parts)]
 
     def tool_env(self) -> dict[str, str]:
         env = dict(os.environ)  # like psycopg, the tools fall back on the environment's PGPASSWORD
@@ -320,6 +327,8 @@ class PostgresStore(Guarded):
 
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
+        if into is not None:
+            check_postgres_database(into, "restore target")
         self.verify_backup(artifact)  # before the target is touched
         target = into or self.database
         # A copy in a new database is drill's own: it may be written to and dropped, even on a live server.
