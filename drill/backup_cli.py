@@ -228,7 +228,8 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
         # 2. ... and only then a target.
         if args.test_mode:
             target_config = StoreConfig(name=name, kind=kind, provision="local",
-                                        database=configured.database if configured else None)
+                                        database=configured.database if configured else None,
+                                        restore_owners=configured.restore_owners if configured else "auto")
             target_label = "a throwaway local store (test mode)"
         else:
             target_config = _configured(run.config, name)

@@ -22,6 +22,7 @@ from drill.names import name_problem
 
 STORE_KINDS = ("postgres", "mongodb", "redis", "volume", "gcs", "firestore")
 PROVISION_MODES = ("local", "container", "live")
+RESTORE_OWNERS = ("auto", "keep", "skip")
 CONFIG_FILENAME = "drill.toml"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 
@@ -65,6 +66,9 @@ class StoreConfig:
     restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
     stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
+    # postgres: restore the dump's owners and grants (keep), leave them out (skip: pg_restore --no-owner
+    # --no-privileges), or auto: keep on live servers, skip on the throwaway servers drill starts itself
+    restore_owners: str = "auto"
 
     @property
     def is_live(self) -> bool:
@@ -216,7 +220,7 @@ class _Validator:
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
          "depends_on", "appendonly", "volume", "stop_containers", "project", "export_uri", "bucket",
-         "backup_bucket", "pitr", "restore_timeout", "stage", "rto"})
+         "backup_bucket", "pitr", "restore_timeout", "stage", "rto", "restore_owners"})
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
     def __init__(self, path: Path, text: str) -> None:
@@ -373,6 +377,11 @@ class _Validator:
                 if not (isinstance(data[bucket_key], str) and _BUCKET_NAME.fullmatch(data[bucket_key])):
                     raise self.error("must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', "
                                      "starting and ending with a letter or digit", table, bucket_key)
+        if "restore_owners" in data:
+            if kind != "postgres":
+                raise self.error(f"only applies to postgres stores (this store is {kind})", table, "restore_owners")
+            if data["restore_owners"] not in RESTORE_OWNERS:
+                raise self.error(f"must be one of: {', '.join(RESTORE_OWNERS)}", table, "restore_owners")
         jobs = data.get("restore_jobs", base.restore_jobs if base else None)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
             raise self.error("must be a whole number of at least 1", table, "restore_jobs")
@@ -400,6 +409,7 @@ class _Validator:
             else (base.restore_timeout if base else None),
             stage=data.get("stage", base.stage if base else None),
             rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
+            restore_owners=data.get("restore_owners", base.restore_owners if base else "auto"),
         )
         if merged.pitr and (merged.kind != "postgres" or merged.provision != "local"):
             raise self.error("point-in-time recovery (pitr = true) is available for local PostgreSQL stores only",

@@ -64,6 +64,7 @@ from drill.stores.base import (
     no_progress,
     sha256_file,
 )
+from drill.tool_env import minimal_env
 
 MARKER_COLLECTION = "drill_markers"
 SUMS_FILE = "SHA256SUMS"
@@ -439,7 +440,7 @@ class MongoStore(Guarded):
         return str(path)
 
     def _run_tool(self, args: list[str], what: str) -> None:
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, env=minimal_env())  # the URI is in a 0600 file
         if done.returncode != 0:
             error = BackupError if what == "mongodump" else StoreError
             raise error(f"{what} of {self.name!r} failed (exit {done.returncode}): "

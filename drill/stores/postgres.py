@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from drill import sql_guard
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
@@ -44,6 +45,7 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
+from drill.tool_env import minimal_env
 
 MARKER_TABLE = "drill_markers"
 CUSTOM_MAGIC = b"PGDMP"
@@ -114,12 +116,12 @@ class PgServer:
         return ["-d", psycopg.conninfo.make_conninfo(**parts)]
 
     def tool_env(self) -> dict[str, str]:
-        env = dict(os.environ)  # like psycopg, the tools fall back on the environment's PGPASSWORD
-        if self.password is not None:
-            env["PGPASSWORD"] = self.password
+        """A minimal environment (drill.tool_env): libpq's own PG* variables (like psycopg, the tools fall back on
+        an existing PGPASSWORD or PGPASSFILE when the URL has no password), the password, nothing else."""
+        values = {"PGPASSWORD": self.password} if self.password is not None else {}
         if self.sslmode:
-            env["PGSSLMODE"] = self.sslmode
-        return env
+            values["PGSSLMODE"] = self.sslmode
+        return minimal_env(("PG",), values=values)
 
     def connect(self, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
         try:
@@ -195,6 +197,14 @@ class PostgresStore(Guarded):
     @property
     def unit(self) -> str:
         return "rows"
+
+    @property
+    def skip_owners(self) -> bool:
+        """Leave the dump's owners and grants out (restore_owners; auto: on the servers drill starts itself, where
+        the dump's roles do not exist)."""
+        if self.config.restore_owners == "auto":
+            return not self.config.is_live
+        return self.config.restore_owners == "skip"
 
     def describe(self) -> dict[str, str]:
         return {"kind": "postgres", "database": self.database, "location": self.server.description,
@@ -331,6 +341,11 @@ class PostgresStore(Guarded):
             check_postgres_database(into, "restore target")
         self.verify_backup(artifact)  # before the target is touched
         target = into or self.database
+        fmt = detect_format(artifact.path)
+        if fmt in ("sql", "sql.gz"):  # a plain SQL file is data for its target only: read it all before touching it
+            summary = sql_guard.check_file(artifact.path, fmt == "sql.gz", target, skip_owners=self.skip_owners)
+            progress(f"{artifact.path.name}: {summary.statements} statements and {summary.copies} COPY blocks, "
+                     f"checked: no psql meta-command, nothing outside the target")
         # A copy in a new database is drill's own: it may be written to and dropped, even on a live server.
         target_store = self if target == self.database else PostgresStore(
             name=into or self.name, config=replace(self.config, name=into or self.name, destructive=True),
@@ -350,7 +365,6 @@ class PostgresStore(Guarded):
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         pause_point(f"restore-started:{self.name}")
-        fmt = detect_format(artifact.path)
         if fmt in ("pg_dump-custom", "pg_dump-tar"):
             self._pg_restore(artifact.path, target, progress, parallel=fmt == "pg_dump-custom")
         else:
@@ -360,9 +374,10 @@ class PostgresStore(Guarded):
     def _pg_restore(self, path: Path, target: str, progress: Progress, parallel: bool = True) -> None:
         # pg_restore -j needs the custom (or directory) format; a tar archive is restored by one job.
         jobs = (self.config.restore_jobs or max(1, min(4, os.cpu_count() or 1))) if parallel else 1
+        owners = ["--no-owner", "--no-privileges"] if self.skip_owners else []
         args = [self.server.tools.path("pg_restore"), *self.server.tool_args(target), "-j", str(jobs),
-                "--exit-on-error", "--verbose", str(path)]
-        progress(f"pg_restore -j {jobs} into {target}")
+                "--exit-on-error", "--verbose", *owners, str(path)]
+        progress(f"pg_restore -j {jobs} {' '.join(owners)} into {target}".replace("  ", " "))
         self._run_with_progress(args, progress, "pg_restore")
 
     def _psql_restore(self, path: Path, target: str, fmt: str, progress: Progress) -> None:
@@ -375,16 +390,19 @@ class PostgresStore(Guarded):
         errors: list[bytes] = []
         reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        opener = gzip.open if fmt == "sql.gz" else open
         sent = 0
         try:
-            with opener(path, "rb") as source:
-                while block := source.read(1 << 20):
-                    proc.stdin.write(block)
-                    sent += len(block)
+            # Checked again while it is sent (the file could change after the check), owners and grants left out
+            # when they are skipped; a problem stops the stream and psql (ON_ERROR_STOP) with it.
+            for block in sql_guard.filtered(path, fmt == "sql.gz", target, skip_owners=self.skip_owners):
+                proc.stdin.write(block)
+                sent += len(block)
             proc.stdin.close()
         except BrokenPipeError:
             pass
+        except BaseException:
+            proc.kill()
+            raise
         finally:
             proc.wait()
             reader.join()
