@@ -58,19 +58,42 @@ def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]
 
 
 def check_query(store: Any, query: str, expected: str) -> dict[str, Any]:
-    """Run a query on a PostgreSQL store; the first column of its first row must read `expected`."""
+    """Run a query on a PostgreSQL store; the first column of its first row must read `expected`.
+
+    A check reads: it runs as one statement (a prepared statement, which the server refuses to hold two
+    of: `DROP TABLE x; SELECT 1` fails), and on a live store that does not allow writes inside a READ ONLY
+    transaction; it is always rolled back. Booleans read as psql prints them (`t`/`f`) or as `true`/`false`.
+    """
     if store.kind != "postgres":
         raise StoreError(f"query checks run on PostgreSQL stores; {store.name!r} is a {store.kind} store")
-    with store.server.connect(store.database) as conn:
+    config = store.config
+    read_only = config.is_live and not (config.allow_writes or config.destructive)
+    with store.server.connect(store.database, autocommit=False) as conn:
+        conn.read_only = read_only
         try:
-            row = conn.execute(query.encode()).fetchone()
+            row = conn.execute(query.encode(), prepare=True).fetchone()
         except Exception as exc:
-            raise VerificationError(f"the query on {store.name!r} failed: {redact_text(str(exc)).strip()}") from None
-    actual = "" if row is None or row[0] is None else str(row[0])
-    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual}
-    if actual != expected:
+            why = redact_text(str(exc)).strip()
+            if "multiple commands" in why:
+                why = "a query check runs one statement; write one SELECT"
+            elif "read-only transaction" in why:
+                why = (f"{why}; a query check on live store {store.name!r} only reads (set `allow_writes = true` "
+                       f"under [stores.{store.name}] to let it write)")
+            raise VerificationError(f"the query on {store.name!r} failed: {why}") from None
+        finally:
+            conn.rollback()
+    value = None if row is None else row[0]
+    actual = "" if value is None else str(value)
+    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual, "read_only": read_only}
+    if not _same(value, actual, expected):
         raise VerificationError(f"the query {query!r} on {store.name!r} returned {actual!r}, expected {expected!r}")
     return evidence
+
+
+def _same(value: Any, actual: str, expected: str) -> bool:
+    if isinstance(value, bool):  # psql prints t/f, Python True/False: both spellings read the same
+        return expected.strip().lower() in (("t", "true") if value else ("f", "false"))
+    return actual == expected
 
 
 class HealthService:
