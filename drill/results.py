@@ -55,7 +55,8 @@ class TargetResult:
     target_seconds: float
     source: str  # e.g. "@tier:critical", "@rto:30m", "step at line 14"
     measured_seconds: float | None = None
-    met: bool | None = None  # None: could not be measured
+    met: bool | None = None  # None: not evaluated (an interrupted scenario); False: missed or not measurable
+    unmeasured_reason: str | None = None  # why measured_seconds is None (e.g. the restore failed)
 
 
 @dataclass

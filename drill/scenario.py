@@ -82,6 +82,8 @@ class DrillScenario:
         self.disaster_lsn: dict[str, str] = {}
         self.pitr_targets: dict[str, float] = {}
         self.health_service: health.HealthService | None = None
+        # The last restore failed (or was interrupted): the recovery time is not measured, a target on it is missed.
+        self.recovery_failed = False
         self.result.targets = targets_from_tags(tags, config)
         self.result.evidence.setdefault("stores", {})
         self.result.evidence.setdefault("backups", [])
@@ -308,11 +310,13 @@ class DrillScenario:
         try:
             with self.clock.phase("restore", phase_store):
                 target = action()
-        except Exception as exc:
-            if copy is None:
+        except BaseException as exc:
+            self.recovery_failed = True  # no RTO until a later restore succeeds
+            if copy is None or not isinstance(exc, Exception):
                 raise
             self._roll_back_after_failure(name, store, copy, exc)
             raise AssertionError("unreachable") from exc  # _roll_back_after_failure always raises
+        self.recovery_failed = False
         if copy is not None:
             if self.rollback_policy == "always":
                 self.pending_rollbacks[name] = copy  # rolled back when the scenario ends
@@ -690,8 +694,15 @@ class DrillScenario:
 
     def measured(self, metric: str) -> float | None:
         if metric == "rto":
-            return self.clock.rto()
+            # Only a recovery that happened has a recovery time: none before a restore succeeded, none after
+            # a restore failed (the clock would otherwise read the time up to now as if it were one).
+            return self.clock.rto() if self.restores and not self.recovery_failed else None
         return self.result.rpo_seconds
+
+    def unmeasured_reason(self, metric: str) -> str:
+        if metric == "rto" and self.recovery_failed:
+            return "the restore failed, so there was no recovery to time"
+        return f"the scenario has no {'restore' if metric == 'rto' else 'restore from a backup'}"
 
     def check_target(self, metric: str, duration_text: str, line: int) -> None:
         target = TargetResult(metric, parse_duration(duration_text), f"step at line {line}")
@@ -702,9 +713,10 @@ class DrillScenario:
 
     def _evaluate(self, target: TargetResult) -> None:
         measured = self.measured(target.metric)
-        if target.metric == "rto" and measured is not None:
+        if target.metric == "rto":
             self.result.rto_seconds = measured
         target.measured_seconds = measured
+        target.unmeasured_reason = self.unmeasured_reason(target.metric) if measured is None else None
         target.met = measured is not None and measured <= target.target_seconds
 
     def enforce_targets(self, raise_on_miss: bool) -> None:
@@ -737,8 +749,10 @@ class DrillScenario:
         errors = rollback_errors + self.cleanup.run()
         self.result.phases = [PhaseResult(p.name, p.store, iso(p.started_at), iso(p.ended_at), p.seconds,
                                           p.in_rto, p.status) for p in self.clock.phases]
-        if self.result.rto_seconds is None and self.clock.started:
-            self.result.rto_seconds = self.clock.rto()
+        if self.result.rto_seconds is None:
+            self.result.rto_seconds = self.measured("rto")
+        elif self.measured("rto") is None:
+            self.result.rto_seconds = None  # a restore failed after an earlier one was verified
         for name, writer in self.writers.items():
             self.result.evidence["markers"].setdefault(name, writer.evidence())
         return errors
@@ -747,8 +761,10 @@ class DrillScenario:
 def _missed_message(target: TargetResult) -> str:
     what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
     if target.measured_seconds is None:
+        why = target.unmeasured_reason or (
+            f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
         return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
-                f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
+                f"{why}")
     return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
             f"{format_duration(target.target_seconds)} ({target.source})")
 

@@ -55,3 +55,4 @@ def test_a_query_step_cannot_write_to_a_live_store_without_allow_writes(tmp_path
         assert booleans["status"] == "passed", run.output
         # psql's view: the table and its rows are all still there.
         assert pg.psql("SELECT count(*) FROM victim", "prod") == "3"
+
