@@ -29,7 +29,9 @@ from drill.errors import BackupError, ConfigError, DrillError, SafetyError, Veri
 from drill.fingerprint import compare
 from drill.lock import LockBusy
 from drill.names import check_name
+from drill.provision.processes import mark_owned
 from drill.redact import redact_text
+from drill.repair import sweep_temp_folders
 from drill.repository import Entry, Repository, newest_matching, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
@@ -179,12 +181,13 @@ def _configured(config: Config, name: str) -> StoreConfig:
 
 
 @contextlib.contextmanager
-def _provisioned(config: StoreConfig, run: Run) -> Iterator[tuple[Store, CleanupStack]]:
+def _provisioned(config: StoreConfig, run: Run, *,
+                 allow_missing: bool = False) -> Iterator[tuple[Store, CleanupStack]]:
     from drill.provision.factory import provision
 
     cleanup = CleanupStack()
     try:
-        yield provision(config, cleanup, run.say), cleanup
+        yield provision(config, cleanup, run.say, allow_missing=allow_missing), cleanup
     finally:
         cleanup.run()
 
@@ -221,7 +224,9 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
         check_name(args.into, "restore target (--into)")
     repo, key = _repository(run.config)
     configured = run.config.stores.get(name)
+    sweep_temp_folders()  # decrypted copies left by a `drill restore` or drill run killed with SIGKILL
     with repo.lock(name, "restore"), tempfile.TemporaryDirectory(prefix="drill-restore-") as work:
+        mark_owned(Path(work))
         # 1. The backup, checked completely (checksums, decryption, the store's own check) ...
         artifact = _source(run, repo, key, name, args.source, Path(work), configured)
         kind = configured.kind if configured else artifact.kind
@@ -241,7 +246,9 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
                         f"it with --into NEW_TARGET, or check the backup with --test-mode")
                 target_config = replace(target_config, destructive=True)
             target_label = f"{args.into!r}" if args.into else f"{name!r} itself (overwritten)"
-        with _provisioned(target_config, run) as (store, cleanup):
+        # In place, a database that no longer exists is created again (the runbook: dropdb, createdb, restore).
+        in_place = args.into is None and not args.test_mode
+        with _provisioned(target_config, run, allow_missing=in_place) as (store, cleanup):
             store.verify_backup(artifact)
             run.say(f"restoring {artifact.id} into {target_label}")
             restored = store.restore(artifact, args.into, run.say)

@@ -69,6 +69,17 @@ class StoreConfig:
     # postgres: restore the dump's owners and grants (keep), leave them out (skip: pg_restore --no-owner
     # --no-privileges), or auto: keep on live servers, skip on the throwaway servers drill starts itself
     restore_owners: str = "auto"
+    profile: str | None = None  # the profile whose [profiles.P.stores.NAME] table changed this store, if any
+
+    @property
+    def table(self) -> str:
+        """Where a setting of this store goes in drill.toml, for messages: the profile's table when one applies."""
+        return f"profiles.{self.profile}.stores.{self.name}" if self.profile else f"stores.{self.name}"
+
+    def consent(self, key: str) -> str:
+        """Where `key` (destructive, allow_writes) of this store comes from, as a message names it."""
+        where = f"[{self.table}]"
+        return f"{where} (profile {self.profile!r}, which this run uses)" if self.profile else where
 
     @property
     def is_live(self) -> bool:
@@ -516,8 +527,8 @@ class _Validator:
         table = f"profiles.{name}"
         stores = dict(config.stores)
         for store_name, overrides in self.table(table, prof, "stores").items():
-            stores[store_name] = self.store(f"{table}.stores.{store_name}", store_name, overrides,
-                                            config.stores.get(store_name))
+            stores[store_name] = replace(self.store(f"{table}.stores.{store_name}", store_name, overrides,
+                                                    config.stores.get(store_name)), profile=name)
         tiers = dict(config.tiers)
         for tier_name, tier in self.table(table, prof, "tiers").items():
             tiers[tier_name] = self.tier(f"{table}.tiers.{tier_name}", tier_name, tier, tiers.get(tier_name))

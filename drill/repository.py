@@ -368,11 +368,14 @@ def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
     store's latest backup, checked and decrypted now, with the fingerprint its manifest recorded."""
     import tempfile
 
+    from drill.provision.processes import mark_owned
+
     drill.store(name)  # declared first, like every step that names a store
     repo = open_repository(drill.config)
     key_file = drill.config.repository.key_file
     entry = repo.get(name, "latest")
     workdir = Path(tempfile.mkdtemp(prefix="drill-repo-"))
+    mark_owned(workdir)  # the decrypted backup: a drill killed with SIGKILL leaves it to the next run's sweep
     drill.cleanup.push(f"remove the checked copy of backup {entry.id}", lambda: shutil.rmtree(workdir, True))
     with drill.clock.phase("fetch", name):
         artifact = repo.materialize(entry, crypto.load_key(key_file) if key_file else None, workdir)

@@ -27,6 +27,7 @@ from typing import Any
 
 from drill.errors import BackupError, ConfigError
 from drill.lock import store_lock
+from drill.provision.processes import mark_owned
 from drill.redact import redact_text
 from drill.repository import MANIFEST, VERIFIED, Entry, Manifest, Repository
 
@@ -54,6 +55,7 @@ class GcsRepository(Repository):
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.lock_dir = local_dir / ".locks"
         work = Path(tempfile.mkdtemp(prefix="drill-gcs-repo-"))
+        mark_owned(work)  # decrypted copies may land here: a drill killed with SIGKILL leaves it to the next sweep
         atexit.register(shutil.rmtree, work, True)
         super().__init__(work)
         self.bucket = _client().bucket(bucket)

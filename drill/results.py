@@ -68,6 +68,26 @@ class ErrorResult:
 
 
 @dataclass
+class LiveStoreCheck:
+    """The safety net's last word on one live store (drill.safety_net): what the drill did to it, and whether
+    it ended as it began or as the backup it was restored from on purpose (else: what drill did about it)."""
+
+    store: str
+    kind: str
+    location: str = ""
+    changes: list[str] = field(default_factory=list)  # e.g. "lost", "restored in place from backup X"
+    reference: str | None = None  # what drill could put it back from (a copy of a backup, a safety copy)
+    outcome: str = "not checked"  # see safety_net.OUTCOMES
+    ok: bool = True  # False: the scenario fails (the store was left worse, or could not be put back)
+    verified: bool = False  # a fingerprint taken now matched the expected one
+    matched: str | None = None  # which expected state it matched
+    differences: list[str] = field(default_factory=list)
+    message: str = ""
+    seconds: float | None = None
+    interrupted: str | None = None  # repairs: which drill left the journal, and when
+
+
+@dataclass
 class ScenarioResult:
     feature: str  # path of the .feature file, relative to the working directory when possible
     feature_name: str
@@ -87,6 +107,7 @@ class ScenarioResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     errors: list[ErrorResult] = field(default_factory=list)
     nodeid: str = ""
+    live_stores: list[LiveStoreCheck] = field(default_factory=list)  # the safety net's final check
 
     @property
     def targets_met(self) -> bool:
@@ -110,6 +131,8 @@ class RunResult:
     profile: str | None = None
     command: list[str] = field(default_factory=list)
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    # Live stores left half-done by a drill that was killed, finished before this run started (drill.repair).
+    repairs: list[LiveStoreCheck] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return redact(asdict(self))  # type: ignore[no-any-return]

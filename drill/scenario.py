@@ -18,14 +18,13 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drill import faults, health, pitr, rollback, system
-from drill.cleanup import CleanupStack
+from drill.cleanup import CleanupStack, deferred_sigint
 from drill.clock import RecoveryClock
 from drill.config import Config
 from drill.durations import format_duration, parse_duration
@@ -37,7 +36,8 @@ from drill.pause import pause_point
 from drill.progress import Reporter
 from drill.provision.factory import provision
 from drill.redact import redact_text
-from drill.results import PhaseResult, ScenarioResult, TargetResult, iso
+from drill.results import ErrorResult, PhaseResult, ScenarioResult, TargetResult, iso
+from drill.safety_net import SafetyNet
 from drill.stores.base import KIND_NAMES, UNITS, BackupArtifact, Store
 from drill.targets import targets_from_tags
 
@@ -64,8 +64,10 @@ class DrillScenario:
         self.writers: dict[str, MarkerWriter] = {}
         self.disaster_at: dict[str, float] = {}
         self.restores: dict[str, RestoreRecord] = {}
-        # A live store restored without "into" goes to a new database; its name then means that copy.
-        self.aliases: dict[str, str] = {}
+        # The live stores' safety net (drill.safety_net): references to put them back from, checked at the end.
+        self.net = SafetyNet(config.backup_dir, lambda text: reporter.info(text, force=True))
+        self.ended = False  # end() ran: rollbacks (policy always) and the final check of the live stores
+        self.end_errors: list[str] = []
         self.throwaway_backups: list[Path] = []
         # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
         self.fingerprints_by_path: dict[Path, Fingerprint] = {}
@@ -132,7 +134,7 @@ class DrillScenario:
 
     def store(self, name: str) -> Store:
         try:
-            return self.stores[self.aliases.get(name, name)]
+            return self.stores[name]
         except KeyError:
             raise StoreError(f"store {name!r} is not declared in this scenario: add a step such as "
                              f"`Given the PostgreSQL store \"{name}\"` before using it") from None
@@ -148,6 +150,9 @@ class DrillScenario:
         store = self.store(name)
         self._check_unit(store, unit)
         scaled = self.config.scaled(count)
+        store.require_writes("seed")  # refused before the safety net copies anything
+        self._arm(store, "seeded")
+        self.net.changed(store, "written", f"seeded with {scaled} {store.unit}")
         with self.clock.phase("seed", name):
             store.seed(scaled, self.reporter.info)
         self.result.evidence.setdefault("seeded", {})[name] = scaled
@@ -243,6 +248,7 @@ class DrillScenario:
     def lose(self, name: str) -> None:
         store = self.store(name)
         store.require_destructive("lose")  # refuse before the clock starts or anything is touched
+        self._arm(store, "lost")
         writer = self.writers.get(name)
         if writer is not None and writer.stopped_at is None:
             self.stop_writer(name)  # the writer runs until the disaster
@@ -251,6 +257,7 @@ class DrillScenario:
             self.disaster_lsn[name] = archive.current_lsn()
         self.clock.start()
         self.disaster_at[name] = time.time()
+        self.net.changed(store, "lost", "lost")
         with self.clock.phase("disaster", name):
             store.lose()
         pause_point(f"disaster:{name}")
@@ -260,28 +267,29 @@ class DrillScenario:
             check_name(into, "restore target")
         store = self.store(name)
         artifact = self.latest_backup(name)
-        # Kinds with no "new database" to restore into (Redis) restore a live store in place, which
-        # needs `destructive = true`.
-        redirected = into is None and store.config.is_live and getattr(store, "live_restore_into_new_target", True)
-        if redirected:
-            # Live stores are never overwritten by default (even when destructive): a new scratch target.
-            into = f"{name}_drill_{uuid.uuid4().hex[:8]}"
-            self.reporter.info(f"{name} is live: restoring into a new target {into} (it is dropped afterwards)",
-                               force=True)
         if into is not None and into in self.stores:
             raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")
+        # In place means in place: a live store is restored into itself, which needs `destructive = true`
+        # (refused here, before anything is touched); only `into` restores into a new target.
+        if into is None:
+            store.require_in_place_restore()
+            self._arm(store, "overwritten by a restore")
+        else:
+            self.net.add_target(store, into)  # journaled first: a drill killed now leaves it to `drill repair`
         self.clock.start()  # a restore with no disaster before it starts the clock itself
         started = time.time()
+        if into is None:
+            self.net.changed(store, "overwritten", f"restored in place from backup {artifact.id}")
         target = self._guarded_restore(name, store, into is None,
                                        lambda: self._restore_with_faults(name, store, artifact, into), into or name)
+        if into is None:
+            self.net.restored(store, artifact)
         target_name = into or name
         if into is not None:
             self.stores[into] = target
             self.cleanup.push(f"close {into!r}", target.close)
         record = RestoreRecord(source=name, target=target_name, artifact=artifact, started_at=started)
         self.restores[target_name] = record
-        if redirected:
-            self.aliases[name] = target_name
         self._measure_rpo(record, target)
         return target
 
@@ -392,6 +400,7 @@ class DrillScenario:
         if copy is None:
             raise StoreError(f"{name!r} has no safety copy to roll back to: set `Given the rollback policy is always` "
                              f"before its restore (on-failure keeps the copy only while the restore runs)")
+        self.net.changed(store, "overwritten", "rolled back to its state before the restore")
         with self.clock.phase("rollback", name):
             outcome = rollback.roll_back(store, copy, self.reporter.info)
         rollback.finish(copy)
@@ -640,13 +649,15 @@ class DrillScenario:
         if execute is None:
             raise StoreError(f"SQL can only be run on PostgreSQL stores; {name!r} is a {store.kind} store")
         store.require_writes("run SQL on")
+        self._arm(store, "changed by SQL")
+        self.net.changed(store, "written", "SQL was run on it")
         with self.clock.phase("sql", name):
             execute(text)
 
     # -- verification -----------------------------------------------------------------------------------
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
-        record = self.restores.get(self.aliases.get(name, name))
+        record = self.restores.get(name)
         # A restored store is compared with the backup it came from; otherwise with the latest backup.
         artifact = record.artifact if source is None and record is not None else self.latest_backup(source or name)
         if artifact.fingerprint is None:
@@ -686,7 +697,7 @@ class DrillScenario:
         self._verified(name)
 
     def _verified(self, name: str) -> None:
-        if self.aliases.get(name, name) in self.restores and self.clock.started:
+        if name in self.restores and self.clock.started:
             self.clock.stop()
             self.result.rto_seconds = self.clock.rto()
 
@@ -732,21 +743,49 @@ class DrillScenario:
 
     # -- end --------------------------------------------------------------------------------------------
 
+    def _arm(self, store: Store, action: str) -> None:
+        """Before the first change of a live store: the safety net's reference (outside the RTO clock)."""
+        if not store.config.is_live:
+            return
+        first = store.name not in self.net.held or self.net.held[store.name].reference is None
+        if first:
+            consent = "destructive" if store.config.destructive else "allow_writes"
+            self.reporter.info(f"{store.name} is live and may be {action}: `{consent} = true` in "
+                               f"{store.config.consent(consent)}", force=True)
+        with self.clock.phase("safety-net", store.name) if first else contextlib.nullcontext():
+            self.net.arm(store, action, self.backups.get(store.name, []))
+
+    def end(self) -> list[str]:
+        """The end of the scenario, passed, failed or interrupted: rollbacks the policy `always` asks for, then
+        the safety net's final check of every live store (put back when it ended worse than it began).
+        Returns what fails the scenario: live stores that were not as they should be (once)."""
+        if self.ended:
+            return []
+        self.ended = True
+        with deferred_sigint():  # a second Ctrl-C must not leave a live store half put back
+            for name, copy in list(self.pending_rollbacks.items()):  # policy always: put the store back
+                try:
+                    self.roll_back(name)
+                except Exception as exc:
+                    self.end_errors.append(f"rollback of {name!r} (policy always) failed: {redact_text(str(exc))}; "
+                                           f"safety copy kept in {copy.directory}")
+            self.result.live_stores = self.net.final_check(self.stores)
+        return self.net.problems()
+
     def close(self) -> list[str]:
-        rollback_errors = []
-        for name, copy in list(self.pending_rollbacks.items()):  # policy always: put the store back
-            try:
-                self.roll_back(name)
-            except Exception as exc:
-                rollback_errors.append(f"rollback of {name!r} (policy always) failed: {redact_text(str(exc))}; "
-                                       f"safety copy kept in {copy.directory}")
+        if not self.ended:  # interrupted before the end of its steps: the final check still runs
+            for problem in self.end():
+                self.result.errors.append(ErrorResult("LiveStoreNotRestored", redact_text(problem)))
+        rollback_errors = self.end_errors
         for path in self.throwaway_backups:
             if path.is_dir():  # a backup that is a directory (a GCS archive)
                 shutil.rmtree(path, ignore_errors=True)
             for candidate in (path, path.with_name(path.name + ".manifest.json")):
                 with contextlib.suppress(OSError):
                     candidate.unlink()
-        errors = rollback_errors + self.cleanup.run()
+        cleanup_errors = self.cleanup.run()
+        self.net.release(keep=bool(cleanup_errors))  # journals and references stay when a target was not dropped
+        errors = rollback_errors + cleanup_errors
         self.result.phases = [PhaseResult(p.name, p.store, iso(p.started_at), iso(p.ended_at), p.seconds,
                                           p.in_rto, p.status) for p in self.clock.phases]
         if self.result.rto_seconds is None:

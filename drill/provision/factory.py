@@ -9,6 +9,7 @@ touches no shared code. A kind without such a module is refused with a clear mes
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -29,8 +30,12 @@ def _kind_module(kind: str) -> Any:
         return None
 
 
-def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists."""
+def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress, *,
+              allow_missing: bool = False) -> Store:
+    """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists.
+
+    `allow_missing`: a live store whose data does not exist yet is not an error (an in-place `drill restore`
+    creates it), for the kinds whose `provision_live` takes that option."""
     module = _kind_module(config.kind)
     if module is None:
         raise ProvisionError(f"store {config.name!r}: {config.kind} stores are not implemented yet in this "
@@ -44,7 +49,9 @@ def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = n
                                  f"server) or \"live\" (a URL from the environment)")
         return container(config, cleanup, progress)
     if config.provision == "live":
-        live: Callable[[StoreConfig, CleanupStack], Store] = module.provision_live
+        live: Callable[..., Store] = module.provision_live
+        if allow_missing and "allow_missing" in inspect.signature(live).parameters:
+            return live(config, cleanup, allow_missing=True)
         return live(config, cleanup)
     local: Callable[[StoreConfig, CleanupStack, Progress], Store] = module.provision_local
     return local(config, cleanup, progress)

@@ -40,7 +40,9 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     return store
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, *, allow_missing: bool = False) -> Store:
+    """A live server's store. Its database must exist, unless `allow_missing` (`drill restore` in place, which
+    creates it as the runbook does: dropdb, createdb, restore)."""
     if config.pitr:
         raise ProvisionError(f"store {config.name!r}: pitr = true applies to local stores (drill runs their WAL "
                              f"archive); a live server's point-in-time recovery is not driven by drill yet")
@@ -57,7 +59,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack) -> Store:
                       sslmode=query.get("sslmode"), description=live.description)
     server.tools = pg_binaries.for_client(server.server_major())
     store = PostgresStore(name=config.name, config=config, server=server, database=database)
-    if not server.database_exists(database):
+    if store.remember_database() is None and not allow_missing:
         raise ProvisionError(f"live store {config.name!r}: database {database!r} does not exist on "
                              f"{server.description}")
     cleanup.push(f"drop scratch databases of {config.name!r}", store.close)

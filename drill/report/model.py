@@ -19,6 +19,7 @@ from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
     ErrorResult,
+    LiveStoreCheck,
     PhaseResult,
     RunResult,
     ScenarioResult,
@@ -49,8 +50,10 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             targets=[_build(TargetResult, t) for t in s.get("targets", [])],
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
-            errors=[_build(ErrorResult, e) for e in s.get("errors", [])]))
-    return _build(RunResult, raw, scenarios=scenarios)
+            errors=[_build(ErrorResult, e) for e in s.get("errors", [])],
+            live_stores=[_build(LiveStoreCheck, c) for c in s.get("live_stores", [])]))
+    return _build(RunResult, raw, scenarios=scenarios,
+                  repairs=[_build(LiveStoreCheck, c) for c in raw.get("repairs", [])])
 
 
 @dataclass

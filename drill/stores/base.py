@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError
@@ -97,6 +97,7 @@ class Store(Protocol):
     def markers(self) -> MarkerSink: ...
     def close(self) -> None: ...
     def require_destructive(self, action: str) -> None: ...
+    def require_in_place_restore(self) -> None: ...
     def require_writes(self, action: str) -> None: ...
 
 
@@ -105,19 +106,36 @@ class Guarded:
 
     config: StoreConfig
     name: str
+    # Whether a restore of this live store can go into a new target (`restored ... into`) instead of over it;
+    # a live Redis server has no "new database" to restore into, so its messages do not offer that way out.
+    restores_live_into_new_target: ClassVar[bool] = True
+
+    def _elsewhere(self) -> str:
+        if not self.restores_live_into_new_target:
+            return ""
+        return (f", or restore into a new target instead: `When \"{self.name}\" is restored from its latest backup "
+                f"into \"{self.name}_restored\"`")
 
     def require_destructive(self, action: str) -> None:
         if self.config.is_live and not self.config.destructive:
             raise SafetyError(
                 f"refusing to {action} live store {self.name!r}: its configuration does not allow it. "
-                f"Set `destructive = true` under [stores.{self.name}] in drill.toml only if this store may be "
-                f"destroyed, or restore into a new target instead (\"restored ... into\")")
+                f"Set `destructive = true` under [{self.config.table}] in drill.toml only if this store may be "
+                f"destroyed{self._elsewhere()}")
+
+    def require_in_place_restore(self) -> None:
+        """An in-place restore of a live store overwrites it: it needs `destructive = true` (two ways out)."""
+        if self.config.is_live and not self.config.destructive:
+            raise SafetyError(
+                f"refusing to restore live store {self.name!r} in place: that overwrites it, and its configuration "
+                f"does not allow it. Either set `destructive = true` under [{self.config.table}] in drill.toml (only "
+                f"if this store may be overwritten with its backup){self._elsewhere()}")
 
     def require_writes(self, action: str) -> None:
         if self.config.is_live and not (self.config.allow_writes or self.config.destructive):
             raise SafetyError(
                 f"refusing to {action} live store {self.name!r}: its configuration does not allow writes. "
-                f"Set `allow_writes = true` under [stores.{self.name}] in drill.toml to let drills write into it")
+                f"Set `allow_writes = true` under [{self.config.table}] in drill.toml to let drills write into it")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -45,6 +45,7 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
+from drill.stores.postgres_database import DatabaseInfo, create_statement, read_info
 from drill.tool_env import minimal_env
 
 MARKER_TABLE = "drill_markers"
@@ -109,11 +110,10 @@ class PgServer:
         """Connection arguments for pg_dump/pg_restore/psql: one libpq connection string, built with libpq's
         quoting, so that a database name is only ever a name (one holding `=` or `postgresql://` would
         otherwise be read as a connection string). Never the password: it goes in the environment."""
-        parts = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": dbname,
-                 "application_name": "drill"}
+        parts = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": dbname}
         if self.sslmode:
             parts["sslmode"] = self.sslmode
-        return ["-d", psycopg.conninfo.make_conninfo(**parts)]
+        return ["-d", psycopg.conninfo.make_conninfo(**parts)]  # each tool names itself (application_name)
 
     def tool_env(self) -> dict[str, str]:
         """A minimal environment (drill.tool_env): libpq's own PG* variables (like psycopg, the tools fall back on
@@ -193,6 +193,9 @@ class PostgresStore(Guarded):
     # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
     restore_tablespace: str | None = None
     pitr: Any = None  # drill.pitr.PitrCluster when the store archives its WAL (config `pitr = true`)
+    # The database's owner, encoding and locale, read while it exists: an in-place restore re-creates it so.
+    database_info: DatabaseInfo | None = None
+    notes: list[str] = field(default_factory=list)  # what a restore could not keep (e.g. the owner), for evidence
 
     @property
     def unit(self) -> str:
@@ -218,6 +221,32 @@ class PostgresStore(Guarded):
         if not self.server.database_exists(self.database):
             with self.server.connect() as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+
+    def remember_database(self) -> DatabaseInfo | None:
+        """Read (again) the database's owner, encoding and locale while it exists; None when it does not."""
+        with self.server.connect() as conn:
+            found = read_info(conn, self.database)
+        if found is not None:
+            self.database_info = found
+        return found
+
+    def exists(self) -> bool:
+        return self.server.database_exists(self.database)
+
+    def target_settings(self) -> dict[str, Any]:
+        """What a later drill (`drill repair`) needs to re-create the database as it was."""
+        return {"database_info": self.database_info.to_dict() if self.database_info else None}
+
+    def use_target_settings(self, settings: dict[str, Any]) -> None:
+        if settings.get("database_info"):
+            self.database_info = DatabaseInfo.from_dict(settings["database_info"])
+
+    def drop_restore_target(self, name: str) -> None:
+        """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
+        check_postgres_database(name, "restore target")
+        if name == self.database:
+            raise StoreError(f"{name!r} is the store's own database, not a restore target")
+        self._drop(name)
 
     def seed(self, count: int, progress: Progress = no_progress) -> None:
         self.require_writes("seed")
@@ -353,15 +382,14 @@ class PostgresStore(Guarded):
         if self.server.database_exists(target):
             if target == self.database:
                 self.require_destructive("overwrite")
+                self.remember_database()  # its owner, encoding and locale, to create it again so
             elif into is not None and self.config.is_live:
                 raise StoreError(f"restore target database {target!r} already exists on the live server of "
                                  f"{self.name!r}; name a new database (drill never overwrites one it did not create)")
             self._drop(target)
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target))
-        if self.restore_tablespace:
-            create = sql.SQL("{} TABLESPACE {}").format(create, sql.Identifier(self.restore_tablespace))
-        with self.server.connect() as conn:
-            conn.execute(create)
+        elif target == self.database and self.database_info is None:
+            progress(f"database {target} does not exist: creating it (owner: the connecting role {self.server.user})")
+        self._create_database(target, self.database_info if target == self.database else None, progress)
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         pause_point(f"restore-started:{self.name}")
@@ -370,6 +398,22 @@ class PostgresStore(Guarded):
         else:
             self._psql_restore(artifact.path, target, fmt, progress)
         return target_store
+
+    def _create_database(self, target: str, info: DatabaseInfo | None, progress: Progress) -> None:
+        with self.server.connect() as conn:
+            try:
+                conn.execute(create_statement(target, info, tablespace=self.restore_tablespace))
+                return
+            except psycopg.errors.InsufficientPrivilege as exc:
+                if info is None:
+                    raise StoreError(f"cannot create database {target!r}: {redact_text(str(exc)).strip()}") from None
+                # Only a superuser or a member of the owner role may give the database to it.
+                note = (f"database {target!r} was re-created owned by {self.server.user!r}, not by its original owner "
+                        f"{info.owner!r}: {redact_text(str(exc)).strip()} (connect as {info.owner!r} or a member of it "
+                        f"to keep the owner)")
+            conn.execute(create_statement(target, info, tablespace=self.restore_tablespace, owner=False))
+        self.notes.append(note)
+        progress(note)
 
     def _pg_restore(self, path: Path, target: str, progress: Progress, parallel: bool = True) -> None:
         # pg_restore -j needs the custom (or directory) format; a tar archive is restored by one job.
@@ -434,6 +478,7 @@ class PostgresStore(Guarded):
 
     def lose(self) -> None:
         self.require_destructive("drop")
+        self.remember_database()  # how to create it again: owner, encoding, locale
         self._drop(self.database)
 
     def _drop(self, database: str) -> None:

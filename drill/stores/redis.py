@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -128,7 +128,7 @@ class RedisMarkerSink:
 @dataclass
 class RedisStore(Guarded):
     # A live Redis has no "new database" to restore into: drill restores it in place (destructive only).
-    live_restore_into_new_target = False
+    restores_live_into_new_target: ClassVar[bool] = False
     name: str
     config: StoreConfig
     server: RedisServer
