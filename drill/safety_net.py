@@ -66,6 +66,7 @@ class KeepsTargetSettings(Protocol):
 class DropsRestoreTargets(Protocol):
     """A store that can remove a restore target (`into`) left on its live server by a killed drill."""
 
+    def restore_target_exists(self, name: str) -> bool: ...
     def drop_restore_target(self, name: str) -> None: ...
 
 
@@ -240,9 +241,12 @@ class SafetyNet:
         held.write()
 
     def add_target(self, store: Store, target: str) -> None:
-        """A restore into `target` on a live server: journaled first, so a killed drill's target is found."""
-        if not store.config.is_live:
+        """A restore into `target` on a live server: journaled first, so that a target a killed drill made is
+        found and dropped. Only a target that does not exist yet: one that exists is not drill's to drop."""
+        if not store.config.is_live or not isinstance(store, DropsRestoreTargets):
             return
+        if store.restore_target_exists(target):
+            return  # the store's restore refuses it, or (an empty bucket) uses it and leaves it
         held = self._hold(store)
         if target not in held.targets:
             held.targets.append(target)

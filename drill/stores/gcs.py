@@ -718,6 +718,19 @@ class GcsStore(Guarded):
         finally:
             self.config = saved
 
+    def restore_target_exists(self, name: str) -> bool:
+        try:
+            return bool(self._bucket(name).exists())
+        except gexc.GoogleAPICallError as exc:
+            raise _fail(f"looking for bucket gs://{name}", exc) from None
+
+    def drop_restore_target(self, name: str) -> None:
+        """Delete a bucket a restore into `name` made (a drill killed before its clean-up left it)."""
+        if name == self.bucket or not valid_bucket_name(name):
+            raise StoreError(f"{name!r} is not a restore target of {self.name!r}")
+        GcsStore(name=name, config=replace(self.config, name=name, bucket=name), conn=self.conn,
+                 bucket=name).delete_bucket()
+
     def markers(self) -> GcsMarkerSink:
         return GcsMarkerSink(self.conn, self.bucket)
 

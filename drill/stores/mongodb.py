@@ -54,6 +54,7 @@ from pymongo.errors import PyMongoError
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.names import check_name
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -562,6 +563,19 @@ class MongoStore(Guarded):
             self.server.client().drop_database(self.database_name)
         except PyMongoError as exc:
             raise StoreError(f"dropping {self.name!r} failed: {redact_text(str(exc))}") from None
+
+    def restore_target_exists(self, name: str) -> bool:
+        return self.server.has_database(name)
+
+    def drop_restore_target(self, name: str) -> None:
+        """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
+        check_name(name, "restore target")
+        if name == self.database_name:
+            raise StoreError(f"{name!r} is the store's own database, not a restore target")
+        try:
+            self.server.client().drop_database(name)
+        except PyMongoError as exc:
+            raise StoreError(f"dropping restore target {name!r} failed: {redact_text(str(exc))}") from None
 
     def markers(self) -> MongoMarkerSink:
         return MongoMarkerSink(self.server, self.database_name)

@@ -241,6 +241,9 @@ class PostgresStore(Guarded):
         if settings.get("database_info"):
             self.database_info = DatabaseInfo.from_dict(settings["database_info"])
 
+    def restore_target_exists(self, name: str) -> bool:
+        return self.server.database_exists(name)
+
     def drop_restore_target(self, name: str) -> None:
         """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
         check_postgres_database(name, "restore target")
