@@ -53,7 +53,7 @@ def test_a_live_mongodb_database_is_restored_in_place(tmp_path: Path) -> None:
         db.messages.create_index("n", unique=True)
         db.users.insert_many([{"_id": f"user-{i}", "age": i} for i in range(40)])
         before = mongo_state(client, "notify")
-        _run(tmp_path, "MongoDB", "notify", f'kind = "mongodb"\nprovision = "live"\nurl_env = "NOTIFY_URL"\n',
+        _run(tmp_path, "MongoDB", "notify", 'kind = "mongodb"\nprovision = "live"\nurl_env = "NOTIFY_URL"\n',
              {"NOTIFY_URL": live.url("notify")})
         assert mongo_state(client, "notify") == before
 
@@ -104,10 +104,9 @@ def test_a_live_docker_volume_is_restored_in_place(tmp_path: Path) -> None:
         return bytes(out).decode()
 
     try:
-        client.containers.run(HELPER_IMAGE, ["sh", "-c", "mkdir -p /data/conf /data/logs && "
-                                             "for i in $(seq 1 30); do echo line $i > /data/logs/$i.log; done && "
-                                             "printf 'mode=prod\\n' > /data/conf/app.ini && chmod 600 /data/conf/app.ini"],
-                              volumes={volume.name: {"bind": "/data"}}, remove=True)
+        fill = ("mkdir -p /data/conf /data/logs && for i in $(seq 1 30); do echo line $i > /data/logs/$i.log; done "
+                "&& printf 'mode=prod\\n' > /data/conf/app.ini && chmod 600 /data/conf/app.ini")
+        client.containers.run(HELPER_IMAGE, ["sh", "-c", fill], volumes={volume.name: {"bind": "/data"}}, remove=True)
         before = files()
         assert "./conf/app.ini 600" in before
         _run(tmp_path, "Docker volume", "appdata",
