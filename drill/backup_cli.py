@@ -241,9 +241,10 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
             if args.into is None and not target_config.destructive:
                 if not args.overwrite:
                     raise SafetyError(
-                        f"refusing to restore over store {name!r}: its configuration does not say `destructive = "
-                        f"true`. Pass --overwrite to replace its data with backup {artifact.id}, or restore next to "
-                        f"it with --into NEW_TARGET, or check the backup with --test-mode")
+                        f"refusing to restore over store {name!r}: its configuration ({target_config.consent()}) "
+                        f"does not say `destructive = true`. Pass --overwrite to replace its data with backup "
+                        f"{artifact.id}, or restore next to it with --into NEW_TARGET, or check the backup with "
+                        f"--test-mode")
                 target_config = replace(target_config, destructive=True)
             target_label = f"{args.into!r}" if args.into else f"{name!r} itself (overwritten)"
         # In place, a database that no longer exists is created again (the runbook: dropdb, createdb, restore).

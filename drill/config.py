@@ -76,8 +76,8 @@ class StoreConfig:
         """Where a setting of this store goes in drill.toml, for messages: the profile's table when one applies."""
         return f"profiles.{self.profile}.stores.{self.name}" if self.profile else f"stores.{self.name}"
 
-    def consent(self, key: str) -> str:
-        """Where `key` (destructive, allow_writes) of this store comes from, as a message names it."""
+    def consent(self) -> str:
+        """Where a setting (destructive, allow_writes) of this store comes from, as a message names it."""
         where = f"[{self.table}]"
         return f"{where} (profile {self.profile!r}, which this run uses)" if self.profile else where
 

@@ -751,7 +751,7 @@ class DrillScenario:
         if first:
             consent = "destructive" if store.config.destructive else "allow_writes"
             self.reporter.info(f"{store.name} is live and may be {action}: `{consent} = true` in "
-                               f"{store.config.consent(consent)}", force=True)
+                               f"{store.config.consent()}", force=True)
         with self.clock.phase("safety-net", store.name) if first else contextlib.nullcontext():
             self.net.arm(store, action, self.backups.get(store.name, []))
 

@@ -220,3 +220,130 @@ def test_the_same_drill_against_a_live_redis_ends_equal_to_its_backup(tmp_path: 
         assert live_checks(scenario)["cache"]["outcome"] == "matches the backup restored into it"
         assert redis_state(live.client) == before
         assert debug_digest(client) == digest
+
+
+# -- drill restore --overwrite ------------------------------------------------------------------------------
+
+
+def test_drill_restore_overwrite_re_creates_a_database_that_no_longer_exists(pg: LivePostgres,
+                                                                            tmp_path: Path) -> None:
+    pg.create_database("ledger_gone")
+    pg.seed_ledger("ledger_gone", rows=200)
+    before = pg_state(pg, "ledger_gone")
+    (tmp_path / "drill.toml").write_text('[repository]\npath = "repo"\n\n' + LIVE_TOML.replace("destructive = true\n",
+                                                                                            ""))
+    env = {"LEDGER_URL": pg.url("ledger_gone")}
+    assert run_drill(tmp_path, "backup", "ledger", env=env).code == 0
+    pg.psql('DROP DATABASE "ledger_gone"')  # the runbook's dropdb, then: createdb, restore
+    done = run_drill(tmp_path, "restore", "ledger", "--overwrite", env=env)
+    assert done.code == 0, done.output
+    assert "matching the fingerprint taken with the backup" in done.stdout
+    assert pg_state(pg, "ledger_gone") == before
+    assert pg.database_info("ledger_gone")["owner"] == pg.OWNER  # created by the role drill connects as
+
+
+def test_drill_restore_overwrite_keeps_owner_encoding_and_locale(pg: LivePostgres, tmp_path: Path) -> None:
+    before = make_ledger(pg, "ledger_kept")
+    (tmp_path / "drill.toml").write_text('[repository]\npath = "repo"\n\n' + LIVE_TOML)
+    env = {"LEDGER_URL": pg.url("ledger_kept", owner=False)}  # as the superuser: the owner must still be kept
+    assert run_drill(tmp_path, "backup", "ledger", env=env).code == 0
+    pg.psql("DELETE FROM entries WHERE id % 2 = 0", "ledger_kept")
+    done = run_drill(tmp_path, "restore", "ledger", env=env)
+    assert done.code == 0, done.output
+    assert pg_state(pg, "ledger_kept") == before["state"]
+    assert pg.database_info("ledger_kept") == before["info"]
+
+
+# -- messages that point at the real cause ------------------------------------------------------------------
+
+
+def test_consent_from_a_profile_is_named_in_the_messages(pg: LivePostgres, tmp_path: Path) -> None:
+    make_ledger(pg, "ledger_profile")
+    toml = '''[stores.ledger]
+kind = "postgres"
+
+[profiles.quarterly.stores.ledger]
+provision = "live"
+url_env = "LEDGER_URL"
+destructive = true
+
+[profiles.readonly.stores.ledger]
+provision = "live"
+url_env = "LEDGER_URL"
+'''
+    project(tmp_path, QUARTERLY, toml)
+    env = {"LEDGER_URL": pg.url("ledger_profile")}
+    refused = run_drill(tmp_path, "run", "--profile", "readonly", env=env)
+    message = refused.scenario("the ledger is lost and restored")["errors"][0]["message"]
+    assert "Set `destructive = true` under [profiles.readonly.stores.ledger] in drill.toml" in message, message
+    allowed = run_drill(tmp_path, "run", "--profile", "quarterly", env=env)
+    assert allowed.code == 0, allowed.output
+    assert ("ledger is live and may be lost: `destructive = true` in [profiles.quarterly.stores.ledger] "
+            "(profile 'quarterly', which this run uses)") in allowed.output
+
+
+def test_a_live_redis_store_is_not_told_to_restore_into_a_new_target(tmp_path: Path) -> None:
+    with LiveRedis() as live:
+        live.client(0).set("k", "v")  # type: ignore[attr-defined]
+        project(tmp_path, QUARTERLY.replace("PostgreSQL", "Redis").replace("ledger", "cache") + '''
+  Scenario: restore over it
+    Given the Redis store "cache"
+    And a backup of "cache" is taken
+    When "cache" is restored from its latest backup
+''', '[stores.cache]\nkind = "redis"\nprovision = "live"\nurl_env = "CACHE_URL"\n')
+        run = run_drill(tmp_path, "run", env={"CACHE_URL": live.url()})
+        for name in ("the cache is lost and restored", "restore over it"):
+            message = run.scenario(name)["errors"][0]["message"]
+            assert "destructive = true" in message and "[stores.cache]" in message
+            assert "into" not in message and "new target" not in message, message
+        assert live.client(0).get("k") == b"v"  # type: ignore[attr-defined]
+
+
+# -- writes allowed by allow_writes ---------------------------------------------------------------------------
+
+
+def test_writes_a_live_store_allows_are_reported_and_left(pg: LivePostgres, tmp_path: Path) -> None:
+    pg.create_database("ledger_writes")
+    project(tmp_path, '''Feature: f
+  Scenario: seeded
+    Given the PostgreSQL store "ledger"
+    And "ledger" is seeded with 300 rows
+''', LIVE_TOML.replace("destructive = true", "allow_writes = true"))
+    run = run_drill(tmp_path, "run", env={"LEDGER_URL": pg.url("ledger_writes")})
+    assert run.code == 0, run.output
+    check = live_checks(run.scenario("seeded"))["ledger"]
+    assert check["outcome"] == "written by the drill" and check["ok"] is True
+    assert check["reference"] == "a safety copy taken before it was seeded"
+    assert "table public.users: present now but not at the backup (60 rows)" in check["differences"], check
+    assert pg.psql("SELECT count(*) FROM users", "ledger_writes") == "60"  # the seed stays, as allowed
+
+
+# -- decrypted temp files left by a killed drill ---------------------------------------------------------------
+
+
+def test_a_killed_drill_leaves_no_decrypted_backup_behind_after_the_next_run(pg: LivePostgres, tmp_path: Path) -> None:
+    from drill import crypto
+
+    before = make_ledger(pg, "ledger_enc")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    toml = '[repository]\npath = "repo"\nkey_file = "backup.key"\n\n' + LIVE_TOML
+    project(tmp_path, '''Feature: f
+  Scenario: from the repository
+    Given the PostgreSQL store "ledger"
+    And the latest backup of "ledger" in the repository
+    When "ledger" is lost
+    And "ledger" is restored from its latest backup
+''', toml)
+    crypto.new_key_file(tmp_path / "backup.key")
+    env = {"LEDGER_URL": pg.url("ledger_enc"), "TMPDIR": str(tmp)}
+    assert run_drill(tmp_path, "backup", "ledger", env=env).code == 0
+    paused = start_paused_drill(tmp_path, "disaster:ledger", "run", env=env)
+    paused.kill()
+    left = [p for p in tmp.glob("drill-repo-*/**/*") if p.is_file() and p.read_bytes().startswith(b"PGDMP")]
+    assert left, "the killed drill left no decrypted backup: nothing to prove"
+    project(tmp_path, 'Feature: n\n  Scenario: next\n    Given the PostgreSQL store "ledger"\n', toml)
+    run = run_drill(tmp_path, "run", env=env)
+    assert run.code == 0, run.output
+    assert not list(tmp.glob("drill-repo-*")), list(tmp.iterdir())
+    assert pg_state(pg, "ledger_enc") == before["state"]  # and the lost database is back
