@@ -173,6 +173,9 @@ class SafetyNet:
         journal = directory / JOURNAL
         if journal.exists():
             data = read_journal(journal)
+            if int(data.get("pid") or 0) == os.getpid() and data.get("host") == socket.gethostname():
+                raise StoreError(f"an earlier scenario of this run could not put live store {store.name!r} back "
+                                 f"(journal {journal}); see its error, then run `drill repair`")
             if owner_alive(data):
                 raise StoreError(f"another drill (pid {data.get('pid')} on {data.get('host')}) holds live store "
                                  f"{store.name!r} right now (journal {journal}); wait for it to finish")
