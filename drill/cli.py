@@ -135,7 +135,7 @@ def _check(config: Config, paths: list[Path]) -> int:
 
 
 def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
-    infos, errors = check(paths, config)
+    infos, errors = check(paths, config, environment=False)  # listing needs no live URL
     rows: list[dict[str, Any]] = [
         {"location": f"{_rel(i.path)}:{i.line}", "feature": i.feature, "scenario": i.name, "tags": i.tags,
          "targets": i.targets} for i in infos]
