@@ -2,9 +2,10 @@
 
 Fit for cron: nothing on stdout when all went well (unless --verbose), one line appended to the
 repository's log file per run, notifications on failure, a lock per store, and exit codes:
-0 done; 1 the backup/restore/verification failed; 2 bad input or refused for safety (nothing was
-touched); 75 another drill run holds the store's lock (EX_TEMPFAIL: try again later); 130
-interrupted.
+0 done; 1 the backup/restore/verification failed (also on an unexpected error: it is logged and
+notified like any failure, its traceback printed only with -v); 2 bad input, a wrong or missing key,
+or refused for safety (nothing was touched, no backup marked failed); 75 another drill run holds the
+store's lock (EX_TEMPFAIL: try again later); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import signal
 import sys
-import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from drill import crypto, notify
+from drill import age_files, crypto, notify, safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
 from drill.durations import format_duration
@@ -29,10 +32,8 @@ from drill.errors import BackupError, ConfigError, DrillError, SafetyError, Veri
 from drill.fingerprint import compare
 from drill.lock import LockBusy
 from drill.names import check_name
-from drill.provision.processes import mark_owned
 from drill.redact import redact_text
-from drill.repair import sweep_temp_folders
-from drill.repository import Entry, Repository, newest_matching, open_repository
+from drill.repository import AUTHENTICATED, Entry, Repository, newest_matching, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
@@ -106,10 +107,12 @@ class Run:
         log_file = self.config.repository.log_file or self.config.repository_path / "drill-backup.log"
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            with log_file.open("a", encoding="utf-8") as handle:
+            descriptor = safe_paths.open_nofollow(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
-        except OSError as exc:
-            print(f"drill: warning: cannot write the log file {log_file}: {exc.strerror}", file=sys.stderr)
+        except (OSError, DrillError) as exc:
+            print(f"drill: warning: cannot write the log file {log_file}: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
         event = notify.Event(self.action, "ok" if status == "ok" else "failed", self.subject,
                              message or f"{self.action} of {self.subject} succeeded", dict(self.details))
         for problem in notify.send(self.config.notify, event):
@@ -160,9 +163,22 @@ def _guarded(run: Run, action: Any, log: bool = True) -> int:
         return run.finish("failed", str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return run.finish("interrupted", "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug or an error nobody named: cron still gets its log line and notification
+        if run.verbose:
+            traceback.print_exc()
+        return run.finish("failed", f"unexpected error: {type(exc).__name__}: {exc}"
+                          + ("" if run.verbose else " (run again with -v for the traceback)"), EXIT_FAILED)
     if not log:
         return EXIT_OK
     return run.finish("ok", message, EXIT_OK)
+
+
+def _plain_name(name: str) -> str:
+    """A store name from the command line, checked before any file or lock is touched."""
+    try:
+        return safe_paths.store_name(name)
+    except BackupError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _repository(config: Config) -> tuple[Repository, crypto.Key | None]:
@@ -195,7 +211,7 @@ def _provisioned(config: StoreConfig, run: Run, *,
 # -- drill backup ---------------------------------------------------------------------------------------
 
 def _backup(run: Run, name: str) -> str:
-    config = _configured(run.config, name)
+    config = _configured(run.config, _plain_name(name))
     if not config.is_live:
         raise ConfigError(f"drill backup backs up live stores; {name!r} has provision = {config.provision!r} "
                           f"(a throwaway server): set provision = \"live\" and url_env under [stores.{name}]")
@@ -203,8 +219,8 @@ def _backup(run: Run, name: str) -> str:
     with repo.lock(name, "backup"):
         for stale in repo.sweep_partials(name):
             run.say(f"removed {stale.name}, left by an interrupted run")
-        with _provisioned(config, run) as (store, _), repo.staging(name) as staging:
-            artifact = store.backup(staging / "work", run.say)
+        with _provisioned(config, run) as (store, _), repo.staging(name) as staging, _dump_dir(staging, key) as work:
+            artifact = store.backup(work, run.say)
             store.verify_backup(artifact)  # the store's own check of what it wrote, before it is kept
             entry = repo.commit(staging, artifact, key)
         repo.verify(entry, key)  # read back what is stored: checksums and, when encrypted, every chunk
@@ -216,19 +232,41 @@ def _backup(run: Run, name: str) -> str:
     return f"backup {m.id} of {name} written and verified ({m.size} bytes)"
 
 
+@contextlib.contextmanager
+def _dump_dir(staging: Path, key: crypto.Key | None) -> Iterator[Path]:
+    """Where the store writes its dump: with a key, a private 0700 folder off the repository (removed on every
+    exit path, swept after a kill), so plaintext never reaches the backup disk; without one, the staging folder."""
+    if key is None:
+        yield staging / "work"
+        return
+    private = safe_paths.private_temp("drill-backup-")
+    try:
+        yield private / "work"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _restore_dir() -> Iterator[Path]:
+    """A private 0700 folder for decrypted copies; removed on every exit path, swept after a kill."""
+    private = safe_paths.private_temp("drill-restore-")
+    try:
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 # -- drill restore --------------------------------------------------------------------------------------
 
 def _restore(run: Run, args: argparse.Namespace) -> str:
-    name: str = args.store
+    name: str = _plain_name(args.store)
     if args.into is not None:  # a name, never a connection string: refused before anything is read or reached
         check_name(args.into, "restore target (--into)")
     repo, key = _repository(run.config)
     configured = run.config.stores.get(name)
-    sweep_temp_folders()  # decrypted copies left by a `drill restore` or drill run killed with SIGKILL
-    with repo.lock(name, "restore"), tempfile.TemporaryDirectory(prefix="drill-restore-") as work:
-        mark_owned(Path(work))
+    with repo.lock(name, "restore"), _restore_dir() as work:
         # 1. The backup, checked completely (checksums, decryption, the store's own check) ...
-        artifact = _source(run, repo, key, name, args.source, Path(work), configured)
+        artifact = _source(run, repo, key, name, args.source, work, configured)
         kind = configured.kind if configured else artifact.kind
         # 2. ... and only then a target.
         if args.test_mode:
@@ -276,6 +314,8 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
     if not from_file:
         entry = repo.get(name, source)
         run.say(f"checking backup {entry.id} ({entry.manifest.size} bytes)")
+        if repo.authenticate(entry, key) != AUTHENTICATED:
+            print(f"drill: warning: {_trust_note(entry, key)}", file=sys.stderr)
         return repo.materialize(entry, key, work)
     if configured is None:
         raise ConfigError(f"store {name!r} is not configured, so the kind of {source!r} is unknown; add a "
@@ -284,11 +324,14 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
         path, _date(path))
     run.say(f"newest backup file: {found} (dated {iso(when)})")
     plain = found
-    if crypto.is_encrypted(found):
+    if crypto.is_encrypted(found) or age_files.is_age(found):
         if key is None:
-            raise BackupError(f"{found} is encrypted; set key_file under [repository] to the key it was made with")
-        plain = work / found.name.removesuffix(".enc")
-        crypto.decrypt_file(found, plain, key)
+            raise ConfigError(f"{found} is encrypted; set key_file under [repository] to the key it was made with")
+        plain = work / (found.name.removesuffix(".enc").removesuffix(".age") or "backup")
+        if age_files.is_age(found):
+            age_files.decrypt_file(found, plain, key)
+        else:
+            crypto.decrypt_file(found, plain, key)
     return BackupArtifact(id=found.name, store=name, kind=configured.kind, format="external", path=plain,
                           sha256=None, size=plain.stat().st_size, created_at=when, consistent_at=when,
                           source="external")
@@ -313,9 +356,28 @@ def _check_restored(restored: Store, artifact: BackupArtifact) -> str:
 
 # -- drill backups list | verify | prune ----------------------------------------------------------------
 
+def _trust_note(entry: Entry, key: crypto.Key | None) -> str:
+    if entry.manifest.mac is None and entry.manifest.encryption is not None:
+        return (f"backup {entry.id} was made by an older drill (AES-GCM): its data is authenticated by the key, "
+                f"but its metadata (id, times, file list) is not; a swapped or replayed backup cannot be detected")
+    return (f"backup {entry.id}: metadata unauthenticated (no key_file under [repository]): checks find accidental "
+            f"damage only; anyone who can write to the repository can swap or alter backups unnoticed")
+
+
+def _unauthenticated_note(entries: list[Entry], key: crypto.Key | None) -> str | None:
+    plain = [e for e in entries if e.manifest.mac is None]
+    if not plain:
+        return None
+    if key is None:
+        return (f"note: metadata unauthenticated: {len(plain)} backup(s) carry no authentication code and no "
+                f"key_file is set; checks find accidental damage only, not a swapped or altered backup")
+    return (f"note: {len(plain)} backup(s) have unauthenticated metadata (made by an older drill, or without "
+            f"the key); see `drill backups verify`")
+
+
 def _list(run: Run, store: str | None, as_json: bool) -> str:
-    repo, _ = _repository(run.config)
-    entries = repo.entries(store)
+    repo, key = _repository(run.config)
+    entries = repo.entries(_plain_name(store) if store else None)
     rows = [_row(e) for e in entries]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -326,6 +388,9 @@ def _list(run: Run, store: str | None, as_json: bool) -> str:
         for row in rows:
             print(f"{row['store']:<12} {row['id']:<40} {row['created']:<21} {row['size']:>12}  {row['format']:<15} "
                   f"{row['key_id'] or 'no':<17} {row['verified']}")
+        note = _unauthenticated_note(entries, key)
+        if note:
+            print(note)
     return ""
 
 
@@ -335,19 +400,24 @@ def _row(entry: Entry) -> dict[str, Any]:
     return {"store": m.store, "id": m.id, "created": iso(m.created_at), "consistent": iso(m.consistent_at),
             "size": m.size, "format": m.format, "kind": m.kind, "key_id": (m.encryption or {}).get("key_id"),
             "verified": verification.get("status", "never"), "verified_at": verification.get("at"),
-            "path": str(entry.directory)}
+            "authenticated": m.mac is not None, "path": str(entry.directory)}
 
 
 def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     repo, key = _repository(run.config)
-    entries = [e for e in repo.entries(store) if backup_id is None or e.id == backup_id]
+    if backup_id is not None:
+        safe_paths.backup_id(backup_id)
+    entries = [e for e in repo.entries(_plain_name(store) if store else None) if backup_id is None or e.id == backup_id]
     if backup_id is not None and not entries:
         raise BackupError(f"no backup {backup_id!r} in {repo.location}")
     failures = []
+    note = _unauthenticated_note(entries, key)
+    if note:
+        print(note, flush=True)
     for entry in entries:
-        try:
-            repo.verify(entry, key)
-            run.say(f"ok      {entry.manifest.store} {entry.id}")
+        try:  # a wrong or missing key (ConfigError) stops here: exit 2, no backup marked failed
+            trust = repo.verify(entry, key)
+            run.say(f"ok      {entry.manifest.store} {entry.id} ({trust})")
         except BackupError as exc:
             failures.append(str(exc))
             print(f"FAILED  {entry.manifest.store} {entry.id}: {redact_text(str(exc))}", flush=True)
@@ -355,7 +425,9 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     if failures:
         run.details["failed"] = str(len(failures))
         raise BackupError(f"{len(failures)} of {len(entries)} backup(s) failed verification: {failures[0]}")
-    return f"{len(entries)} backup(s) verified"
+    unauthenticated = sum(1 for e in entries if e.manifest.mac is None)
+    return f"{len(entries)} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
+                                                    if unauthenticated else "")
 
 
 def _prune(run: Run, store: str | None, dry_run: bool) -> str:
@@ -363,7 +435,7 @@ def _prune(run: Run, store: str | None, dry_run: bool) -> str:
     r = run.config.repository
     policy = RetentionPolicy(hourly=r.hourly, daily=r.daily, weekly=r.weekly, monthly=r.monthly)
     deleted = kept = 0
-    for name in [store] if store else repo.stores():
+    for name in [_plain_name(store)] if store else repo.stores():
         with repo.lock(name, "prune"):
             if not dry_run:
                 repo.sweep_partials(name)

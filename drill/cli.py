@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drill import __version__, backup_cli
+from drill import __version__, backup_cli, status_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError
-from drill.features import check, find_features
+from drill.features import check, find_features, unevidenced_controls
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.session import new_run_id
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drill", description="Disaster-recovery drills as code.")
     parser.add_argument("--version", action="version", version=f"drill {__version__}")
     parser.add_argument("--config", type=Path, default=None, help="drill.toml (default: ./drill.toml if present)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run drills and write reports/<run-id>/results.json")
     run.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml")
 
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
-                                                "JSON; --verify checks results and history for tampering")
+                                                "JSON; --verify checks results and history for tampering; "
+                                                "`drill report pack` bundles a run's audit evidence")
     report.add_argument("results", nargs="?", type=Path, default=None,
                         help="reports/<run-id>/results.json or its folder (default: the latest run)")
     report.add_argument("--format", action="append", default=None, metavar="FORMAT",
@@ -65,22 +66,53 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--verify", action="store_true",
                         help="check every results.json digest and the history hash chain; exit 1 naming the run")
     report.add_argument("--report-dir", type=Path, default=None, help="where runs are (default: reports/)")
+    report.add_argument("--public-key", type=Path, default=None, metavar="FILE",
+                        help="ed25519 public key the signatures must verify with (default: [drill] signing_public_key)")
+    keygen = commands.add_parser("keygen", help="make a backup key (an age identity) or, with --signing, an ed25519 "
+                                                "key pair for signed results")
+    keygen.add_argument("path", type=Path, help="the private key file to create (never overwritten; mode 0600)")
+    keygen.add_argument("--signing", action="store_true",
+                        help="an ed25519 signing key; its public key goes to PATH.pub")
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
+    status_cli.add_parser(commands)
+    from drill.report.cli import add_pack_parser
+
+    add_pack_parser(commands)
     return parser
 
 
+def _route_report_pack(argv: list[str]) -> list[str]:
+    """`drill [--config F] report pack ...` is its own command: `report` takes a RESULTS path where `pack` stands."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 1 if "=" in argv[index] or argv[index] in ("--version", "-h", "--help") else 2
+    if argv[index:index + 2] == ["report", "pack"]:
+        from drill.report.cli import PACK_COMMAND
+
+        return [*argv[:index], PACK_COMMAND, *argv[index + 2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_route_report_pack(list(sys.argv[1:] if argv is None else argv)))
     try:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
         if args.command == "repair":
             return _repair(config)
+        if args.command == "report-pack":
+            from drill.report.cli import pack_command
+
+            return pack_command(args, config)
+        if args.command == "status":
+            return status_cli.status_command(args, config)
         if args.command == "report":
             from drill.report.cli import report_command
 
             return report_command(args, config)
+        if args.command == "keygen":
+            return _keygen(args)
         paths = args.paths or [config.base_dir / "features"]
         if args.command == "run":
             return _run(args, config, paths)
@@ -125,6 +157,7 @@ def _repair(config: Config) -> int:
 
 def _check(config: Config, paths: list[Path]) -> int:
     infos, errors = check(paths, config)
+    errors += unevidenced_controls(infos, config)
     if errors:
         _report_errors(errors)
         return EXIT_USAGE
@@ -165,6 +198,9 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
         _report_errors(errors)
         return EXIT_USAGE
     report_dir = (args.report_dir or config.report_dir).resolve()
+    from drill.report.signing import load_signing_key
+
+    signer = load_signing_key(config)  # a broken signing key is a configuration error, found before any drill
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -196,9 +232,9 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     results = report_dir / run_id / "results.json"
     status = json.loads(results.read_text())["status"] if results.is_file() else None
     if results.is_file():
-        from drill.report.cli import reports_after_run
+        from drill.report.cli import public_key_of, reports_after_run
 
-        reports_after_run(results, args.report_format)
+        reports_after_run(results, args.report_format, public_key_of(config) or (signer.public if signer else None))
     if config.notify.enabled:
         backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
@@ -209,6 +245,25 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     return EXIT_OK if (code == pytest.ExitCode.OK and status == "passed") else EXIT_FAILED
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    if args.signing:
+        from drill.report.signing import generate
+
+        public = args.path.with_name(args.path.name + ".pub")
+        key_id = generate(args.path, public)
+        print(f"signing key {args.path} (key id {key_id}); public key {public}\n"
+              f"set [drill] signing_key_file = \"{args.path}\" (or the env var DRILL_SIGNING_KEY) where drills run, "
+              f"and signing_public_key = \"{public}\" where results are checked")
+        return EXIT_OK
+    from drill import age_files, crypto
+
+    key = crypto.new_key_file(args.path)
+    print(f"backup key {args.path} (key id {key.id}; age recipient {age_files.recipient(key)})\n"
+          f"set [repository] key_file = \"{args.path}\" and keep a copy away from the backups: without it no "
+          f"backup can be restored")
+    return EXIT_OK
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -25,6 +25,7 @@ PROVISION_MODES = ("local", "container", "live")
 RESTORE_OWNERS = ("auto", "keep", "skip")
 CONFIG_FILENAME = "drill.toml"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_CONTROL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # The seed runbook's service priority levels (RTO) and its single RPO target.
 DEFAULT_TIERS: dict[str, tuple[float, float]] = {
@@ -100,6 +101,18 @@ class RepositoryConfig:
     log_file: Path | None = None  # None: <path>/drill-backup.log
 
 
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address literal: where an SMTP password may travel without TLS."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class NotifyConfig:
     """[notify]: who hears about failed (and, if asked, successful) backups, restores and drills."""
@@ -112,11 +125,22 @@ class NotifyConfig:
     smtp_user: str | None = None
     smtp_password_env: str | None = None
     smtp_starttls: bool = False
+    smtp_ssl: bool = False  # SMTPS: TLS from the first byte (port 465)
     on_success: bool = False
 
     @property
     def enabled(self) -> bool:
         return bool(self.webhook_url_env or self.email_to)
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """[controls.ID]: an audit control (SOC 2, ISO 27001...) that drills tagged `@control:ID` evidence."""
+
+    id: str
+    title: str
+    every: float  # seconds: the control requires a passing drill at least this often
+    line: int | None = field(default=None, compare=False)  # where drill.toml declares it (for `drill check`)
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,9 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     rollback: str = "never"  # rollback policy of every scenario: always | on-failure | never
     stages: tuple[str, ...] = ("infrastructure", "data", "application")  # whole-system restore order
+    signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
+    signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
+    controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
 
     @property
     def repository_path(self) -> Path:
@@ -165,6 +192,8 @@ class Config:
             "stores": {k: asdict(v) for k, v in sorted(self.stores.items())},
             "backup_dir": str(self.backup_dir),
         }
+        if self.controls:  # only when declared, so that digests of configurations without controls stay as they were
+            payload["controls"] = {k: {"title": c.title, "every": c.every} for k, c in sorted(self.controls.items())}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -219,14 +248,17 @@ def _line_from_toml_error(message: str) -> int | None:
 class _Validator:
     """Turns the parsed TOML into a Config, pointing every complaint at file and line."""
 
-    TOP_KEYS: ClassVar[frozenset[str]] = frozenset({"drill", "tiers", "stores", "profiles", "repository", "notify"})
+    TOP_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"drill", "tiers", "stores", "profiles", "repository", "notify", "controls"})
+    CONTROL_KEYS: ClassVar[frozenset[str]] = frozenset({"title", "every"})
     REPOSITORY_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"path", "key_file", "hourly", "daily", "weekly", "monthly", "log_file"})
     NOTIFY_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"webhook_url_env", "email_to", "email_from", "smtp_host", "smtp_port", "smtp_user", "smtp_password_env",
-         "smtp_starttls", "on_success"})
+         "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages"})
+        {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
+         "signing_key_file", "signing_public_key"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "database", "url_env", "destructive", "allow_writes", "restore_jobs", "image",
@@ -244,8 +276,9 @@ class _Validator:
 
     def locate(self, table: str, key: str | None) -> int | None:
         """Line of `key` inside `[table]` (or of the table header); best effort, 1-based."""
+        parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.]+', table)]  # controls."SOC2-CC7.5": 2 parts
         header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(
-            rf'(?:{re.escape(p)}|"{re.escape(p)}")' for p in table.split(".")) + r"\s*\]+\s*(#.*)?$")
+            rf'(?:{re.escape(p)}|"{re.escape(p)}")' for p in parts) + r"\s*\]+\s*(#.*)?$")
         in_table = False
         header_line: int | None = None
         for number, line in enumerate(self.lines, start=1):
@@ -332,6 +365,9 @@ class _Validator:
             rollback=self.rollback_policy(drill_table),
             stages=tuple(self.string_list("drill", drill_table, "stages")) if "stages" in drill_table
             else defaults.stages,
+            signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
+            signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
+            controls=self.controls(self.table("", data, "controls")),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -477,12 +513,17 @@ class _Validator:
         for key in ("email_from", "smtp_host", "smtp_user"):
             if key in data and not (isinstance(data[key], str) and data[key]):
                 raise self.error("must be a non-empty string", "notify", key)
-        for key in ("smtp_starttls", "on_success"):
+        for key in ("smtp_starttls", "smtp_ssl", "on_success"):
             if key in data and not isinstance(data[key], bool):
                 raise self.error("must be true or false", "notify", key)
         port = data.get("smtp_port", 25)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise self.error("must be a TCP port number (1-65535)", "notify", "smtp_port")
+        if data.get("smtp_user") and not (data.get("smtp_starttls") or data.get("smtp_ssl")) \
+                and not is_loopback_host(str(data.get("smtp_host", NotifyConfig.smtp_host))):
+            raise self.error("logging in to an SMTP server that is not on this machine needs TLS, or the password "
+                             "travels in clear text: set smtp_starttls = true (or smtp_ssl = true for SMTPS, port "
+                             "465)", "notify", "smtp_user")
         email_to = self.string_list("notify", data, "email_to")
         if any("@" not in address for address in email_to):
             raise self.error("must be a list of e-mail addresses", "notify", "email_to")
@@ -491,7 +532,38 @@ class _Validator:
             email_from=data.get("email_from", NotifyConfig.email_from),
             smtp_host=data.get("smtp_host", NotifyConfig.smtp_host), smtp_port=port,
             smtp_user=data.get("smtp_user"), smtp_password_env=data.get("smtp_password_env"),
-            smtp_starttls=data.get("smtp_starttls", False), on_success=data.get("on_success", False))
+            smtp_starttls=data.get("smtp_starttls", False), smtp_ssl=data.get("smtp_ssl", False),
+            on_success=data.get("on_success", False))
+
+    def controls(self, data: dict[str, Any]) -> dict[str, ControlConfig]:
+        controls = {}
+        for control_id, body in data.items():
+            bare = re.fullmatch(r"[A-Za-z0-9_-]+", control_id)  # a TOML bare key; anything else is quoted
+            table = f"controls.{control_id}" if bare else f'controls."{control_id}"'
+            if not isinstance(body, dict):
+                raise self.error("must be a table with title and every", table)
+            if not body.keys() & self.CONTROL_KEYS and body and all(isinstance(v, dict) for v in body.values()):
+                # [controls.SOC2-CC7.5] is read by TOML as the table "5" inside "SOC2-CC7"
+                dotted = f"{control_id}.{next(iter(body))}"
+                raise self.error(f"a control id with a dot must be quoted: write [controls.\"{dotted}\"] "
+                                 f"(TOML reads [controls.{dotted}] as nested tables)", table)
+            if not _CONTROL_ID.fullmatch(control_id):
+                raise self.error("a control id is letters, digits, '.', '_' and '-' (e.g. \"SOC2-CC7.5\", "
+                                 "\"ISO27001-A.8.13\"), as in the tag @control:ID", table)
+            self.check_keys(table, body, self.CONTROL_KEYS)
+            for key in ("title", "every"):
+                if key not in body:
+                    raise self.error("missing; a control needs a title and every (e.g. every = \"90 days\")",
+                                     table, key)
+            if not (isinstance(body["title"], str) and body["title"].strip()):
+                raise self.error("must be a non-empty string", table, "title")
+            every = self.duration(table, body, "every")
+            if every <= 0:
+                raise self.error("must be a duration above zero, e.g. \"90 days\"", table, "every")
+            controls[control_id] = ControlConfig(control_id, body["title"].strip(), every,
+                                                 line=self.locate(table, None))
+        return controls
+
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")
         if value not in ("always", "on-failure", "never"):
@@ -517,6 +589,9 @@ class _Validator:
         if not isinstance(value, str) or not value:
             raise self.error("must be a path (relative to drill.toml, or absolute)", table, key)
         return (base / value).resolve()
+
+    def optional_path(self, table: str, data: dict[str, Any], key: str, base: Path) -> Path | None:
+        return self.path_value(table, data, key, base, base) if key in data else None
 
     def apply_profile(self, config: Config, name: str) -> Config:
         if name not in config.profiles:

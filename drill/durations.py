@@ -21,7 +21,7 @@ _COMPACT = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?!s))?(?
                       r"(?:(?P<ms>\d+)ms)?$")
 _WORDS = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]+)")
 
-DURATION_HELP = "write e.g. `30 minutes`, `1 hour`, `90 seconds`, `500 milliseconds`, `1h30m`, `30m`, `2h`"
+DURATION_HELP = "write e.g. `30 minutes`, `1 hour`, `90 seconds`, `500 milliseconds`, `90 days`, `1h30m`, `30m`, `2h`"
 
 
 def parse_duration(text: str) -> float:

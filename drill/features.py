@@ -18,6 +18,7 @@ from pytest_bdd.parser import FeatureParser
 
 from drill import vocabulary
 from drill.config import Config
+from drill.controls import control_ids, undeclared_tag_problems
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError
 from drill.names import name_problem
@@ -117,6 +118,14 @@ def check(paths: list[Path], config: Config, *,
     return infos, errors
 
 
+def unevidenced_controls(infos: list[ScenarioInfo], config: Config) -> list[FeatureError]:
+    """`drill check`: every control drill.toml declares that no scenario among `infos` is tagged with."""
+    tagged = {control for info in infos for control in control_ids(info.tags)}
+    return [FeatureError(f"control {c.id} ({c.title}) has no scenario: tag the drills that evidence it with "
+                         f"@control:{c.id}, or remove its table", path=config.path or "drill.toml", line=c.line)
+            for c in config.controls.values() if c.id not in tagged]
+
+
 def _plugin_step(step: Any, extra_steps: list[Any]) -> bool:
     return any(ctx.type in (None, step.type) and ctx.parser.is_matching(step.name) for ctx in extra_steps)
 
@@ -129,6 +138,8 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any],
                         for t in targets_from_tags(info.tags, config)]
     except TagError as exc:
         errors.append(FeatureError(str(exc), path=info.path, line=info.line))
+    errors.extend(FeatureError(problem, path=info.path, line=info.line)
+                  for problem in undeclared_tag_problems(info.tags, config.controls))
     declared: dict[str, str] = {}
     for step in info.steps:
         found = vocabulary.find(step.type, step.name)

@@ -5,7 +5,8 @@ Two channels, both from the standard library: a webhook receiving Slack-compatib
 connector accept) and e-mail over SMTP. The webhook URL and the SMTP password come from
 environment variables named in [notify], are registered as secrets, and every text sent is
 redacted. A notification that cannot be delivered is reported, never fatal: the run's own exit
-code stays what the run decided.
+code stays what the run decided. An SMTP password never travels in clear text: logging in needs
+STARTTLS or SMTPS (certificate verified) unless the server is on this machine (loopback).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import json
 import os
 import smtplib
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from drill.config import NotifyConfig
+from drill.config import NotifyConfig, is_loopback_host
 from drill.redact import redact, redact_text, register_secret, url_without_password
 
 TIMEOUT = 20.0
@@ -109,10 +111,16 @@ def _email(config: NotifyConfig, event: Event) -> list[str]:
     if config.smtp_password_env and not password:
         return [f"e-mail not sent: environment variable {config.smtp_password_env} (notify.smtp_password_env) is "
                 f"not set"]
+    if config.smtp_user and not (config.smtp_starttls or config.smtp_ssl) and not is_loopback_host(config.smtp_host):
+        return [f"e-mail not sent: refusing to send the SMTP password in clear text to {config.smtp_host} (not this "
+                f"machine); set smtp_starttls = true (or smtp_ssl = true for SMTPS) under [notify]"]
+    context = ssl.create_default_context()  # the server's certificate is verified: no silent man in the middle
     try:
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=TIMEOUT) as smtp:
-            if config.smtp_starttls:
-                smtp.starttls()
+        smtp = (smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=TIMEOUT, context=context)
+                if config.smtp_ssl else smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=TIMEOUT))
+        with smtp:
+            if config.smtp_starttls and not config.smtp_ssl:
+                smtp.starttls(context=context)  # raises when the server offers no STARTTLS: never a silent downgrade
             if config.smtp_user and password:
                 smtp.login(config.smtp_user, password)
             smtp.send_message(message)

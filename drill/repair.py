@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drill import safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config
 from drill.errors import DrillError
 from drill.provision.factory import provision
-from drill.provision.processes import sweep_stale
 from drill.redact import redact_text
 from drill.results import LiveStoreCheck
 from drill.safety_net import (
@@ -111,13 +111,14 @@ def repair_one(config: Config, path: Path, data: dict[str, Any], progress: Progr
             cleanup.run()
 
 
-# Private temporary folders that may hold decrypted backups (drill.repository, drill restore): each is marked
-# with its drill's pid, and removed by the next drill once that pid is gone.
-TEMP_PREFIXES = ("drill-repo-", "drill-restore-", "drill-gcs-repo-")
+# Private temporary folders that may hold decrypted backups (drill.safe_paths.private_temp): each is marked with
+# its drill's pid; a new folder of the same prefix sweeps the old ones, and so does every drill run (here) and
+# `drill repair`, whatever prefixes they use themselves.
+TEMP_PREFIXES = ("drill-repo-", "drill-restore-", "drill-backup-", "drill-gcs-repo-")
 
 
 def sweep_temp_folders() -> list[Path]:
     removed: list[Path] = []
     for prefix in TEMP_PREFIXES:
-        removed += sweep_stale(prefix, "temporary folder of decrypted backups", lambda _folder: None)
+        removed += safe_paths.sweep_private_temps(prefix)
     return removed

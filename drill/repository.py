@@ -12,6 +12,14 @@ A backup is written into `.partial-<hex>/`, its files fsync'ed, its manifest wri
 directory renamed to its id in one step. A crash at any point leaves at most a `.partial-*`
 directory, which no listing shows and the next run under the store's lock removes. Deletion is
 the reverse: rename to `.deleting-*`, then remove.
+
+Nothing in the repository is trusted unless the key vouches for it (restic's rule). With a key, each
+file is encrypted with age and each manifest carries an HMAC-SHA256 (key: HKDF of the backup key)
+over its store, id, times, file list, sizes, sha256s and fingerprint; `verify` and `restore` check
+it, and check that the manifest sits in the directory of its own store and id, so a swapped,
+replayed or renamed backup is refused. Without a key the metadata is unauthenticated, and `list` and
+`verify` say so. Every name read from a manifest is a plain name (drill/safe_paths.py) and no
+symlink inside the repository is followed.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ import contextlib
 import glob
 import json
 import os
-import re
 import shutil
 import tarfile
 import time
@@ -30,8 +37,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drill import __version__, crypto
-from drill.errors import BackupError
+from drill import __version__, age_files, crypto, safe_paths
+from drill.errors import BackupError, ConfigError
 from drill.fingerprint import Fingerprint
 from drill.lock import store_lock
 from drill.results import iso
@@ -43,8 +50,10 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
-SCHEMA_VERSION = 1
-_STORE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+SCHEMA_VERSION = 2  # 2: age encryption and an authenticated manifest (1: AES-GCM, unauthenticated; still read)
+MAC_ALGORITHM = "HMAC-SHA256"
+MAC_KDF = "HKDF-SHA256(backup key, info 'drill manifest hmac v1')"
+AUTHENTICATED, UNAUTHENTICATED, LEGACY = "authenticated", "unauthenticated", "legacy"
 
 
 @dataclass
@@ -77,6 +86,7 @@ class Manifest:
     contents: list[dict[str, Any]] = field(default_factory=list)
     store_sha256: str | None = None
     schema_version: int = SCHEMA_VERSION
+    mac: dict[str, Any] | None = None  # the HMAC over everything else (see body()); None without a key
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,11 +94,32 @@ class Manifest:
         data["consistent"] = iso(self.consistent_at)
         return data
 
+    def body(self) -> bytes:
+        """The canonical bytes the MAC covers: every field but the MAC itself."""
+        data = {k: v for k, v in self.to_dict().items() if k != "mac"}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest as read from the repository: every name in it checked before it can become a path."""
         files = [FileEntry(**f) for f in data["files"]]
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "files"}
-        return cls(files=files, **known)
+        manifest = cls(files=files, **known)
+        safe_paths.store_name(manifest.store)
+        safe_paths.backup_id(manifest.id)
+        for item in files:
+            safe_paths.file_name(item.name)
+        for content in manifest.contents:
+            _check_relative(content.get("name"))
+        return manifest
+
+
+def _check_relative(name: object) -> None:
+    """A path inside a packed directory backup: relative, and no part of it is `..` or empty."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if not parts or any(p in ("", ".", "..") or "\0" in p for p in parts):  # a leading "/" makes an empty part
+        raise BackupError(f"{name!r} is not a valid file name inside a backup (relative, no '..'): the manifest "
+                          f"was altered")
 
 
 @dataclass
@@ -104,12 +135,15 @@ class Entry:
 
     @property
     def verification(self) -> dict[str, Any] | None:
-        path = self.directory / VERIFIED
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data: dict[str, Any] = json.loads(safe_paths.read_text(self.directory / VERIFIED))
+        except (OSError, ValueError, BackupError):
             return None
-        return data
+        return data if isinstance(data, dict) else None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.manifest.mac is not None
 
     @property
     def verified(self) -> bool:
@@ -131,9 +165,7 @@ class Repository:
     # -- where ------------------------------------------------------------------------------------------
 
     def store_dir(self, store: str) -> Path:
-        if not _STORE_NAME.match(store):
-            raise BackupError(f"{store!r} cannot name a store in the repository (letters, digits, _ . - only)")
-        return self.root / store
+        return safe_paths.not_a_symlink(self.root / safe_paths.store_name(store))
 
     def lock(self, store: str, action: str) -> contextlib.AbstractContextManager[Path]:
         return store_lock(self.root / ".locks", store, action)
@@ -142,7 +174,8 @@ class Repository:
     def staging(self, store: str) -> Iterator[Path]:
         """A `.partial-*` directory for a backup being made; removed unless it was committed."""
         directory = self.store_dir(store) / f".partial-{uuid.uuid4().hex[:12]}"
-        directory.mkdir(parents=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700)
         try:
             yield directory
         finally:
@@ -160,43 +193,54 @@ class Repository:
     # -- write ------------------------------------------------------------------------------------------
 
     def commit(self, staging: Path, artifact: BackupArtifact, key: crypto.Key | None) -> Entry:
-        """Move (or encrypt) the artifact's file into `staging`, write the manifest, rename into place."""
+        """Move (unencrypted) or encrypt the artifact's file into `staging`, write the manifest, rename into place.
+
+        With a key the plaintext must live outside the repository (a private temp folder): it is read
+        once, encrypted while streaming into `staging`, and removed; only ciphertext reaches the repository.
+        """
         source = artifact.path
         contents: list[dict[str, Any]] = []
         if source.is_dir():
             contents = [{"name": f.relative_to(source).as_posix(), "size": f.stat().st_size, "sha256": sha256_file(f)}
                         for f in sorted(source.rglob("*")) if f.is_file()]
-            packed = staging / f"{source.name}.tar"
+            packed = source.parent / f"{source.name}.tar"
             with tarfile.open(packed, "w") as archive:
                 archive.add(source, arcname=source.name)
             shutil.rmtree(source)
             source = packed
-        plain_sha = sha256_file(source) if contents or not artifact.sha256 else artifact.sha256
         plain_size = source.stat().st_size
+        mac_key = key
         if key is not None:
-            stored = staging / f"{source.name}.enc"
-            crypto.encrypt_file(source, stored, key)
+            stored = safe_paths.inside(staging, safe_paths.file_name(f"{source.name}.age"))
+            plain_sha = age_files.encrypt_file(source, stored, key)
             source.unlink()
-            encryption: dict[str, Any] | None = crypto.parameters(key)
+            if not contents and artifact.sha256 and plain_sha != artifact.sha256:
+                raise BackupError(f"backup {artifact.id} changed between the dump and its encryption (sha256 "
+                                  f"{plain_sha}, the store recorded {artifact.sha256}); not kept")
+            encryption: dict[str, Any] | None = age_files.parameters(key)
         else:
-            stored = staging / source.name
+            plain_sha = sha256_file(source) if contents or not artifact.sha256 else artifact.sha256
+            stored = safe_paths.inside(staging, safe_paths.file_name(source.name))
             os.replace(source, stored)
             encryption = None
         _fsync(stored)
         entry = FileEntry(stored.name, stored.stat().st_size, sha256_file(stored), plain_sha, plain_size)
         manifest = Manifest(
-            id=artifact.id, store=artifact.store, kind=artifact.kind, format=artifact.format,
-            created_at=artifact.created_at, consistent_at=artifact.consistent_at, size=entry.size, files=[entry],
-            tool_versions=dict(artifact.tool_versions), server_version=artifact.server_version,
-            encryption=encryption,
+            id=safe_paths.backup_id(artifact.id), store=safe_paths.store_name(artifact.store), kind=artifact.kind,
+            format=artifact.format, created_at=artifact.created_at, consistent_at=artifact.consistent_at,
+            size=entry.size, files=[entry], tool_versions=dict(artifact.tool_versions),
+            server_version=artifact.server_version, encryption=encryption,
             fingerprint=artifact.fingerprint.to_dict() if artifact.fingerprint else None,
             packed="tar" if contents else None, contents=contents, store_sha256=artifact.sha256)
-        _write_json(staging / MANIFEST, manifest.to_dict())
+        if mac_key is not None:
+            manifest.mac = {"algorithm": MAC_ALGORITHM, "kdf": MAC_KDF, "key_id": mac_key.id,
+                            "value": crypto.manifest_mac(mac_key, manifest.body())}
+        safe_paths.write_json(staging / MANIFEST, manifest.to_dict())
         for leftover in staging.iterdir():  # e.g. the store's empty work directory
-            if leftover.is_dir():
+            if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover)
         final = self.store_dir(artifact.store) / artifact.id
-        if final.exists():
+        if final.exists() or final.is_symlink():
             raise BackupError(f"a backup with id {artifact.id} already exists in {final.parent}")
         os.rename(staging, final)  # the one step that makes the backup exist
         _fsync_dir(final.parent)
@@ -215,7 +259,8 @@ class Repository:
     def stores(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
     def entries(self, store: str | None = None) -> list[Entry]:
         """Complete backups (a directory with a readable manifest), oldest first."""
@@ -225,21 +270,29 @@ class Repository:
             if not directory.is_dir():
                 continue
             for candidate in directory.iterdir():
-                if candidate.name.startswith(".") or not (candidate / MANIFEST).is_file():
+                if candidate.name.startswith(".") or not (candidate / MANIFEST).exists():
                     continue
+                safe_paths.not_a_symlink(candidate)
                 try:
-                    manifest = Manifest.from_dict(json.loads((candidate / MANIFEST).read_text()))
-                except (ValueError, KeyError, TypeError) as exc:
+                    manifest = Manifest.from_dict(json.loads(safe_paths.read_text(candidate / MANIFEST)))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     raise BackupError(f"unreadable manifest {candidate / MANIFEST}: {exc}") from None
+                except BackupError as exc:
+                    raise BackupError(f"refusing the manifest {candidate / MANIFEST}: {exc}") from None
                 found.append(Entry(manifest, candidate))
         return sorted(found, key=lambda e: (e.manifest.created_at, e.id))
 
     def get(self, store: str, backup_id: str) -> Entry:
+        safe_paths.store_name(store)
+        if backup_id != "latest":
+            safe_paths.backup_id(backup_id)
         entries = self.entries(store)
         if backup_id == "latest":
             if not entries:
                 raise BackupError(f"no backup of {store!r} in the repository {self.location}: take one with "
                                   f"`drill backup {store}`")
+            for entry in entries:  # which one is newest means nothing while one sits in another's place
+                _check_binding(entry)
             return entries[-1]
         for entry in entries:
             if entry.id == backup_id:
@@ -250,17 +303,53 @@ class Repository:
 
     # -- check ------------------------------------------------------------------------------------------
 
-    def verify(self, entry: Entry, key: crypto.Key | None) -> None:
-        """Every stored file's sha256, and (encrypted) every chunk authenticated and the plaintext's sha256.
+    def authenticate(self, entry: Entry, key: crypto.Key | None) -> str:
+        """Whether the key vouches for the manifest: AUTHENTICATED, UNAUTHENTICATED (no key) or LEGACY.
 
-        Records the outcome in verified.json; raises BackupError naming what is wrong.
+        Raises BackupError when the manifest was altered, or sits in another backup's directory
+        (swapped, replayed or renamed); WrongKeyError/ConfigError when the key is wrong or missing.
+        """
+        m = entry.manifest
+        _check_binding(entry)
+        if m.mac is not None:
+            if key is None:
+                raise ConfigError(f"backup {m.id} is authenticated (and encrypted) with key id {m.mac.get('key_id')}; "
+                                  f"set key_file under [repository] in drill.toml to the key it was made with")
+            if m.mac.get("key_id") != key.id:
+                raise crypto.WrongKeyError(
+                    f"backup {m.id} was made with key id {m.mac.get('key_id')}; the key file {key.source} has key id "
+                    f"{key.id}: wrong key (or the manifest's key id was edited)")
+            if not crypto.mac_matches(key, m.body(), str(m.mac.get("value", ""))):
+                raise BackupError(f"backup {m.id}: its manifest fails authentication (HMAC): its store, id, times, "
+                                  f"file list, sizes, sha256s or fingerprint were changed after it was written; it "
+                                  f"cannot be trusted")
+            return AUTHENTICATED
+        if m.encryption is not None:
+            if m.encryption.get("algorithm") != crypto.ALGORITHM:
+                raise BackupError(f"backup {m.id} is encrypted but its manifest carries no authentication code: it "
+                                  f"was altered; it cannot be trusted")
+            self._key_for(entry, key)
+            return LEGACY  # made by drill before manifests were authenticated; its data is, by AES-GCM
+        if key is not None:
+            raise BackupError(f"backup {m.id} is neither encrypted nor authenticated, but this repository has a key: "
+                              f"it was made before key_file was set, or its manifest was replaced. Refusing it; to "
+                              f"use it anyway, run with key_file unset")
+        return UNAUTHENTICATED
+
+    def verify(self, entry: Entry, key: crypto.Key | None) -> str:
+        """The manifest authenticated, every stored file's sha256, and (encrypted) every chunk decrypted and the
+        plaintext's sha256 compared; returns what authenticate() said.
+
+        Records the outcome in verified.json; raises BackupError naming what is wrong. A wrong or
+        missing key (ConfigError) is a configuration problem, not a bad backup: nothing is recorded.
         """
         try:
+            trust = self.authenticate(entry, key)
             self._fetch(entry)
             for item in entry.manifest.files:
                 self._check_stored(entry, item)
                 if entry.manifest.encryption is not None:
-                    plain = crypto.check_file(entry.directory / item.name, self._key_for(entry, key))
+                    plain = self._check_decrypts(entry, item, self._key_for(entry, key))
                     if plain != item.plain_sha256:
                         raise BackupError(f"backup {entry.id}: decrypted {item.name} has sha256 {plain}, "
                                           f"the manifest says {item.plain_sha256}")
@@ -268,24 +357,37 @@ class Repository:
             self._record(entry, "failed", str(exc))
             raise
         self._record(entry, "ok", "")
+        return trust
+
+    def _check_decrypts(self, entry: Entry, item: FileEntry, key: crypto.Key) -> str:
+        path = safe_paths.inside(entry.directory, item.name)
+        if _is_age(entry):
+            return age_files.check_file(path, key)
+        return crypto.check_file(path, key)
 
     def materialize(self, entry: Entry, key: crypto.Key | None, workdir: Path) -> BackupArtifact:
         """The backup as a plain file the store adapter can restore, fully checked first.
 
-        Encrypted backups are decrypted into `workdir` completely (every chunk authenticated, the
-        plaintext's sha256 compared with the manifest) before this returns: nothing is restored from
+        The manifest is authenticated (with a key) and bound to its directory; encrypted backups are
+        decrypted into `workdir` (a private temp folder) completely, every chunk authenticated and the
+        plaintext's sha256 compared with the manifest, before this returns: nothing is restored from
         data that has not been proven whole.
         """
         if len(entry.manifest.files) != 1:
             raise BackupError(f"backup {entry.id} has {len(entry.manifest.files)} files; this drill restores "
                               f"single-file backups")
+        self.authenticate(entry, key)
         item = entry.manifest.files[0]
         self._fetch(entry)
         self._check_stored(entry, item)
-        stored = entry.directory / item.name
+        stored = safe_paths.inside(entry.directory, item.name)
         if entry.manifest.encryption is not None:
-            plain = workdir / item.name.removesuffix(".enc")
-            digest = crypto.decrypt_file(stored, plain, self._key_for(entry, key))
+            plain_name = item.name.removesuffix(".age").removesuffix(".enc")
+            plain = safe_paths.inside(workdir, safe_paths.file_name(plain_name))
+            if _is_age(entry):
+                digest, _ = age_files.decrypt_file(stored, plain, self._key_for(entry, key))
+            else:
+                digest = crypto.decrypt_file(stored, plain, self._key_for(entry, key))
             if digest != item.plain_sha256:
                 plain.unlink(missing_ok=True)
                 raise BackupError(f"backup {entry.id}: decrypted data has sha256 {digest}, the manifest says "
@@ -323,7 +425,7 @@ class Repository:
         return roots[0]
 
     def _check_stored(self, entry: Entry, item: FileEntry) -> None:
-        path = entry.directory / item.name
+        path = safe_paths.not_a_symlink(safe_paths.inside(entry.directory, safe_paths.file_name(item.name)))
         if not path.is_file():
             raise BackupError(f"backup {entry.id}: file {item.name} is missing from {entry.directory}")
         size = path.stat().st_size
@@ -338,18 +440,20 @@ class Repository:
     def _key_for(self, entry: Entry, key: crypto.Key | None) -> crypto.Key:
         if key is None:
             wanted = (entry.manifest.encryption or {}).get("key_id")
-            raise BackupError(f"backup {entry.id} is encrypted (key id {wanted}); set key_file under [repository] "
+            raise ConfigError(f"backup {entry.id} is encrypted (key id {wanted}); set key_file under [repository] "
                               f"in drill.toml to the key it was made with")
         return key
 
     def _record(self, entry: Entry, status: str, message: str) -> None:
-        with contextlib.suppress(OSError):
-            _write_json(entry.directory / VERIFIED, {"status": status, "at": iso(time.time()), "message": message})
+        with contextlib.suppress(OSError, BackupError):
+            safe_paths.write_json(safe_paths.not_a_symlink(entry.directory) / VERIFIED,
+                                  {"status": status, "at": iso(time.time()), "message": message})
 
     # -- delete -----------------------------------------------------------------------------------------
 
     def delete(self, entry: Entry) -> None:
-        doomed = entry.directory.with_name(f".deleting-{entry.id}")
+        safe_paths.not_a_symlink(entry.directory)
+        doomed = entry.directory.with_name(f".deleting-{safe_paths.backup_id(entry.id)}")
         os.rename(entry.directory, doomed)  # gone from listings at once; the files follow
         shutil.rmtree(doomed)
 
@@ -366,16 +470,11 @@ def open_repository(config: Config) -> Repository:
 def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
     """A drill's step: the newest repository backup of `name` (what production's cron made) becomes the
     store's latest backup, checked and decrypted now, with the fingerprint its manifest recorded."""
-    import tempfile
-
-    from drill.provision.processes import mark_owned
-
     drill.store(name)  # declared first, like every step that names a store
     repo = open_repository(drill.config)
     key_file = drill.config.repository.key_file
     entry = repo.get(name, "latest")
-    workdir = Path(tempfile.mkdtemp(prefix="drill-repo-"))
-    mark_owned(workdir)  # the decrypted backup: a drill killed with SIGKILL leaves it to the next run's sweep
+    workdir = safe_paths.private_temp("drill-repo-")
     drill.cleanup.push(f"remove the checked copy of backup {entry.id}", lambda: shutil.rmtree(workdir, True))
     with drill.clock.phase("fetch", name):
         artifact = repo.materialize(entry, crypto.load_key(key_file) if key_file else None, workdir)
@@ -405,13 +504,17 @@ def date_of(path: Path) -> float:
     return _date_of(path)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def _check_binding(entry: Entry) -> None:
+    """A manifest is only valid in the directory of its own store and id (no swap, replay or rename)."""
+    m = entry.manifest
+    if entry.directory.name != m.id or entry.directory.parent.name != m.store:
+        raise BackupError(f"the directory {entry.directory.parent.name}/{entry.directory.name} holds the manifest "
+                          f"of backup {m.id} of store {m.store!r}: it was moved, renamed or copied from another "
+                          f"backup; refusing it")
+
+
+def _is_age(entry: Entry) -> bool:
+    return (entry.manifest.encryption or {}).get("algorithm") == "age"
 
 
 def _fsync(path: Path) -> None:

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from drill import safe_paths
 from drill.errors import BackupError, ConfigError
 from drill.lock import store_lock
-from drill.provision.processes import mark_owned
 from drill.redact import redact_text
 from drill.repository import MANIFEST, VERIFIED, Entry, Manifest, Repository
 
@@ -54,8 +54,7 @@ class GcsRepository(Repository):
         self.url = url.rstrip("/")
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.lock_dir = local_dir / ".locks"
-        work = Path(tempfile.mkdtemp(prefix="drill-gcs-repo-"))
-        mark_owned(work)  # decrypted copies may land here: a drill killed with SIGKILL leaves it to the next sweep
+        work = safe_paths.private_temp("drill-gcs-repo-")  # decrypted copies may land here: swept after a kill
         atexit.register(shutil.rmtree, work, True)
         super().__init__(work)
         self.bucket = _client().bucket(bucket)
@@ -65,8 +64,8 @@ class GcsRepository(Repository):
         return self.url
 
     def lock(self, store: str, action: str) -> contextlib.AbstractContextManager[Path]:
-        return store_lock(self.lock_dir, f"gcs-{self.bucket.name}-{self.prefix.strip('/').replace('/', '_')}-{store}",
-                          action)
+        prefix = hashlib.sha256(self.prefix.encode()).hexdigest()[:12]  # any prefix, one plain lock name
+        return store_lock(self.lock_dir, f"gcs-{self.bucket.name}-{prefix}-{safe_paths.store_name(store)}", action)
 
     def _name(self, store: str, backup_id: str, file: str) -> str:
         return f"{self.prefix}{store}/{backup_id}/{file}"
@@ -96,25 +95,28 @@ class GcsRepository(Repository):
             parts = blob.name[len(self.prefix):].split("/")
             if len(parts) != 3 or parts[2] != MANIFEST:
                 continue
-            name, backup_id = parts[0], parts[1]
-            local = self.store_dir(name) / backup_id
-            local.mkdir(parents=True, exist_ok=True)
-            try:
+            where = f"gs://{self.bucket.name}/{blob.name}"
+            try:  # object names are data: plain names before they become local paths
+                name, backup_id = safe_paths.store_name(parts[0]), safe_paths.backup_id(parts[1])
                 data = json.loads(blob.download_as_bytes())
                 manifest = Manifest.from_dict(data)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise BackupError(f"unreadable manifest gs://{self.bucket.name}/{blob.name}: {exc}") from None
-            (local / MANIFEST).write_text(json.dumps(data))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise BackupError(f"unreadable manifest {where}: {exc}") from None
+            except BackupError as exc:
+                raise BackupError(f"refusing the manifest {where}: {exc}") from None
+            local = safe_paths.inside(self.root, name, backup_id)
+            local.mkdir(mode=0o700, parents=True, exist_ok=True)
+            safe_paths.write_json(local / MANIFEST, data)
             verified = self._name(name, backup_id, VERIFIED)
             if verified in names:
                 with contextlib.suppress(Exception):
-                    (local / VERIFIED).write_bytes(self.bucket.blob(verified).download_as_bytes())
+                    safe_paths.write_json(local / VERIFIED, json.loads(self.bucket.blob(verified).download_as_bytes()))
             found.append(Entry(manifest, local))
         return sorted(found, key=lambda e: (e.manifest.created_at, e.id))
 
     def _fetch(self, entry: Entry) -> None:
         for item in entry.manifest.files:
-            local = entry.directory / item.name
+            local = safe_paths.inside(entry.directory, safe_paths.file_name(item.name))
             if local.is_file() and local.stat().st_size == item.size:
                 continue
             blob = self.bucket.blob(self._name(entry.manifest.store, entry.id, item.name))

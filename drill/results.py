@@ -130,6 +130,9 @@ class RunResult:
     config_digest: str = ""
     profile: str | None = None
     command: list[str] = field(default_factory=list)
+    # The audit controls declared in drill.toml when the run started ([controls.ID]): id -> title, every_seconds.
+    # Scenarios evidence them through their @control:ID tags; the report's Controls section reads this.
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     scenarios: list[ScenarioResult] = field(default_factory=list)
     # Live stores left half-done by a drill that was killed, finished before this run started (drill.repair).
     repairs: list[LiveStoreCheck] = field(default_factory=list)

@@ -32,6 +32,7 @@ class DrillSession:
             git_commit=git_commit(config.base_dir), config_path=str(config.path) if config.path else None,
             config_digest=config.digest(), profile=config.profile,
             command=[os.path.basename(sys.argv[0]), *sys.argv[1:]],
+            controls={c.id: {"title": c.title, "every_seconds": c.every} for c in config.controls.values()},
         )
 
     @property
@@ -65,9 +66,17 @@ class DrillSession:
             return None
         path = self.run.write(self.run_dir)
         from drill.report.history import record_run
+        from drill.report.signing import load_signing_key, sign_results
 
-        try:  # the results are written whatever happens to the history
-            record_run(self.report_dir, path)
+        signer = None
+        try:  # the results are written whatever happens to their signature and the history
+            signer = load_signing_key(self.config)
+            if signer is not None:
+                sign_results(path, signer)
+        except (DrillError, OSError) as exc:
+            self.reporter.line(f"drill: warning: results not signed: {exc}")
+        try:
+            record_run(self.report_dir, path, signer)
         except (DrillError, OSError) as exc:
             self.reporter.line(f"drill: warning: run not added to the history: {exc}")
         return path

@@ -170,16 +170,34 @@ def test_a_corrupt_backup_is_rejected_before_the_volume_is_touched(volume_store:
     assert compare(before, volume_store.fingerprint()) == []  # untouched
 
 
-def test_an_entry_outside_the_volume_is_rejected(volume_store: VolumeStore, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "kind", "target", "message"), [
+    ("../escape.txt", tarfile.REGTYPE, "", "holds an entry outside the volume: '../escape.txt'"),
+    ("/etc/escape.txt", tarfile.REGTYPE, "", "holds an entry outside the volume: '/etc/escape.txt'"),
+    ("./a/up", tarfile.SYMTYPE, "../../etc", "a symbolic link './a/up' -> '../../etc', which leaves the volume"),
+    ("./abs", tarfile.SYMTYPE, "/etc/shadow", "a symbolic link './abs' -> '/etc/shadow', which leaves the volume"),
+    ("./hard", tarfile.LNKTYPE, "../etc/passwd", "a hard link './hard' to '../etc/passwd', outside the volume"),
+])
+def test_an_entry_or_link_outside_the_volume_is_rejected(volume_store: VolumeStore, tmp_path: Path, name: str,
+                                                         kind: bytes, target: str, message: str) -> None:
+    volume_store.seed(5)
+    before = volume_store.fingerprint()
     path = tmp_path / "evil.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
-        info = tarfile.TarInfo("../escape.txt")
-        info.size = 1
-        archive.addfile(info, io.BytesIO(b"x"))
+        fine = tarfile.TarInfo("./a/inside.txt")  # a link that stays inside is fine: it is not what is refused
+        fine.size = 1
+        archive.addfile(fine, io.BytesIO(b"x"))
+        ok_link = tarfile.TarInfo("./a/sibling")
+        ok_link.type, ok_link.linkname = tarfile.SYMTYPE, "../a/inside.txt"
+        archive.addfile(ok_link)
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, target
+        info.size = 1 if kind == tarfile.REGTYPE else 0
+        archive.addfile(info, io.BytesIO(b"x") if kind == tarfile.REGTYPE else None)
     artifact = BackupArtifact(id="evil", store="appdata", kind="volume", format="external", path=path, sha256=None,
                               size=path.stat().st_size, created_at=0, consistent_at=0)
-    with pytest.raises(BackupError, match=re.escape("holds an entry outside the volume: '../escape.txt'")):
+    with pytest.raises(BackupError, match=re.escape(message)):
         volume_store.restore(artifact)
+    assert compare(before, volume_store.fingerprint()) == []  # the helper extracted nothing
 
 
 def test_containers_using_the_volume_are_stopped_and_started_around_backup_and_restore(tmp_path: Path) -> None:

@@ -211,3 +211,24 @@ def test_seed_is_deterministic_and_exact() -> None:
         docs = seed_documents(count)
         assert sum(len(v) for v in docs.values()) == count
     assert seed_documents(50) == seed_documents(50)
+
+
+@pytest.mark.parametrize(("collection", "file_stem"), [
+    ("users", "users"),
+    ("../../etc/cron.d/x", "..%2F..%2Fetc%2Fcron.d%2Fx"),  # one plain file name, inside the dump
+    ("a b/c", "a%20b%2Fc"),
+    ("100%", "100%25"),
+    ("évé\x01", "%C3%A9v%C3%A9%01"),
+    ("$&+:=@~-_.", "$&+:=@~-_."),  # what Go's url.PathEscape leaves alone
+])
+def test_collection_names_become_file_names_as_mongodump_encodes_them(collection: str, file_stem: str) -> None:
+    """mongodump writes `<db>/<url.PathEscape(collection)>.bson`; drill's own dump does the same, so a collection
+    named `../../x` (legal in MongoDB) never becomes a path. (nx-27017, the server these tests run, refuses such
+    names, so the encoding is checked here against mongodump's documented output.)"""
+    import urllib.parse
+
+    from drill.stores.mongodb import file_stem as encode
+
+    assert encode(collection) == file_stem
+    assert "/" not in encode(collection) and encode(collection) not in (".", "..")
+    assert urllib.parse.unquote(encode(collection)) == collection  # read back to the same name

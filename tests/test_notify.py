@@ -52,6 +52,7 @@ class Smtp:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.commands: list[str] = []  # every command line received (an AUTH line carries the password)
         owner = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -60,9 +61,12 @@ class Smtp:
                 sender, rcpts = "", []
                 while line := self.rfile.readline():
                     command = line.decode().strip()
+                    owner.commands.append(command)
                     verb = command.split(" ", 1)[0].upper()
                     if verb == "EHLO":
-                        self.reply("250-test\r\n250 8BITMIME")
+                        self.reply("250-test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME")  # no STARTTLS offered
+                    elif verb == "AUTH":
+                        self.reply("235 accepted")
                     elif verb in ("HELO", "NOOP", "RSET"):
                         self.reply("250 ok")
                     elif verb == "MAIL":
@@ -219,3 +223,46 @@ def test_notify_configuration_errors_point_at_the_line(drill_dir: Path) -> None:
     done = run_drill(drill_dir, "backups", "list")
     assert done.code == 2
     assert "drill.toml:2: [repository.path] 'gs://Bad_Bucket!/x' is not a GCS location" in done.stderr
+
+
+def _login_config(host: str, port: int, **tls: bool) -> NotifyConfig:
+    return NotifyConfig(email_to=("oncall@example.com",), smtp_host=host, smtp_port=port, smtp_user="drill",
+                        smtp_password_env="SMTP_PW", **tls)
+
+
+def test_an_smtp_password_never_travels_in_clear_text(smtp: Smtp, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import socket
+
+    monkeypatch.setenv("SMTP_PW", PASSWORD)
+    event = notify.Event("backup", "failed", "userdb", "it failed")
+    # To a host that is not this machine without TLS: refused before any connection is opened.
+    connections: list[object] = []
+    real_connect = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connections.append(a) or real_connect(*a, **k))
+    [problem] = notify.send(_login_config("192.0.2.10", 25), event)  # TEST-NET-1: never routed
+    assert "refusing to send the SMTP password in clear text to 192.0.2.10" in problem
+    assert "smtp_starttls = true" in problem and connections == []
+    # STARTTLS asked for, and the server does not offer it: no login, no downgrade.
+    [problem] = notify.send(_login_config("127.0.0.1", smtp.port, smtp_starttls=True), event)
+    assert "STARTTLS" in problem and PASSWORD not in problem
+    assert smtp.commands and not any(c.upper().startswith("AUTH") for c in smtp.commands)
+    assert smtp.messages == []
+    # On this machine (loopback) plain login is allowed: the server gets the password and the message.
+    assert notify.send(_login_config("127.0.0.1", smtp.port), event) == []
+    auth = [c for c in smtp.commands if c.upper().startswith("AUTH")]
+    assert auth and PASSWORD.encode() in base64.b64decode(auth[0].split()[-1])
+    assert len(smtp.messages) == 1
+
+
+def test_a_configuration_that_would_send_the_password_in_clear_is_refused(drill_dir: Path) -> None:
+    (drill_dir / "drill.toml").write_text('[notify]\nemail_to = ["a@example.com"]\nsmtp_host = "mail.example.com"\n'
+                                          'smtp_user = "drill"\nsmtp_password_env = "PW"\n')
+    done = run_drill(drill_dir, "backups", "list")
+    assert done.code == 2
+    assert "drill.toml:4: [notify.smtp_user] logging in to an SMTP server that is not on this machine needs TLS" \
+        in done.stderr
+    for fixed in ('smtp_starttls = true', 'smtp_ssl = true\nsmtp_port = 465'):
+        (drill_dir / "drill.toml").write_text('[notify]\nemail_to = ["a@example.com"]\nsmtp_host = "mail.example.com"\n'
+                                              f'smtp_user = "drill"\nsmtp_password_env = "PW"\n{fixed}\n')
+        assert run_drill(drill_dir, "backups", "list").code == 0

@@ -24,12 +24,13 @@ def test_every_sentence_is_documented_with_a_working_example(entry: vocabulary.S
 
 
 @pytest.mark.parametrize("key", sorted(_Validator.DRILL_KEYS | _Validator.TIER_KEYS | _Validator.STORE_KEYS
-                                      | _Validator.PROFILE_KEYS))
+                                      | _Validator.PROFILE_KEYS | _Validator.CONTROL_KEYS))
 def test_every_configuration_key_is_documented(key: str) -> None:
     assert re.search(rf"`{key}`", README), f"README does not document the drill.toml key `{key}`"
 
 
-@pytest.mark.parametrize("command", ["drill run", "drill list", "drill check", "drill report"])
+@pytest.mark.parametrize("command", ["drill run", "drill list", "drill check", "drill report",
+                                     "drill report pack", "drill report pack --verify", "drill status"])
 def test_every_cli_command_is_documented(command: str) -> None:
     assert command in README
 

@@ -112,8 +112,9 @@ def test_redis_backup_and_restore_through_the_repository(drill_dir: Path, redis_
     done = run_drill(drill_dir, "backup", "cache", env=env)
     assert done.code == 0, done.output
     [entry] = Repository(drill_dir / "repo").entries("cache")
-    assert entry.manifest.format == "redis-rdb" and entry.manifest.files[0].name.endswith(".rdb.enc")
-    assert entry.manifest.encryption and entry.manifest.encryption["algorithm"] == "AES-256-GCM"
+    assert entry.manifest.format == "redis-rdb" and entry.manifest.files[0].name.endswith(".rdb.age")
+    assert entry.manifest.encryption and entry.manifest.encryption["algorithm"] == "age"
+    assert entry.manifest.mac and entry.manifest.mac["algorithm"] == "HMAC-SHA256"
 
     client = redis_prod.client()
     client.flushall()
@@ -213,7 +214,7 @@ def test_a_drill_restores_the_latest_encrypted_repository_backup(drill_dir: Path
     assert scenario["status"] == "passed"
     assert "fetch" in [p["name"] for p in scenario["phases"]]
     [backup] = scenario["evidence"]["backups"]
-    assert backup["source"] == "repository" and backup["encryption"]["algorithm"] == "AES-256-GCM"
+    assert backup["source"] == "repository" and backup["encryption"]["algorithm"] == "age"
     assert scenario["evidence"]["fingerprints"][copy]["differences"] == []
     assert copy not in prod_db.databases()  # drill's copy is dropped after the drill
 
@@ -253,7 +254,7 @@ def test_mongodb_directory_backups_are_packed_checked_and_restored(drill_dir: Pa
         done = run_drill(drill_dir, "backup", "notifydb", env=env)
         assert done.code == 0, done.output
         [entry] = Repository(drill_dir / "repo").entries()
-        assert entry.manifest.packed == "tar" and entry.manifest.files[0].name.endswith(".tar.enc")
+        assert entry.manifest.packed == "tar" and entry.manifest.files[0].name.endswith(".tar.age")
         assert entry.manifest.contents and all(len(c["sha256"]) == 64 for c in entry.manifest.contents)
         test = run_drill(drill_dir, "restore", "notifydb", "--test-mode", env=env)
         assert test.code == 0, test.output

@@ -67,7 +67,8 @@ def test_a_gcs_prefix_repository_round_trip(drill_dir: Path, prod_db: ProdDb, gc
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     bucket = _bucket(gcs_emulator)
     prefix = f"prod/{prod_db.database}"
-    (drill_dir / "backup.key").write_bytes(os.urandom(32))
+    (drill_dir / "backup.key").write_bytes(os.urandom(32))  # a legacy raw key: its age identity is derived
+    (drill_dir / "backup.key").chmod(0o600)  # else drill warns (on stderr) that others can read it
     (drill_dir / "drill.toml").write_text(f'''[repository]
 path = "gs://{BUCKET}/{prefix}"
 key_file = "backup.key"
@@ -89,12 +90,12 @@ url_env = "USERDB_URL"
     names = sorted(b.name for b in bucket.list_blobs(prefix=f"{prefix}/"))
     assert len(names) == 3, names
     backup_id = names[0].split("/")[-2]
-    data_name = f"{prefix}/userdb/{backup_id}/{backup_id}.dump.enc"
+    data_name = f"{prefix}/userdb/{backup_id}/{backup_id}.dump.age"
     assert names == sorted([data_name, f"{prefix}/userdb/{backup_id}/manifest.json",
                             f"{prefix}/userdb/{backup_id}/verified.json"])
     assert b"PGDMP" not in bucket.blob(data_name).download_as_bytes()
     # Files without a manifest (an upload cut short elsewhere) are not a backup.
-    bucket.blob(f"{prefix}/userdb/half-written/x.dump.enc").upload_from_string(b"partial")
+    bucket.blob(f"{prefix}/userdb/half-written/x.dump.age").upload_from_string(b"partial")
 
     listed = run_drill(drill_dir, "backups", "list", "--json", env=env)
     assert listed.code == 0, listed.output
@@ -131,3 +132,31 @@ url_env = "USERDB_URL"
     left = {b.name.split("/")[-2] for b in bucket.list_blobs(prefix=f"{prefix}/") if b.name.endswith("manifest.json")}
     assert len(left) == 1 and backup_id not in left
     assert not [b for b in bucket.list_blobs(prefix=f"{prefix}/userdb/{backup_id}/")]
+
+
+def test_a_crafted_gcs_manifest_cannot_write_outside_the_repository(drill_dir: Path, prod_db: ProdDb,
+                                                                    gcs_emulator: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest naming `../../../x` once made `drill backups verify` download an attacker's object there."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    bucket = _bucket(gcs_emulator)
+    prefix = f"crafted/{prod_db.database}"
+    (drill_dir / "drill.toml").write_text(f'[repository]\npath = "gs://{BUCKET}/{prefix}"\n\n[stores.userdb]\n'
+                                          f'kind = "postgres"\nprovision = "live"\nurl_env = "USERDB_URL"\n')
+    env = {"USERDB_URL": prod_db.url, "STORAGE_EMULATOR_HOST": gcs_emulator}
+    assert run_drill(drill_dir, "backup", "userdb", env=env).code == 0
+    [manifest_blob] = [b for b in bucket.list_blobs(prefix=f"{prefix}/") if b.name.endswith("/manifest.json")]
+    backup_id = manifest_blob.name.split("/")[-2]
+    victim = drill_dir / "outside" / "planted.txt"  # where the attacker's object would land
+    escape = "../" * 16 + str(victim).lstrip("/")
+    manifest = json.loads(manifest_blob.download_as_bytes())
+    manifest["files"][0]["name"] = escape
+    manifest_blob.upload_from_string(json.dumps(manifest))
+    bucket.blob(f"{prefix}/userdb/{backup_id}/{escape}").upload_from_string(b"attacker's content")
+    # An object whose name climbs out of its backup id is refused the same way.
+    bucket.blob(f"{prefix}/userdb/../manifest.json").upload_from_string(json.dumps(manifest))
+    for args in (["backups", "verify"], ["backups", "list"], ["restore", "userdb", "--test-mode"]):
+        done = run_drill(drill_dir, *args, env=env)
+        assert done.code == 1, (args, done.output)
+        assert "refusing the manifest gs://" in done.stderr and "not a valid" in done.stderr, done.stderr
+    assert not victim.exists() and not (drill_dir / "outside").exists()

@@ -14,10 +14,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from drill.controls import control_ids
 from drill.errors import DrillError
 from drill.report.integrity import DIGEST_KEY, canonical, seal_problem
+from drill.report.signing import VALID, SigningKey, check_history_entry, check_results, sign_history_hash
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 HISTORY_FILENAME = "history.jsonl"
 GENESIS = "0" * 64
@@ -38,6 +43,13 @@ class ScenarioPoint:
     rpo_seconds: float | None
     rto_target: float | None
     rpo_target: float | None
+    controls: list[str] = field(default_factory=list)  # the audit controls it evidences (@control:ID tags)
+
+    def body(self) -> dict[str, Any]:
+        """As the chain hashes it: `controls` only when there are some, so entries written before it existed
+        keep their hashes."""
+        fields = vars(self)
+        return {k: v for k, v in fields.items() if k != "controls" or v}
 
 
 @dataclass
@@ -51,11 +63,12 @@ class HistoryEntry:
     prev: str
     hash: str = ""
     scenarios: list[ScenarioPoint] = field(default_factory=list)
+    signature: dict[str, Any] | None = None  # ed25519 over `drill history entry <hash>` (drill/report/signing.py)
 
     def body(self) -> dict[str, Any]:
         return {"seq": self.seq, "run_id": self.run_id, "results": self.results,
                 "results_sha256": self.results_sha256, "started_at": self.started_at, "status": self.status,
-                "prev": self.prev, "scenarios": [vars(p) for p in self.scenarios]}
+                "prev": self.prev, "scenarios": [p.body() for p in self.scenarios]}
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical(self.body())).hexdigest()
@@ -77,7 +90,8 @@ def points_of(results: dict[str, Any]) -> list[ScenarioPoint]:
         points.append(ScenarioPoint(
             id=scenario_id(s.get("feature", ""), s.get("name", "")), name=s.get("name", ""),
             status=s.get("status", ""), rto_seconds=s.get("rto_seconds"), rpo_seconds=s.get("rpo_seconds"),
-            rto_target=_tightest(targets, "rto"), rpo_target=_tightest(targets, "rpo")))
+            rto_target=_tightest(targets, "rto"), rpo_target=_tightest(targets, "rpo"),
+            controls=control_ids(s.get("tags", []))))
     return points
 
 
@@ -103,8 +117,9 @@ def read_history(report_dir: Path) -> list[HistoryEntry]:
     return [_parse(line, n, path) for n, line in enumerate(lines, 1) if line.strip()]
 
 
-def record_run(report_dir: Path, results_path: Path) -> HistoryEntry:
-    """Append the run whose results.json is at `results_path` to the chain (under a file lock)."""
+def record_run(report_dir: Path, results_path: Path, signer: SigningKey | None = None) -> HistoryEntry:
+    """Append the run whose results.json is at `results_path` to the chain (under a file lock); with a
+    signing key, the entry carries the signature of its hash (so the signed head vouches for the chain)."""
     results = json.loads(results_path.read_text(encoding="utf-8"))
     digest = results.get(DIGEST_KEY)
     if not isinstance(digest, str):
@@ -125,8 +140,11 @@ def record_run(report_dir: Path, results_path: Path) -> HistoryEntry:
                              status=results.get("status", ""), prev=last.hash if last else GENESIS,
                              scenarios=points_of(results))
         entry.hash = entry.compute_hash()
+        line: dict[str, Any] = {**entry.body(), "hash": entry.hash}
+        if signer is not None:
+            entry.signature = line["signature"] = sign_history_hash(entry.hash, signer)
         handle.seek(0, 2)
-        handle.write(json.dumps({**entry.body(), "hash": entry.hash}, separators=(",", ":")) + "\n")
+        handle.write(json.dumps(line, separators=(",", ":")) + "\n")
         handle.flush()
     return entry
 
@@ -140,10 +158,11 @@ class Problem:
         return f"run {self.run_id}: {self.message}" if self.run_id else self.message
 
 
-def verify(report_dir: Path, only: Path | None = None) -> list[Problem]:
+def verify(report_dir: Path, only: Path | None = None, public: Ed25519PublicKey | None = None) -> list[Problem]:
     """Every way the history and the results under `report_dir` disagree (empty: intact).
 
-    With `only` (a results.json), check that run alone: its digest and its history entry.
+    With `only` (a results.json), check that run alone: its digest and its history entry. With a
+    public key, signatures are required too: the history's head and every results.json checked.
     """
     problems: list[Problem] = []
     try:
@@ -165,12 +184,34 @@ def verify(report_dir: Path, only: Path | None = None) -> list[Problem]:
             continue
         problems.extend(_check_results(entry, results_file, report_dir))
     candidates = [only] if only is not None else sorted(report_dir.glob(f"*/{'results.json'}"))
+    if public is not None and only is None:
+        candidates = sorted(set(candidates) | {p for p in (report_dir / e.results for e in entries) if p.is_file()})
     for results_file in candidates:
         if str(results_file.resolve()) not in recorded:
             run_id = results_file.parent.name
             problems.append(Problem(run_id, f"{_rel(results_file, report_dir)} is not in the history "
                                             f"({HISTORY_FILENAME}): added by hand, or its entry was removed"))
             problems.extend(_seal_only(run_id, results_file, report_dir))
+    if public is not None:
+        problems.extend(_signature_problems(report_dir, entries, candidates, public))
+    return problems
+
+
+def _signature_problems(report_dir: Path, entries: list[HistoryEntry], results_files: list[Path],
+                        public: Ed25519PublicKey) -> list[Problem]:
+    """With a public key: the chain head must carry a valid signature (it vouches for every entry before it),
+    every signature present must be valid, and every results.json checked must carry a valid .sig."""
+    problems = []
+    for index, entry in enumerate(entries):
+        if entry.signature is None and index < len(entries) - 1:
+            continue  # an unsigned older entry is covered by the signed head through the chain
+        check = check_history_entry(entry.hash, entry.signature, public)
+        if check.state != VALID:
+            problems.append(Problem(entry.run_id, f"history entry {entry.seq}: {check.message}"))
+    for results_file in results_files:
+        check = check_results(results_file, public)
+        if check.state != VALID:
+            problems.append(Problem(results_file.parent.name, f"{_rel(results_file, report_dir)}: {check.message}"))
     return problems
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from drill.durations import format_duration
 from drill.report import svg
+from drill.report.controls import controls_view
 from drill.report.history import scenario_id
 from drill.report.model import LoadedRun
 from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
@@ -110,6 +111,7 @@ def context(loaded: LoadedRun) -> dict[str, Any]:
             "trend_charts": charts, "quarters": trend.quarters if trend else [],
             "runs_in_trend": len(trend.points) if trend else 0, "evidence": _evidence(s)})
     return {"run": run, "loaded": loaded, "summary": summarize(loaded), "scenarios": scenarios,
+            "controls": controls_view(loaded),
             "generated_at": dt.datetime.now(tz=dt.UTC).isoformat(timespec="seconds"),
             "trend_runs": TREND_RUNS}
 

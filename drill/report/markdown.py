@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from drill.durations import format_duration
 from drill.report.model import LoadedRun
+from drill.report.sanitize import code_fence, code_span, markdown_text
 from drill.report.view import measure_text, summarize
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "❌", "interrupted": "⏹️", "skipped": "⏭️"}
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return markdown_text(text).replace("\n", " ")
+
+
+def _controls(loaded: LoadedRun) -> list[str]:
+    from drill.report.controls import controls_view
+
+    rows = controls_view(loaded)
+    if not rows:
+        return []
+    lines = ["", "### Controls", "", "| Control | Every | Last success | Frequency |", "|---|---|---|---|"]
+    for row in rows:
+        control = f"{_cell(str(row['id']))}: {_cell(str(row['title']))}"
+        lines.append(f"| {control} | {row['every']} | {row['last_success']} | "
+                     f"{'✅' if row['kept'] else '❌'} {_cell(str(row['verdict']))} |")
+    return lines
 
 
 def render_markdown(loaded: LoadedRun) -> str:
@@ -23,8 +38,8 @@ def render_markdown(loaded: LoadedRun) -> str:
              + f"; run time {format_duration(run.seconds)}, by {run.operator} on {run.host}.", ""]
     if loaded.seal_problem or loaded.history_problems:
         lines += ["> [!CAUTION]", "> Integrity check failed: "
-                  + "; ".join([*([f"results.json: {loaded.seal_problem}"] if loaded.seal_problem else []),
-                               *(str(p) for p in loaded.history_problems)]), ""]
+                  + _cell("; ".join([*([f"results.json: {loaded.seal_problem}"] if loaded.seal_problem else []),
+                                     *(str(p) for p in loaded.history_problems)])), ""]
     lines += ["| Drill | Status | RTO measured / target | RPO measured / target | Duration |",
               "|---|---|---|---|---|"]
     for s in run.scenarios:
@@ -44,17 +59,20 @@ def render_markdown(loaded: LoadedRun) -> str:
     if failures:
         lines += ["", "### Failures", ""]
         for s in failures:
-            lines.append(f"**{_cell(s.name)}** ({s.feature}:{s.line}): {s.status}")
+            lines.append(f"**{_cell(s.name)}** ({_cell(s.feature)}:{s.line}): {s.status}")
             for e in s.errors:
-                where = f" in step `{e.step}` (line {e.line})" if e.step else ""
-                lines += [f"- {e.type}{where}:", "", "  ```", *[f"  {x}" for x in e.message.splitlines()[:20]],
-                          "  ```"]
+                where = f" in step {code_span(e.step)} (line {e.line})" if e.step else ""
+                shown = e.message.splitlines()[:20]
+                fence = code_fence(e.message)
+                lines += [f"- {_cell(e.type)}{where}:", "", f"  {fence}", *[f"  {x}" for x in shown], f"  {fence}"]
             if not s.errors:
                 stopped = [st for st in s.steps if st.status in ("interrupted", "failed")]
                 if stopped:
-                    lines.append(f"- stopped at step `{stopped[0].keyword} {stopped[0].text}` "
+                    lines.append(f"- stopped at step {code_span(stopped[0].keyword + ' ' + stopped[0].text)} "
                                  f"(line {stopped[0].line}): {stopped[0].status}")
             lines.append("")
+    lines += _controls(loaded)
     lines += ["", f"<sub>drill {run.drill_version} · commit {run.git_commit or '-'} · config digest "
-                  f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]}</sub>", ""]
+                  f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]} · "
+                  f"{loaded.signature.text}</sub>", ""]
     return "\n".join(lines)

@@ -10,11 +10,13 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from drill.errors import DrillError
 from drill.report.history import HistoryEntry, Problem, read_history, verify
 from drill.report.integrity import DIGEST_KEY, seal_problem
+from drill.report.sanitize import clean
+from drill.report.signing import INVALID, UNSIGNED, SignatureCheck, check_results
 from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
@@ -26,6 +28,9 @@ from drill.results import (
     StepResult,
     TargetResult,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 T = TypeVar("T")
 
@@ -67,6 +72,7 @@ class LoadedRun:
     history: list[HistoryEntry] = field(default_factory=list)  # up to and including this run
     history_entry: HistoryEntry | None = None
     history_problems: list[Problem] = field(default_factory=list)
+    signature: SignatureCheck = field(default_factory=lambda: SignatureCheck(UNSIGNED, None, ""))
 
     @property
     def report_dir(self) -> Path:
@@ -93,7 +99,8 @@ def latest_results(report_dir: Path) -> Path:
     return found[-1]
 
 
-def load(path: Path) -> LoadedRun:
+def load(path: Path, public_key: Ed25519PublicKey | None = None) -> LoadedRun:
+    """A results.json with its integrity: digest, history, and (with `public_key`) signatures checked."""
     path = resolve_results(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -105,7 +112,7 @@ def load(path: Path) -> LoadedRun:
         raise ResultsError(f"{path}: schema version {raw['schema_version']} is newer than this drill understands "
                            f"({SCHEMA_VERSION}); upgrade drill")
     try:
-        run = run_from_dict(raw)
+        run = run_from_dict(clean(raw))  # the digest was of the raw file; reports show it cleaned
     except TypeError as exc:
         raise ResultsError(f"{path}: not a drill results file ({exc})") from None
     loaded = LoadedRun(run=run, path=path.resolve(), content_sha256=raw.get(DIGEST_KEY), seal_problem=seal_problem(raw))
@@ -123,4 +130,7 @@ def load(path: Path) -> LoadedRun:
         loaded.history = entries
     if entries:
         loaded.history_problems += verify(loaded.report_dir, only=loaded.path)
+    loaded.signature = check_results(loaded.path, public_key)
+    if loaded.signature.state == INVALID:
+        loaded.history_problems.append(Problem(run.run_id, f"signature: {loaded.signature.message}"))
     return loaded

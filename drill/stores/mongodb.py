@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -225,11 +226,18 @@ class DumpedCollection:
             yield from bson.decode_file_iter(handle, codec_options=_RAW if raw else CodecOptions())
 
 
+def file_stem(collection: str) -> str:
+    """A collection name as a file name, encoded as mongodump does (Go's url.PathEscape): `/`, `%`, control
+    characters and the rest are percent-encoded, so `../../x` becomes `..%2F..%2Fx`, one plain file name."""
+    return urllib.parse.quote(collection, safe="$&+:=@")
+
+
 def dumped_collections(db_dir: Path) -> list[DumpedCollection]:
     out = []
     for data in sorted([*db_dir.glob("*.bson"), *db_dir.glob("*.bson.gz")]):
-        name = data.name.removesuffix(".gz").removesuffix(".bson")
-        meta_path = next((p for p in (db_dir / f"{name}.metadata.json", db_dir / f"{name}.metadata.json.gz")
+        stem = data.name.removesuffix(".gz").removesuffix(".bson")
+        name = urllib.parse.unquote(stem)
+        meta_path = next((p for p in (db_dir / f"{stem}.metadata.json", db_dir / f"{stem}.metadata.json.gz")
                           if p.is_file()), None)
         metadata: dict[str, Any] = {"options": {}, "indexes": [], "collectionName": name}
         if meta_path is not None:
@@ -417,7 +425,7 @@ class MongoStore(Guarded):
                 if coll.startswith("system.") or info.get("type", "collection") != "collection":
                     continue
                 count = 0
-                with _open(out / f"{coll}.bson{suffix}", "wb") as handle:
+                with _open(out / f"{file_stem(coll)}.bson{suffix}", "wb") as handle:
                     raw = cast("Collection[RawBSONDocument]", db.get_collection(coll, codec_options=_RAW))
                     for document in raw.find().sort("_id", 1):
                         handle.write(document.raw)
@@ -426,7 +434,7 @@ class MongoStore(Guarded):
                            for ix in db[coll].list_indexes()]
                 metadata = {"options": dict(info.get("options", {})), "indexes": indexes, "uuid": "",
                             "collectionName": coll, "type": "collection"}
-                with _open(out / f"{coll}.metadata.json{suffix}", "wb") as handle:
+                with _open(out / f"{file_stem(coll)}.metadata.json{suffix}", "wb") as handle:
                     handle.write(json_dumps(metadata, json_options=_EXTENDED).encode("utf-8"))
                 progress(f"dumped {count} documents of {self.database_name}.{coll}")
         except PyMongoError as exc:

@@ -30,7 +30,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from drill.config import StoreConfig
@@ -52,6 +52,29 @@ def _member_path(name: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix):].rstrip("/")
     return "" if name in ("volume", ".", "") else name.rstrip("/")
+
+
+def _escapes(member: tarfile.TarInfo) -> str | None:
+    """How a tar member would reach outside the volume: an absolute or `..` name, or a link whose target
+    leaves it (a hard link's target is a member name; a symlink's is resolved from the link's folder)."""
+    name = member.name
+    if name.startswith("/") or ".." in PurePosixPath(name).parts:
+        return f"an entry outside the volume: {name!r}"
+    if member.islnk() and (member.linkname.startswith("/") or ".." in PurePosixPath(member.linkname).parts):
+        return f"a hard link {name!r} to {member.linkname!r}, outside the volume"
+    if member.issym():
+        target = member.linkname
+        depth = len([p for p in PurePosixPath(name).parent.parts if p not in (".", "")])
+        for part in PurePosixPath(target).parts:
+            if part == "..":
+                depth -= 1
+            elif part not in (".", ""):
+                depth += 1
+            if depth < 0:
+                break
+        if target.startswith("/") or depth < 0:
+            return f"a symbolic link {name!r} -> {target!r}, which leaves the volume"
+    return None
 
 
 def _entry_kind(member: tarfile.TarInfo) -> str:
@@ -374,9 +397,9 @@ class VolumeStore(Guarded):
             with gzip.open(path, "rb") as unzipped:
                 with tarfile.open(fileobj=unzipped, mode="r|") as archive:
                     for member in archive:
-                        name = member.name
-                        if name.startswith("/") or ".." in Path(name).parts:
-                            raise BackupError(f"backup {path} holds an entry outside the volume: {name!r}")
+                        escape = _escapes(member)
+                        if escape:
+                            raise BackupError(f"backup {path} holds {escape}; nothing was extracted")
                         if member.isfile():
                             handle = archive.extractfile(member)
                             assert handle is not None

@@ -1,0 +1,124 @@
+"""The cron contract for every failure, the unexpected ones too: a log line appended, a notification
+received (a real local webhook), exit 1 (2 for bad input), and a traceback only under -v. Faults are real:
+a URL with port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
+the backup is encrypted (a 16 KiB tmpfs mounted in a private mount namespace)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from drill import crypto
+from drill.provision import pg_binaries
+from drill.provision.local_postgres import LocalPostgresCluster
+from drill.repository import Repository
+from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
+from tests.conftest import drill_env, run_drill
+from tests.test_notify import Webhook, webhook
+
+__all__ = ["pg_cluster", "prod_db", "webhook"]
+
+
+def _notifying_config(drill_dir: Path, *, key: bool = False, log_file: str | None = None) -> None:
+    extra = '\n[notify]\nwebhook_url_env = "DRILL_WEBHOOK"\n'
+    write_config(drill_dir, key=key, extra=extra)
+    if log_file:  # the log kept off the repository's disk, so that a full repository disk can still be logged
+        text = (drill_dir / "drill.toml").read_text()
+        (drill_dir / "drill.toml").write_text(text.replace('path = "repo"', f'path = "repo"\nlog_file = "{log_file}"'))
+    if key:
+        crypto.new_key_file(drill_dir / "backup.key")
+
+
+def _assert_contract(done_code: int, stderr: str, log: Path, hook: Webhook, action: str, message: str) -> None:
+    assert done_code == 1, stderr
+    assert message in stderr, stderr
+    assert "Traceback" not in stderr
+    last = log.read_text().splitlines()[-1]
+    assert f" drill {action} userdb failed " in last and message in last
+    assert hook.received, "no notification was sent"
+    assert "FAILED" in hook.received[-1]["text"] and message in hook.received[-1]["attachments"][0]["text"]
+    assert PASSWORD not in stderr and PASSWORD not in log.read_text()
+
+
+def test_a_url_with_port_99999_is_refused_logged_notified_and_exits_2(drill_dir: Path, webhook: Webhook) -> None:
+    """A bad port is bad input (issue 12): one line naming the variable, exit 2 (refused), no traceback even with
+    -v; cron still gets its log line and its notification."""
+    _notifying_config(drill_dir)
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:99999/userdb"}
+    log = drill_dir / "repo" / "drill-backup.log"
+    (drill_dir / "userdb_20240101_000000.sql").write_text("SELECT 1;\n")  # a backup file made outside drill
+    message = "USERDB_URL has a bad port '99999'"
+    for action, args in (("backup", ["backup", "userdb"]),
+                         ("restore", ["restore", "userdb", "--from", "userdb_20240101_000000.sql", "--into", "copy"]),
+                         ("backup", ["backup", "userdb", "-v"])):
+        done = run_drill(drill_dir, *args, env=env)
+        assert done.code == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and PASSWORD not in done.stderr
+        last = log.read_text().splitlines()[-1]
+        assert f" drill {action} userdb refused " in last and message in last and PASSWORD not in last
+        assert "FAILED" in webhook.received[-1]["text"] and message in webhook.received[-1]["attachments"][0]["text"]
+    assert len(log.read_text().splitlines()) == 3 and len(webhook.received) == 3
+
+
+@pytest.fixture
+def doomed_cluster() -> Iterator[LocalPostgresCluster]:
+    """A PostgreSQL of this test's own: the test kills it."""
+    with LocalPostgresCluster(pg_binaries.for_local_cluster(), superuser_password=PASSWORD) as cluster:
+        yield cluster
+
+
+def test_a_server_killed_in_the_middle_of_a_backup(drill_dir: Path, webhook: Webhook,
+                                                   doomed_cluster: LocalPostgresCluster) -> None:
+    prod = ProdDb(doomed_cluster, "userdb")
+    prod.execute("CREATE DATABASE userdb", "postgres")
+    prod.store().seed(50)
+    _notifying_config(drill_dir)
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod.url}
+    # An exclusive lock makes pg_dump wait inside the backup; then the server dies under it.
+    blocker = psycopg.connect(doomed_cluster.conninfo("userdb"))
+    try:
+        blocker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen([sys.executable, "-m", "drill", "backup", "userdb"], cwd=drill_dir,
+                                env=drill_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list((drill_dir / "repo" / "userdb").glob(".partial-*/work/.*.partial")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        assert doomed_cluster.data_dir is not None
+        stop = subprocess.run(["runuser", "-u", "postgres", "--", doomed_cluster.binaries.path("pg_ctl"), "stop",
+                               "-m", "immediate", "-D", str(doomed_cluster.data_dir)], capture_output=True, text=True)
+        assert stop.returncode == 0, stop.stderr
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            blocker.close()  # its server is gone
+    _assert_contract(proc.returncode, stderr, drill_dir / "repo" / "drill-backup.log", webhook, "backup",
+                     "server closed the connection")
+    assert Repository(drill_dir / "repo").entries() == []
+    assert not list((drill_dir / "repo" / "userdb").iterdir())  # nothing half-written left
+
+
+DISK_FULL = '''mount -t tmpfs -o size=16k,mode=0700 tmpfs "$1" && shift && exec "$@"'''
+
+
+def test_a_repository_disk_that_fills_up_while_encrypting(drill_dir: Path, webhook: Webhook, prod_db: ProdDb) -> None:
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is needed to mount a private tmpfs"
+    _notifying_config(drill_dir, key=True, log_file="logs/drill-backup.log")
+    (drill_dir / "repo").mkdir()
+    env = drill_env({"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url})
+    done = subprocess.run([unshare, "-m", "sh", "-c", DISK_FULL, "sh", str(drill_dir / "repo"), sys.executable, "-m",
+                           "drill", "backup", "userdb"], cwd=drill_dir, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert "mount" not in done.stderr.split(":", 1)[0], done.stderr  # the tmpfs was mounted
+    _assert_contract(done.returncode, done.stderr, drill_dir / "logs" / "drill-backup.log", webhook, "backup",
+                     "No space left on device")
+    assert not list((drill_dir / "repo").iterdir())  # the tmpfs is gone with its namespace; the real folder is empty
