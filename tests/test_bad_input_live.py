@@ -34,7 +34,7 @@ def test_durations_must_be_finite_and_above_zero(tmp_path: Path, key: str, value
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     line = 4 if kind else 3
-    assert str(caught.value).startswith(f"{path}:{line}: [{key}] must be a duration above 0"), caught.value
+    assert str(caught.value).startswith(f"{path}:{line}: [{key}] must be a duration above zero"), caught.value
     assert f"(got {shown})" in str(caught.value)
 
 
