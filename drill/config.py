@@ -326,7 +326,8 @@ class _Validator:
             raise self.error("must be a duration string such as \"30m\" or \"2 hours\"", table, key)
         # TOML has inf and nan; a target or time limit of 0, below 0, inf or nan can never mean anything.
         if not math.isfinite(seconds) or seconds <= 0:
-            raise self.error(f"must be a duration above zero such as \"30m\" or \"2 hours\" (got {value!r})", table, key)
+            raise self.error(f"must be a duration above zero such as \"30m\" or \"2 hours\" (got {value!r})",
+                             table, key)
         return seconds
 
     def build(self, data: dict[str, Any], profile: str | None) -> Config:
