@@ -55,7 +55,8 @@ class DrillSession:
             self.run.status = "interrupted"
         elif not self.run.scenarios:
             self.run.status = "error"
-        elif statuses <= {"passed", "skipped"} and all(s.targets_met for s in self.run.scenarios):
+        elif (statuses <= {"passed", "skipped"} and all(s.targets_met for s in self.run.scenarios)
+              and all(r.ok for r in self.run.repairs)):
             self.run.status = "passed"
         else:
             self.run.status = "failed"

@@ -28,7 +28,10 @@ def targets_from_tags(tags: Iterable[str], config: Config) -> list[TargetResult]
             targets.append(TargetResult("rpo", tier.rpo, f"@{tag}"))
         elif name in ("rto", "rpo"):
             try:
-                targets.append(TargetResult(name, parse_duration(value), f"@{tag}"))
+                seconds = parse_duration(value)
             except DurationError as exc:
                 raise TagError(f"@{tag}: {exc}") from None
+            if seconds <= 0:
+                raise TagError(f"@{tag}: a target must be above 0 (e.g. @{name}:30m)")
+            targets.append(TargetResult(name, seconds, f"@{tag}"))
     return targets

@@ -1,6 +1,6 @@
 """The cron contract for every failure, the unexpected ones too: a log line appended, a notification
-received (a real local webhook), exit 1, and a traceback only under -v. Faults are real: a URL with
-port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
+received (a real local webhook), exit 1 (2 for bad input), and a traceback only under -v. Faults are real:
+a URL with port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
 the backup is encrypted (a 16 KiB tmpfs mounted in a private mount namespace)."""
 
 from __future__ import annotations
@@ -48,18 +48,23 @@ def _assert_contract(done_code: int, stderr: str, log: Path, hook: Webhook, acti
     assert PASSWORD not in stderr and PASSWORD not in log.read_text()
 
 
-def test_a_url_with_port_99999_is_logged_notified_and_exits_1(drill_dir: Path, webhook: Webhook) -> None:
+def test_a_url_with_port_99999_is_refused_logged_notified_and_exits_2(drill_dir: Path, webhook: Webhook) -> None:
+    """A bad port is bad input (issue 12): one line naming the variable, exit 2 (refused), no traceback even with
+    -v; cron still gets its log line and its notification."""
     _notifying_config(drill_dir)
     env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:99999/userdb"}
     log = drill_dir / "repo" / "drill-backup.log"
     (drill_dir / "userdb_20240101_000000.sql").write_text("SELECT 1;\n")  # a backup file made outside drill
+    message = "USERDB_URL has a bad port '99999'"
     for action, args in (("backup", ["backup", "userdb"]),
-                         ("restore", ["restore", "userdb", "--from", "userdb_20240101_000000.sql", "--into", "copy"])):
+                         ("restore", ["restore", "userdb", "--from", "userdb_20240101_000000.sql", "--into", "copy"]),
+                         ("backup", ["backup", "userdb", "-v"])):
         done = run_drill(drill_dir, *args, env=env)
-        _assert_contract(done.code, done.stderr, log, webhook, action, "Port out of range")
-    verbose = run_drill(drill_dir, "backup", "userdb", "-v", env=env)
-    assert verbose.code == 1 and "Traceback (most recent call last)" in verbose.stderr
-    assert PASSWORD not in verbose.stderr
+        assert done.code == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and PASSWORD not in done.stderr
+        last = log.read_text().splitlines()[-1]
+        assert f" drill {action} userdb refused " in last and message in last and PASSWORD not in last
+        assert "FAILED" in webhook.received[-1]["text"] and message in webhook.received[-1]["attachments"][0]["text"]
     assert len(log.read_text().splitlines()) == 3 and len(webhook.received) == 3
 
 

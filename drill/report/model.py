@@ -22,6 +22,7 @@ from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
     ErrorResult,
+    LiveStoreCheck,
     PhaseResult,
     RunResult,
     ScenarioResult,
@@ -56,8 +57,10 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
             errors=[_build(ErrorResult, e) for e in s.get("errors", [])],
-            evidence=Evidence.from_dict(s.get("evidence") or {})))
-    return _build(RunResult, raw, scenarios=scenarios)
+            evidence=Evidence.from_dict(s.get("evidence") or {}),
+            live_stores=[_build(LiveStoreCheck, c) for c in s.get("live_stores", [])]))
+    return _build(RunResult, raw, scenarios=scenarios,
+                  repairs=[_build(LiveStoreCheck, c) for c in raw.get("repairs", [])])
 
 
 @dataclass
