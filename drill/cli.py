@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     checking.add_argument("paths", nargs="*", type=Path)
     checking.add_argument("--profile", default=None)
 
+    repair = commands.add_parser("repair", help="finish what a drill killed with SIGKILL left on live stores: "
+                                                "drop its restore targets, put the stores back, verified")
+    repair.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml")
+
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
                                                 "JSON; --verify checks results and history for tampering; "
                                                 "`drill report pack` bundles a run's audit evidence")
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
+        if args.command == "repair":
+            return _repair(config)
         if args.command == "report-pack":
             from drill.report.cli import pack_command
 
@@ -155,6 +161,28 @@ def _report_errors(errors: list[FeatureError]) -> None:
     print(f"drill: {len(errors)} problem(s) found; nothing was run", file=sys.stderr)
 
 
+def _repair(config: Config) -> int:
+    """`drill repair`: every safety-net journal whose drill is gone (drill.repair); exit 1 when one cannot be
+    finished (it stays, and its message says why)."""
+    from drill.redact import redact_text
+    from drill.repair import repair_all, sweep_temp_folders
+
+    swept = sweep_temp_folders()
+    outcomes = repair_all(config, lambda text: print(f"  {redact_text(text)}", flush=True))
+    for outcome in outcomes:
+        verdict = "repaired" if outcome.ok else "NOT repaired"
+        lines = [f"{outcome.store}: {verdict}: {outcome.interrupted or ''}", f"  outcome: {outcome.outcome}"
+                 + (f" ({outcome.matched})" if outcome.matched else "")]
+        lines += [f"  {change}" for change in outcome.changes]
+        if outcome.message:
+            lines.append(f"  {outcome.message}")
+        print(redact_text("\n".join(lines)), flush=True)
+    if not outcomes:
+        print(f"drill: nothing to repair in {config.backup_dir}"
+              + (f" (removed {len(swept)} temporary folder(s) left by killed drills)" if swept else ""))
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
 def _check(config: Config, paths: list[Path]) -> int:
     from drill.report.history_store import history_location
 
@@ -171,7 +199,7 @@ def _check(config: Config, paths: list[Path]) -> int:
 
 
 def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
-    infos, errors = check(paths, config)
+    infos, errors = check(paths, config, environment=False)  # listing needs no live URL
     rows: list[dict[str, Any]] = [
         {"location": f"{_rel(i.path)}:{i.line}", "feature": i.feature, "scenario": i.name, "tags": i.tags,
          "targets": i.targets} for i in infos]
@@ -191,6 +219,10 @@ def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
 def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     import pytest
 
+    if args.report_format and not any(v.strip().lower() == "none" for v in args.report_format):
+        from drill.report.render import parse_formats
+
+        parse_formats(args.report_format)  # an unknown format is bad input: refused before anything runs
     features = find_features(paths)
     _, errors = check(features, config)
     for unsupported in [e for e in errors if isinstance(e, UnsupportedStep)]:

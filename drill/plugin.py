@@ -22,7 +22,7 @@ import pytest
 from drill import parallel, vocabulary
 from drill.config import load_config
 from drill.durations import format_duration
-from drill.errors import DrillError, FeatureError
+from drill.errors import DrillError, FeatureError, LiveStoreNotRestored
 from drill.progress import Reporter
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.redact import install_log_redaction, redact_text
@@ -105,6 +105,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _WORKER_DIR = pytest.StashKey[Path]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before any scenario: finish what a drill killed with SIGKILL left on live stores (drill.repair) and remove
+    the temporary folders of decrypted backups it left."""
+    if SESSION_KEY not in session.config.stash or hasattr(session.config, "workerinput"):
+        return  # on `drill run -n`, the controller repairs before xdist starts its workers (xdist's hook is trylast)
+    from drill.repair import repair_all, sweep_temp_folders
+
+    drill_session = _session(session.config)
+    sweep_temp_folders()
+    for outcome in repair_all(drill_session.config, lambda text: drill_session.reporter.info(text, force=True)):
+        drill_session.run.repairs.append(outcome)
+        verdict = "repaired" if outcome.ok else "NOT repaired"
+        drill_session.reporter.line(f"drill: live store {outcome.store} left by a killed drill: {verdict} "
+                                    f"({outcome.outcome}){': ' + outcome.message if outcome.message else ''}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -267,15 +283,24 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: A
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A scenario whose steps passed still fails if a tag target (@tier, @rto, @rpo) was missed."""
+    """The end of a scenario's steps, passed or failed: the live stores' final check (drill.safety_net), then the
+    tag targets. A scenario whose steps passed still fails if a live store was not as it should be, or if a tag
+    target (@tier, @rto, @rpo) was missed."""
     holder = item.stash.get(HOLDER_KEY, None)
     try:
         outcome = yield
     except Exception:
         if holder is not None and holder.scenario is not None:
+            for problem in holder.scenario.end():
+                if holder.result is not None:
+                    holder.result.errors.append(ErrorResult("LiveStoreNotRestored", redact_text(problem)))
             holder.scenario.enforce_targets(raise_on_miss=False)  # measured values still reach the report
         raise
     if holder is not None and holder.scenario is not None:
+        problems = holder.scenario.end()
+        if problems:
+            holder.scenario.enforce_targets(raise_on_miss=False)
+            raise LiveStoreNotRestored("\n".join(problems))
         holder.scenario.enforce_targets(raise_on_miss=True)
     return outcome
 

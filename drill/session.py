@@ -71,7 +71,8 @@ class DrillSession:
             self.run.status = "interrupted"
         elif not self.run.scenarios:
             self.run.status = "passed" if self.run.shard is not None else "error"  # a share may be empty
-        elif statuses <= {"passed", "skipped"} and all(s.targets_met for s in self.run.scenarios):
+        elif (statuses <= {"passed", "skipped"} and all(s.targets_met for s in self.run.scenarios)
+              and all(r.ok for r in self.run.repairs)):
             self.run.status = "passed"
         else:
             self.run.status = "failed"

@@ -172,9 +172,9 @@ LIVE = '''Feature: live Firestore
   Scenario: a live project is restored into a scratch project, never over itself
     Given the Firestore store "prod"
     And a backup of "prod" is taken
-    When "prod" is restored from its latest backup
-    Then "prod" matches its state at the backup
-    And "prod" holds 120 documents
+    When "prod" is restored from its latest backup into "prod_drill_copy"
+    Then "prod_drill_copy" matches the state of "prod" at the backup
+    And "prod_drill_copy" holds 120 documents
 
   Scenario: a live project is not lost without permission
     Given the Firestore store "prod"

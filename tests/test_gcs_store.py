@@ -210,9 +210,9 @@ LIVE = '''Feature: live GCS
     Given the GCS store "assets"
     And "assets" is seeded with 80 objects
     And a backup of "assets" is taken
-    When "assets" is restored from its latest backup
-    Then "assets" matches its state at the backup
-    And "assets" holds 80 objects
+    When "assets" is restored from its latest backup into "assets-restored"
+    Then "assets-restored" matches the state of "assets" at the backup
+    And "assets-restored" holds 80 objects
 
   Scenario: a live bucket is not lost without permission
     Given the GCS store "assets"

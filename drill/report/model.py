@@ -23,6 +23,7 @@ from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
     ErrorResult,
+    LiveStoreCheck,
     MergedShard,
     PhaseResult,
     RunResult,
@@ -59,11 +60,13 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
             errors=[_build(ErrorResult, e) for e in s.get("errors", [])],
-            evidence=Evidence.from_dict(s.get("evidence") or {})))
+            evidence=Evidence.from_dict(s.get("evidence") or {}),
+            live_stores=[_build(LiveStoreCheck, c) for c in s.get("live_stores", [])]))
     shard = raw.get("shard")
     return _build(RunResult, raw, scenarios=scenarios,
                   shard=_build(ShardInfo, shard) if isinstance(shard, dict) else None,
-                  merged_from=[_build(MergedShard, m) for m in raw.get("merged_from", [])])
+                  merged_from=[_build(MergedShard, m) for m in raw.get("merged_from", [])],
+                  repairs=[_build(LiveStoreCheck, c) for c in raw.get("repairs", [])])
 
 
 @dataclass

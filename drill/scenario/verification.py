@@ -23,7 +23,7 @@ class Verification:
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
         state = self.state
-        record = state.restores.get(state.aliases.get(name, name))
+        record = state.restores.get(name)
         # A restored store is compared with the backup it came from; otherwise with the latest backup.
         artifact = record.artifact if source is None and record is not None else state.latest_backup(source or name)
         if artifact.fingerprint is None:

@@ -55,6 +55,7 @@ from pymongo.errors import PyMongoError
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.names import check_name
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -66,6 +67,7 @@ from drill.stores.base import (
     sha256_file,
 )
 from drill.stores.mongodb import KIND
+from drill.tool_env import minimal_env
 
 MARKER_COLLECTION = "drill_markers"
 SUMS_FILE = "SHA256SUMS"
@@ -533,7 +535,7 @@ class MongoStore(Guarded):
         return str(path)
 
     def _run_tool(self, args: list[str], what: str) -> None:
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, env=minimal_env())  # the URI is in a 0600 file
         if done.returncode != 0:
             error = BackupError if what == "mongodump" else StoreError
             raise error(f"{what} of {self.name!r} failed (exit {done.returncode}): "
@@ -661,6 +663,19 @@ class MongoStore(Guarded):
             self.server.client().drop_database(self.database_name)
         except PyMongoError as exc:
             raise StoreError(f"dropping {self.name!r} failed: {redact_text(str(exc))}") from None
+
+    def restore_target_exists(self, name: str) -> bool:
+        return self.server.has_database(name)
+
+    def drop_restore_target(self, name: str) -> None:
+        """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
+        check_name(name, "restore target")
+        if name == self.database_name:
+            raise StoreError(f"{name!r} is the store's own database, not a restore target")
+        try:
+            self.server.client().drop_database(name)
+        except PyMongoError as exc:
+            raise StoreError(f"dropping restore target {name!r} failed: {redact_text(str(exc))}") from None
 
     def markers(self) -> MongoMarkerSink:
         return MongoMarkerSink(self.server, self.database_name)

@@ -107,8 +107,6 @@ class RedisMarkerSink:
 
 @dataclass
 class RedisStore(Guarded):
-    # A live Redis has no "new database" to restore into: drill restores it in place (destructive only).
-    live_restore_into_new_target = False
     name: str
     config: StoreConfig
     server: RedisServer
