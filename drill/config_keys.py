@@ -52,6 +52,10 @@ TABLES: tuple[Table, ...] = (
         Key("signing_public_key", PATH, "none",
             "its public key (`FILE.pub`): `drill report --verify`, `drill report pack --verify` and the reports "
             "check signatures with it"),
+        Key("history", '`PATH`, `"repository"` or `"gs://BUCKET/PREFIX/history.jsonl"`', "`<report_dir>/history.jsonl`",
+            "where the history of runs (the trend and the hash chain) is kept, so that it outlives a CI runner; "
+            "`$DRILL_HISTORY` overrides it (see [History that outlives the runner]"
+            "(../results.md#history-that-outlives-the-runner))"),
     )),
     Table("[tiers.NAME]", "TIER_KEYS",
           "Recovery targets by service tier, applied with `@tier:NAME`. The built-in tiers are below; to "

@@ -32,9 +32,9 @@ def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
           'When "eyewearml-assets" is restored from its object versions to the time of its latest backup',
           needs=ObjectVersions)
 def restore_from_versions(drill: DrillScenario, store: str) -> None:
-    """A point-in-time restore of a versioned bucket from its object generations, to the moment its
-    latest backup (taken by drill) started: every object as it was then, copied server-side from its old
-    generation; objects made since are deleted. `matches its state at the backup` then compares with
-    that backup's fingerprint. A metadata-only change makes no new generation, so this cannot undo it
-    (the check then fails naming the object). A live store is restored into a scratch bucket."""
+    """A point-in-time restore of a versioned bucket from its object generations, to the moment its latest backup
+    (taken by drill) started: every object as it was then, copied server-side from its old generation; objects made
+    since are deleted. `matches its state at the backup` then compares with that backup's fingerprint. A metadata-
+    only change makes no new generation, so this cannot undo it (the check then fails naming the object). On a live
+    store it restores in place (`destructive = true`), or `into` a new bucket."""
     drill.restore_from_versions(store)

@@ -52,12 +52,13 @@ def lose(drill: DrillScenario, store: str) -> None:
           "Restores the latest backup into the store itself (PostgreSQL: pg_restore -j).",
           'When "userdb" is restored from its latest backup')
 def restore(drill: DrillScenario, store: str) -> None:
-    """Restores the latest backup into the store itself. drill first checks the backup completely
-    (checksum, format), then re-creates the target and restores (PostgreSQL: custom-format archives
-    through `pg_restore -j N --exit-on-error`, N = `restore_jobs`; `.sql` and `.sql.gz` files through
-    `psql -v ON_ERROR_STOP=1`; the format is read from the file's first bytes). It starts the RTO clock
-    if no disaster step ran, and measures the RPO. A live store is restored into a new scratch target
-    instead (see Safety with live stores); overwriting it in place needs `destructive = true`."""
+    """Restores the latest backup into the store itself, also on a live store: in place means in place. drill first
+    checks the backup completely (checksum, format), then re-creates the target (a live PostgreSQL database with the
+    owner, encoding and locale it had) and restores (PostgreSQL: custom-format archives through `pg_restore -j N
+    --exit-on-error`, N = `restore_jobs`; `.sql` and `.sql.gz` files are checked as data first, then go through
+    `psql -v ON_ERROR_STOP=1`; the format is read from the file's first bytes). It starts the RTO clock if no
+    disaster step ran, and measures the RPO. On a live store it needs `destructive = true`; without it the step is
+    refused before anything is touched, naming both ways out (the setting, or `... into "NAME"`)."""
     drill.restore(store)
 
 
@@ -65,7 +66,9 @@ def restore(drill: DrillScenario, store: str) -> None:
           "Restores the latest backup into a new target (a new database); the original is not touched.",
           'When "userdb" is restored from its latest backup into "userdb_restored"')
 def restore_into(drill: DrillScenario, store: str, other: str) -> None:
-    """Restores into a new target on the same server (a new database, bucket, project, volume). The
-    original is not touched. The new name becomes a store of the scenario that later steps can use. On a
-    live server the target must not exist yet, and drill removes it at the end of the scenario."""
+    """Restores into a new target on the same server (a new database, bucket, project, volume). The original is not
+    touched. The new name becomes a store of the scenario that later steps can use. On a live server the target must
+    not exist yet, and drill removes it at the end of the scenario (or `drill repair` does, after a drill killed
+    with SIGKILL). The name is an identifier: one with `=`, a `scheme:` prefix, a leading `-`, a `/` or a control
+    character is refused by `drill check` and `drill run` (exit code 2)."""
     drill.restore(store, into=other)

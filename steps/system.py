@@ -54,6 +54,8 @@ def endpoint_answers(drill: DrillScenario, url: str, status: int) -> None:
           "Runs a query on a PostgreSQL store; the first column of its first row must read as given.",
           'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"', needs=RunsSql)
 def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
-    """Runs the query on a PostgreSQL store; the first column of the first row, as text, must equal the
-    expected value."""
+    """Runs the query on a PostgreSQL store; the first column of the first row, as text, must equal the expected value
+    (a boolean reads `t`/`f` as psql prints it, or `true`/`false`). A check only reads: one statement (a prepared
+    statement: `DROP TABLE x; SELECT 1` fails), always rolled back, and on a live store without `allow_writes`
+    inside a `READ ONLY` transaction."""
     drill.check_query(store, query, expected)

@@ -295,7 +295,7 @@ def test_no_install_hint_names_the_wrong_package() -> None:
     """`drill` on the package index is an unrelated XML library: every hint says dr-drill."""
     wrong = []
     for path in [*(REPO / "drill").rglob("*.py"), *(REPO / "steps").glob("*.py"), *_hand_written(),
-                 REPO / "README.md", REPO / "dev"]:
+                 *(REPO / "examples").rglob("*.y*ml"), REPO / "README.md", REPO / "dev", REPO / "pyproject.toml"]:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if re.search(r"(?<![\w-])drill\[", line) or re.search(r"pip install '?drill\b(?!-)", line):
                 wrong.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
