@@ -24,6 +24,7 @@ class MarkerWriter:
         self.error: BaseException | None = None
         self.started_at: float | None = None
         self.stopped_at: float | None = None
+        self._first_seq = 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"drill-markers-{store}", daemon=True)
 
@@ -37,11 +38,15 @@ class MarkerWriter:
 
     def start(self) -> None:
         self.sink.prepare()
+        # Markers already in the store (canaries `drill canary` wrote, an earlier drill's) keep their numbers:
+        # this writer's continue after the newest, so the newest marker is always the latest written.
+        existing = self.sink.newest()
+        self._first_seq = existing.seq + 1 if existing is not None else 1
         self.started_at = time.time()
         self._thread.start()
 
     def _run(self) -> None:
-        seq = 0
+        seq = self._first_seq - 1
         next_due = time.monotonic()
         try:
             while not self._stop.is_set():

@@ -218,6 +218,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             holder.scenario.enforce_targets(raise_on_miss=False)  # measured values still reach the report
         raise
     if holder is not None and holder.scenario is not None:
+        try:
+            holder.scenario.prove_checks_bite()  # self_test = true: each restored copy's checks must bite
+        except Exception:
+            holder.scenario.enforce_targets(raise_on_miss=False)
+            raise
         holder.scenario.enforce_targets(raise_on_miss=True)
     return outcome
 

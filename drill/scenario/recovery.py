@@ -11,6 +11,7 @@ import contextlib
 import time
 import uuid
 
+from drill import canary
 from drill.durations import format_duration, parse_duration
 from drill.errors import DrillError, StoreError
 from drill.markers import MarkerWriter
@@ -18,7 +19,7 @@ from drill.pause import pause_point
 from drill.scenario.safety import Safety
 from drill.scenario.state import RestoreRecord, ScenarioState
 from drill.stores import kinds
-from drill.stores.base import Store
+from drill.stores.base import Marker, Store
 from drill.stores.capabilities import PointInTime
 
 
@@ -120,15 +121,37 @@ class Recovery:
                         "lost": (writer.last.seq - newest.seq) if (writer.last and newest) else len(writer.written)}
             if newest is not None:
                 record.recovery_point, record.rpo_method = newest.written_at, "markers"
+        newest_canary = self._newest_canary(record, target, evidence) if record.recovery_point is None else None
+        if newest_canary is not None:
+            record.recovery_point, record.rpo_method = newest_canary.written_at, "canary"
         if record.recovery_point is None:
             record.recovery_point, record.rpo_method = record.artifact.consistent_at, "backup-consistent-time"
         rpo = max(0.0, disaster - record.recovery_point)
         evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
                          "rpo_seconds": rpo, "method": record.rpo_method, "backup": record.artifact.id})
         state.evidence.markers[record.target] = evidence
-        if state.result.rpo_seconds is None or rpo > state.result.rpo_seconds:
+        # The largest RPO of the scenario's restores counts; a restore replaces the age of a backup it did not restore.
+        if state.result.rpo_seconds is None or rpo > state.result.rpo_seconds \
+                or state.result.rpo_method == "backup-age":
             state.result.rpo_seconds, state.result.rpo_method = rpo, record.rpo_method
         state.info(f"RPO {format_duration(rpo)} (recovery point from {record.rpo_method})")
+        if newest_canary is not None and record.artifact.source != "drill":
+            # A production backup: its canaries say when its data is from, whatever its name or manifest says.
+            canary.check_against_date(record.source, record.artifact, newest_canary,
+                                      canary.interval_of(state.store(record.source)))
+
+    def _newest_canary(self, record: RestoreRecord, target: Store, evidence: dict[str, object]) -> Marker | None:
+        """The newest canary (a marker `drill canary` wrote before the backup) in the restored data, if any."""
+        try:
+            newest = target.markers().newest()
+        except DrillError as exc:  # the restored data could not be read for canaries: RPO from the backup's date
+            evidence["canary_error"] = str(exc)
+            return None
+        if newest is not None:
+            evidence.update({"canary_seq": newest.seq, "canary_at": newest.written_at,
+                             "backup_dated_at": record.artifact.consistent_at,
+                             "canary_interval_seconds": canary.interval_of(self.state.store(record.source))})
+        return newest
 
     def close(self) -> None:
         """Record every writer's evidence (those the scenario never stopped included)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from drill.stores.capabilities import Removable, ScratchTargets
+from drill.stores.capabilities import PlantsChanges, Removable, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, option, text
 
 
@@ -27,7 +27,7 @@ KIND = KindSpec(
     kind="mongodb", names=("MongoDB",), unit="documents", part_label="collection",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({Removable, ScratchTargets}),
+    capabilities=frozenset({Removable, ScratchTargets, PlantsChanges}),
     options=MongoOptions,
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
 )

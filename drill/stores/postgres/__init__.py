@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from drill.stores.capabilities import (
     AbortsRestore,
     DumpsSql,
+    PlantsChanges,
     PointInTime,
     Removable,
     RunsSql,
@@ -48,7 +49,8 @@ KIND = KindSpec(
     kind="postgres", names=("PostgreSQL",), unit="rows", part_label="table",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
+    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
+                            PlantsChanges}),
     options=PostgresOptions,
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",

@@ -37,7 +37,8 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
-from drill.stores.volume import KIND, VolumeOptions
+from drill.stores.capabilities import PlantedChange
+from drill.stores.volume import KIND, VolumeOptions, checks
 
 MOUNT = "/volume"
 ROOT_PART = "."
@@ -298,6 +299,14 @@ class VolumeStore(Guarded):
         for path, member, data in self._stream():
             printer.add(path, member, data)
         return printer.fingerprint()
+
+    # -- richer counts and the self-test (checks.py) -----------------------------------------------------------
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern, MARKER_DIR)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self, MARKER_DIR, ROOT_PART)
 
     # -- the files themselves (setup steps, planted faults) -------------------------------------------------
 
