@@ -11,6 +11,7 @@ Points (`<store>` is the name in the feature):
     disaster:<store>         the store has just been lost
     restore:<store>          the backup is chosen; the store's restore is about to start
     restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet
+    self-test:<store>        self_test = true: the fault is planted in the restored copy, not yet checked
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import time
 from drill.errors import DrillError, VerificationError
 from drill.evidence import SelfTestEvidence
 from drill.fingerprint import Fingerprint, compare
+from drill.pause import pause_point
 from drill.scenario.state import ScenarioState
 from drill.scenario.verification import MATCHES
 from drill.stores import capabilities
@@ -71,6 +72,7 @@ class SelfTest:
         started = time.monotonic()
         expected, artifact, check = self._expected(name, store)
         planted = store.plant_change()
+        pause_point(f"self-test:{name}")
         try:
             differences = compare(expected, store.fingerprint())
             details = (store.explain_differences(artifact, {d.part for d in differences})
