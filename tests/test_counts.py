@@ -159,8 +159,8 @@ def counted(servers: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     (root / "features").mkdir()
     (root / "features" / "counts.feature").write_text(FEATURE.format(**figures), encoding="utf-8")
     (root / "drill.toml").write_text(TOML, encoding="utf-8")
-    env = {"SHOP_URL": pg.url("shop"), "CACHE_URL": servers["redis"].url(), "NOTIFY_URL": servers["mongo"].url("notify"),
-           "ASSETS_URL": f"{servers['gcs'].endpoint}?project=p", "APP_URL": f"http://{servers['firestore'].host}/x"}
+    env = {"SHOP_URL": pg.url("shop"), "CACHE_URL": servers["redis"].url(),
+           "NOTIFY_URL": servers["mongo"].url("notify"), "ASSETS_URL": f"{servers['gcs'].endpoint}?project=p", "APP_URL": f"http://{servers['firestore'].host}/x"}
     return run_drill(root, "run", "--report-format", "none", env=env, timeout=600), figures
 
 
@@ -188,7 +188,8 @@ FAILURES = {
                                      "returned {pg_notes}, expected at least 10000",
     "a query that returns no number": "the query \"SELECT 'many'\" on 'shop' returned 'many', not a number",
     "Redis with one key too few with a TTL": "'cache' holds 100 keys with a TTL, expected 101",
-    "Redis with fewer keys matching than expected": "'cache' holds 300 keys matching 'session:*', expected at least 301",
+    "Redis with fewer keys matching than expected": "'cache' holds 300 keys matching 'session:*', expected at "
+                                                    "least 301",
     "MongoDB below its lower bound in a collection": "'notify' holds 150 documents in 'notifications', expected at "
                                                      "least 151",
     "GCS below its lower bound under a prefix": "'assets' holds 40 objects in 'models/', expected at least 41",
