@@ -160,7 +160,8 @@ def counted(servers: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     (root / "features" / "counts.feature").write_text(FEATURE.format(**figures), encoding="utf-8")
     (root / "drill.toml").write_text(TOML, encoding="utf-8")
     env = {"SHOP_URL": pg.url("shop"), "CACHE_URL": servers["redis"].url(),
-           "NOTIFY_URL": servers["mongo"].url("notify"), "ASSETS_URL": f"{servers['gcs'].endpoint}?project=p", "APP_URL": f"http://{servers['firestore'].host}/x"}
+           "NOTIFY_URL": servers["mongo"].url("notify"), "ASSETS_URL": f"{servers['gcs'].endpoint}?project=p",
+           "APP_URL": f"http://{servers['firestore'].host}/x"}
     return run_drill(root, "run", "--report-format", "none", env=env, timeout=600), figures
 
 
