@@ -27,7 +27,7 @@ from typing import Any
 from drill import age_files, backup_dates, canary, crypto, notify, restore_checks, safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
-from drill.durations import DurationError, format_duration, parse_duration
+from drill.durations import format_duration
 from drill.errors import BackupError, ConfigError, DrillError, SafetyError, VerificationError
 from drill.fingerprint import compare
 from drill.lock import LockBusy
@@ -60,12 +60,7 @@ def add_parsers(commands: Any) -> None:
                        help="restore into a throwaway local store and verify it; production is not touched")
     restore.add_argument("--overwrite", action="store_true",
                          help="allow restoring over the store itself when its configuration lacks destructive = true")
-    restore.add_argument("--max-age", default=None, metavar="DURATION", type=_duration_arg,
-                         help="fail (exit 1) before restoring when the backup is older than this (e.g. 1h, 26h)")
-    restore.add_argument("--expect-rows", default=None, metavar="N", type=_count_arg,
-                         help="fail (exit 1) unless the restored copy holds exactly N rows (keys, documents...)")
-    restore.add_argument("--expect-at-least", default=None, metavar="N", type=_count_arg,
-                         help="fail (exit 1) unless the restored copy holds at least N rows (keys, documents...)")
+    restore_checks.add_arguments(restore)  # --max-age, --expect-rows, --expect-at-least
     _common(restore)
 
     backups = commands.add_parser("backups", help="list, verify or prune the repository's backups")
@@ -82,22 +77,6 @@ def add_parsers(commands: Any) -> None:
     prune.add_argument("store", nargs="?", default=None)
     prune.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     _common(prune)
-
-
-def _duration_arg(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError("must be a duration above zero, e.g. 1h")
-    return seconds
-
-
-def _count_arg(text: str) -> int:
-    if not text.replace(",", "").replace("_", "").isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
-    return int(text.replace(",", "").replace("_", ""))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -291,7 +270,7 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
         # 1. The backup, checked completely (checksums, decryption, the store's own check), and dated ...
         artifact = _source(run, repo, key, name, args.source, work, configured)
         kind = configured.kind if configured else artifact.kind
-        expected = restore_checks.Expectations(args.max_age, args.expect_rows, args.expect_at_least)
+        expected = restore_checks.Expectations.of(args)
         label = run.details.get("file") or f"backup {artifact.id}"
         date = (backup_dates.backup_date(Path(run.details["file"]), run.config.time_zone_of(name))
                 if "file" in run.details else backup_dates.BackupDate(artifact.consistent_at, "repository", "UTC"))

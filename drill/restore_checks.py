@@ -8,11 +8,13 @@ only a count can say that nothing came back.
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from drill import backup_dates, canary
-from drill.durations import format_duration
+from drill.durations import DurationError, format_duration, parse_duration
 from drill.errors import VerificationError
 from drill.results import iso
 from drill.stores.base import BackupArtifact, Store
@@ -27,6 +29,36 @@ class Expectations:
     @property
     def counts(self) -> bool:
         return self.rows is not None or self.at_least is not None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Expectations:
+        return cls(args.max_age, args.expect_rows, args.expect_at_least)
+
+
+def add_arguments(restore: Any) -> None:
+    """`drill restore`'s assertions (exit 1 when one fails)."""
+    restore.add_argument("--max-age", default=None, metavar="DURATION", type=_duration_arg,
+                         help="fail (exit 1) before restoring when the backup is older than this (e.g. 1h, 26h)")
+    restore.add_argument("--expect-rows", default=None, metavar="N", type=_count_arg,
+                         help="fail (exit 1) unless the restored copy holds exactly N rows (keys, documents...)")
+    restore.add_argument("--expect-at-least", default=None, metavar="N", type=_count_arg,
+                         help="fail (exit 1) unless the restored copy holds at least N rows (keys, documents...)")
+
+
+def _duration_arg(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be a duration above zero, e.g. 1h")
+    return seconds
+
+
+def _count_arg(text: str) -> int:
+    if not text.replace(",", "").replace("_", "").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text.replace(",", "").replace("_", ""))
 
 
 def check_age(label: str, date: backup_dates.BackupDate, max_age: float | None) -> str | None:

@@ -66,10 +66,9 @@ from drill.stores.base import (
     sha256_file,
 )
 from drill.stores.capabilities import PlantedChange
-from drill.stores.mongodb import KIND
+from drill.stores.mongodb import KIND, self_test
 
 MARKER_COLLECTION = "drill_markers"
-SELF_TEST_FIELD = "drill_self_test"  # the field a self-test adds to one document of a restored copy
 SUMS_FILE = "SHA256SUMS"
 BATCH = 1000
 SEED_COLLECTIONS = ("notifications", "users", "templates")
@@ -362,25 +361,8 @@ class MongoStore(Guarded):
         return sum(int(db[c].count_documents({})) for c in self._collections())
 
     def plant_change(self) -> PlantedChange:
-        """The self-test's fault: one document of the first non-empty collection gets one more field; its undo
-        replaces the document with its original BSON, byte for byte."""
-        db = self.database()
-        for coll in self._collections():
-            original: RawBSONDocument | None = db.get_collection(coll, codec_options=_RAW).find_one()  # type: ignore[assignment]
-            if original is None:
-                continue
-            key = {"_id": original["_id"]}
-            try:
-                db[coll].update_one(key, {"$set": {SELF_TEST_FIELD: True}})
-            except PyMongoError as exc:
-                raise StoreError(f"the self-test could not change a document of {self.name!r}: "
-                                 f"{redact_text(str(exc))}") from None
-
-            def undo(coll: str = coll, key: Document = key, original: RawBSONDocument = original) -> None:
-                self.database().get_collection(coll, codec_options=_RAW).replace_one(key, original)
-
-            return PlantedChange(part=coll, item=f"document _id {original['_id']!r} of collection {coll}", undo=undo)
-        raise StoreError(f"the self-test found no document to change in {self.name!r}")
+        """The self-test's fault (self_test.py): one more field in one document; undone byte for byte."""
+        return self_test.plant_change(self, self._collections())
 
     def fingerprint(self) -> Fingerprint:
         db = self.database()
