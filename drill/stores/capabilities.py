@@ -130,7 +130,7 @@ ABILITIES: dict[type, str] = {
     AbortsRestore: "can stop a running restore",
     CountsExpiring: "can count what expires on its own (keys with a TTL)",
     CountsMatching: "can count items whose names match a pattern",
-    PlantsChanges: "can plant a changed item for a self-test (self_test = true)",
+    PlantsChanges: "can plant a changed item in a restored copy (self_test = true)",
 }
 
 
