@@ -248,3 +248,29 @@ kind = "postgres"
     assert local.code == 2 and "writes into live stores" in local.stderr, local.output
     log = (tmp_path / "backups" / "drill-backup.log").read_text()
     assert " drill canary readonly refused " in log and live_pg.OWNER_PASSWORD not in log
+
+
+WRITER_FEATURE = '''Feature: a drill on a store that holds canaries
+  Scenario: writes recorded after the canaries
+    Given the PostgreSQL store "ledger"
+    And writes to "ledger" are recorded every 100 milliseconds
+    And a backup of "ledger" is taken
+    When "ledger" is restored from its latest backup into "ledger_copy"
+    Then "ledger_copy" matches the state of "ledger" at the backup
+'''
+
+
+def test_a_marker_writer_numbers_its_markers_after_the_canaries(tmp_path: Path, live_pg: LivePostgres) -> None:
+    _project(tmp_path, PG_TOML, WRITER_FEATURE)
+    env = {"LEDGER_URL": live_pg.url("ledger")}
+    assert run_drill(tmp_path, "canary", "ledger", env=env).code == 0
+    last_canary = int(live_pg.psql("SELECT max(seq) FROM drill_markers", "ledger"))
+    run = run_drill(tmp_path, "run", "--report-format", "none", env=env)
+    scenario = run.scenario("writes recorded after the canaries")
+    assert scenario["status"] == "passed", run.output
+    assert scenario["rpo_method"] == "markers"
+    seqs = [int(s) for s in live_pg.psql(f"SELECT seq FROM drill_markers WHERE seq > {last_canary} ORDER BY seq",
+                                         "ledger").splitlines()]
+    assert seqs and seqs == list(range(last_canary + 1, last_canary + 1 + len(seqs)))  # no clash, no gap
+    assert scenario["evidence"]["markers"]["ledger"]["last_seq"] == seqs[-1]
+    assert scenario["evidence"]["markers"]["ledger_copy"]["newest_surviving_seq"] > last_canary

@@ -70,7 +70,8 @@ class SelfTest:
             return SelfTestEvidence(status="skipped", message=capabilities.lacks(name, store.kind, PlantsChanges,
                                                                                  "a self-test"))
         started = time.monotonic()
-        expected, artifact, check = self._expected(name, store)
+        before = store.fingerprint()  # what the fault must change, and what its removal must bring back
+        expected, artifact, check = self._expected(name, before)
         planted = store.plant_change()
         pause_point(f"self-test:{name}")
         try:
@@ -89,20 +90,21 @@ class SelfTest:
             seen = "; ".join(d.message for d in differences) or "no difference at all"
             outcome.message = (f"the changed {planted.item} was not caught by {check}: it found {seen}")
         try:
-            left = compare(expected, store.fingerprint())
+            left = [d.message for d in compare(before, store.fingerprint())]
         except DrillError as exc:
-            left = []
-            outcome.message += f"; the check after the removal failed: {exc}"
+            left = [f"the check after the removal failed: {exc}"]
         outcome.removed = not left
         if left:
-            outcome.message += "; after the removal: " + "; ".join(d.message for d in left)
+            outcome.message += "; after the removal: " + "; ".join(left)
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    def _expected(self, name: str, store: Store) -> tuple[Fingerprint, BackupArtifact | None, str]:
-        """What the re-run check compares with: the backup's fingerprint when `matches` passed, else the copy's own."""
+    def _expected(self, name: str, before: Fingerprint) -> tuple[Fingerprint, BackupArtifact | None, str]:
+        """What the re-run check compares with: the backup's fingerprint when `matches` passed (and the copy still
+        matches it), else the copy's own fingerprint taken just before the fault."""
         record = self.state.restores.get(name)
         if (record is not None and record.artifact.fingerprint is not None
-                and any(check.startswith("matches") for check in self.state.passed_checks.get(name, []))):
+                and any(check.startswith("matches") for check in self.state.passed_checks.get(name, []))
+                and not compare(record.artifact.fingerprint, before)):
             return record.artifact.fingerprint, record.artifact, MATCHES
-        return store.fingerprint(), None, COPY_FINGERPRINT
+        return before, None, COPY_FINGERPRINT
