@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from drill import rpo
 from drill.durations import format_duration
 from drill.errors import VerificationError
 from drill.results import iso
@@ -42,8 +43,8 @@ def interval_of(store: Store) -> float:
 def check_against_date(store: str, artifact: BackupArtifact, canary: Marker, interval: float) -> None:
     """VerificationError when the newest canary in a restored backup is older than the backup's date by more
     than one canary interval: the data is older than the name (or the date) says."""
-    gap = artifact.consistent_at - canary.written_at
-    if gap > interval:
+    gap = rpo.older_than_its_date(artifact.consistent_at, canary.written_at, interval)
+    if gap is not None:
         raise VerificationError(
             f"the backup is older than its name says: {artifact.path} of {store!r} is dated "
             f"{iso(artifact.consistent_at)}, but the newest canary in it was written at {iso(canary.written_at)}, "

@@ -61,7 +61,12 @@ def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]
 
 
 def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
-    """Run a query on a store that runs SQL; the first column of its first row must read `expected`."""
+    """Run a query on a store that runs SQL; the first column of its first row must read `expected`.
+
+    A check reads: the store runs it as one statement, inside a READ ONLY transaction on a live store that
+    does not allow writes, and always rolls it back (capabilities.RunsSql.query_value). Booleans read as psql
+    prints them (`t`/`f`) or as `true`/`false`.
+    """
     if not isinstance(store, RunsSql):
         raise StoreError(capabilities.lacks(store.name, store.kind, RunsSql, "a query check"))
     try:
@@ -69,14 +74,16 @@ def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
     except StoreError as exc:
         raise VerificationError(str(exc)) from None
     actual = "" if value is None else str(value)
-    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual}
-    if actual != expected:
+    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual,
+                "read_only": store.config.read_only}
+    if not _same(value, actual, expected):
         raise VerificationError(f"the query {query!r} on {store.name!r} returned {actual!r}, expected {expected!r}")
     return evidence
 
 
 def check_query_at_least(store: Store, query: str, minimum: int) -> dict[str, Any]:
-    """Run a query on a store that runs SQL; the first column of its first row must be a number >= `minimum`."""
+    """Run a query on a store that runs SQL; the first column of its first row must be a number >= `minimum`
+    (read as check_query reads: one statement, read-only on a live store without writes, rolled back)."""
     if not isinstance(store, RunsSql):
         raise StoreError(capabilities.lacks(store.name, store.kind, RunsSql, "a query check"))
     try:
@@ -84,7 +91,7 @@ def check_query_at_least(store: Store, query: str, minimum: int) -> dict[str, An
     except StoreError as exc:
         raise VerificationError(str(exc)) from None
     evidence = {"store": store.name, "query": query, "at_least": minimum,
-                "actual": None if value is None else str(value)}
+                "actual": None if value is None else str(value), "read_only": store.config.read_only}
     try:
         number = float(str(value)) if value is not None and not isinstance(value, bool) else None
     except ValueError:
@@ -95,6 +102,12 @@ def check_query_at_least(store: Store, query: str, minimum: int) -> dict[str, An
     if number < minimum:
         raise VerificationError(f"the query {query!r} on {store.name!r} returned {value}, expected at least {minimum}")
     return evidence
+
+
+def _same(value: Any, actual: str, expected: str) -> bool:
+    if isinstance(value, bool):  # psql prints t/f, Python True/False: both spellings read the same
+        return expected.strip().lower() in (("t", "true") if value else ("f", "false"))
+    return actual == expected
 
 
 class HealthService:

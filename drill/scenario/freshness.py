@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from drill import backup_dates
+from drill import backup_dates, rpo
 from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, VerificationError
 from drill.evidence import FreshnessEvidence
@@ -85,7 +85,7 @@ class Freshness:
             fresh=fresh, checked_at=now, time_zone=date.zone)
         if not state.restores and (state.result.rpo_seconds is None or age > state.result.rpo_seconds):
             # Nothing restored: the data a loss now would cost is the age of the latest backup.
-            state.result.rpo_seconds, state.result.rpo_method = age, "backup-age"
+            state.result.rpo_seconds, state.result.rpo_method = age, rpo.BACKUP_AGE
         state.info(f"latest backup of {name}: {path}, dated {iso(dated_at)} ({dated_by}), {format_duration(age)} old")
         if not fresh:
             raise VerificationError(f"stale backup: {path} is {format_duration(age)} old (dated {iso(dated_at)}, "

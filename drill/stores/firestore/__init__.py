@@ -31,6 +31,8 @@ KIND = KindSpec(
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({ExplainsDifferences, ScratchTargets, CountsMatching, PlantsChanges}),
     options=FirestoreOptions,
+    live_schemes=("firestore", "http"),
+    live_example="firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator",
     extra="firestore",
     summary="a Firestore database: JSON-lines exports of every document (or the Admin API's managed export)",
 )
