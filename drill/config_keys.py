@@ -56,6 +56,14 @@ TABLES: tuple[Table, ...] = (
             "where the history of runs (the trend and the hash chain) is kept, so that it outlives a CI runner; "
             "`$DRILL_HISTORY` overrides it (see [History that outlives the runner]"
             "(../results.md#history-that-outlives-the-runner))"),
+        Key("backup_time_zone", 'IANA zone name (`"UTC"`, `"Europe/Paris"`)', '`"UTC"`',
+            "the zone a date in a backup's file name is read in (`userdb_20240115_143000`: the runbook's cron uses "
+            "the local time of the machine it runs on); a store's own `backup_time_zone` wins. A name the "
+            "machine's zone database does not know is an error"),
+        Key("self_test", "bool", "`false`",
+            "after a drill passed, plant one small fault in each restored or throwaway copy, require its check to "
+            "fail naming it, then remove it: \"checks proven to bite\" in the report (see [Canaries and "
+            "self-tests](../canaries.md#self-tests-checks-proven-to-bite)); also a profile key"),
     )),
     Table("[tiers.NAME]", "TIER_KEYS",
           "Recovery targets by service tier, applied with `@tier:NAME`. The built-in tiers are below; to "
@@ -87,12 +95,20 @@ TABLES: tuple[Table, ...] = (
                   "the stage of a whole-system restore this store belongs to"),
               Key("rto", DURATION, "none",
                   "this store's own recovery time target in a whole-system restore (a miss fails the restore step)"),
+              Key("canary_interval", "duration above zero", "`1h`",
+                  "how often cron runs `drill canary` for this store: a restored production backup whose newest "
+                  "canary is older than its date by more than this fails (\"the backup is older than its name "
+                  "says\"; see [Canaries](../canaries.md#canaries))"),
+              Key("backup_time_zone", "IANA zone name", "`[drill] backup_time_zone`",
+                  "the zone of the dates in this store's backup file names"),
           )),
     Table("[profiles.NAME]", "PROFILE_KEYS",
           "A profile changes the configuration without editing the features; it is chosen by `--profile`, "
           "else by `default_profile`. Every profile is validated when the file is loaded.", (
               Key("seed_scale", "number > 0", "`[drill] seed_scale`", "replaces `[drill] seed_scale`"),
               Key("backup_dir", PATH, "`[drill] backup_dir`", "replaces `[drill] backup_dir`"),
+              Key("self_test", "bool", "`[drill] self_test`",
+                  "replaces `[drill] self_test` (e.g. on in a `nightly` profile)"),
               Key("tiers", "`[profiles.NAME.tiers.TIER]` tables", "none",
                   "partial overrides of tiers (`rto`, `rpo`), or new tiers"),
               Key("stores", "`[profiles.NAME.stores.STORE]` tables", "none",

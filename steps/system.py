@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drill.scenario import DrillScenario
 from drill.stores.capabilities import RunsSql
-from drill.vocabulary import STORE, sentence
+from drill.vocabulary import STORE, parse_count, sentence
 
 
 @sentence("when", r"the whole system is restored",
@@ -59,3 +59,14 @@ def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -
     statement: `DROP TABLE x; SELECT 1` fails), always rolled back, and on a live store without `allow_writes`
     inside a `READ ONLY` transaction."""
     drill.check_query(store, query, expected)
+
+
+@sentence("then", rf"the query \"(?P<query>[^\"]+)\" on {STORE} returns at least (?P<minimum>\d[\d,_]*)",
+          "Runs a query on a store that runs SQL; the first column of its first row must be a number of at least N "
+          "(not scaled by `seed_scale`).",
+          'Then the query "SELECT count(*) FROM users WHERE active" on "userdb" returns at least 1500',
+          needs=RunsSql, converters={"minimum": parse_count})
+def query_returns_at_least(drill: DrillScenario, query: str, store: str, minimum: int) -> None:
+    """The same reading rules as `returns "VALUE"` (one statement, rolled back, read-only on a live store),
+    as a lower bound: a value that is not a number fails too."""
+    drill.check_query_at_least(store, query, minimum)

@@ -104,7 +104,7 @@ def test_counts_and_health_checks_are_tables(run: tuple[Path, DrillRun]) -> None
     assert done.results is not None
     first = _sections(drills, done.results)[0]
     counts = first["Counts"]
-    assert counts[0] == ["What", "Expected", "Actual", "Same"]
+    assert counts[0] == ["What", "Expected", "Actual", "Met"]
     assert ["shop", "100", "100", "yes"] in counts
     assert ["shop: seeded", "-", "100", "-"] in counts
     health = first["Health checks"]

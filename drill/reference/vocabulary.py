@@ -93,6 +93,11 @@ def _kinds() -> list[str]:
             *table(["Name in sentences", "`kind`", "Unit", "Part", "Provision", "Abilities", "Extra", "What"], rows)]
 
 
+def _units() -> str:
+    units = dict.fromkeys(spec.unit for spec in kinds.all_kinds().values())  # in the kinds' order, once each
+    return ", ".join(f"`{unit}`" for unit in units)
+
+
 def _durations() -> list[str]:
     by_seconds: dict[float, list[str]] = defaultdict(list)
     for unit, seconds in _UNIT_SECONDS.items():
@@ -104,6 +109,8 @@ def _durations() -> list[str]:
             *table(["Unit", "Written as"], [[format_duration(seconds), ", ".join(names)]
                                             for seconds, names in sorted(by_seconds.items())]),
             "**Counts** accept separators: `10000`, `10,000`, `10_000`.", "",
+            f"**Units**: {_units()} (singular also accepted), one per kind ([Store kinds](#store-kinds)). A unit "
+            "that does not fit the store kind is an error (\"a PostgreSQL store holds rows, not keys\").", "",
             "**Store names** are in double quotes and are identifiers, never connection strings or paths.", ""]
 
 

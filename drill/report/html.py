@@ -15,12 +15,8 @@ from drill.report.model import LoadedRun
 from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
 from drill.results import ScenarioResult
 
-KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "health")
-# What the marker writer recorded of itself (evidence.markers holds these only for a store a writer ran on); the
-# rest of an entry is the recovery point measured at the restore.
-WRITER_KEYS = ("interval_seconds", "written", "first_at", "last_at", "last_seq", "newest_surviving_seq",
-               "newest_surviving_at", "lost")
-RECOVERY_KEYS = ("disaster_at", "recovery_point", "rpo_seconds", "method", "backup")
+KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "health", "freshness",
+                  "self_test")
 
 
 def _environment() -> Any:
@@ -82,9 +78,11 @@ def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
         "writers": {store: m for store, m in ev.markers.items() if isinstance(m, dict) and "interval_seconds" in m},
         "recovery_points": {store: m for store, m in ev.markers.items()
                             if isinstance(m, dict) and "recovery_point" in m},
-        "counts": [{"what": k, "expected": c.expected, "actual": c.actual, "same": c.expected == c.actual}
+        "counts": [{"what": k, "expected": c.expected, "actual": c.actual, "at_least": c.at_least,
+                    "met": c.actual >= c.expected if c.at_least else c.expected == c.actual}
                    for k, c in ev.counts.items()],
         "seeded": ev.seeded, "health": [_health_row(check) for check in ev.health if isinstance(check, dict)],
+        "freshness": ev.freshness, "self_test": ev.self_test,
         "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
                   for k, v in sections.items() if k not in KNOWN_EVIDENCE}}
 
