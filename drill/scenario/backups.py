@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import glob
-import os
 import re
 import time
 from pathlib import Path
 
-from drill.errors import BackupError, StoreError
+from drill.errors import StoreError
 from drill.results import iso
 from drill.scenario.state import ScenarioState
 from drill.stores import capabilities
@@ -54,21 +52,19 @@ class Backups:
         return path
 
     def use_latest(self, name: str, pattern: str) -> BackupArtifact:
-        """The newest file matching a glob, dated by its name (…_20240115_143000…) or its mtime."""
+        """The newest file (or folder, for a glob ending in `/`) matching a glob, dated by its name
+        (…_20240115_143000…) or its mtime; its format read from its content, its sha256 recorded."""
+        from drill import found_backups
+
         state = self.state
         store = state.store(name)
-        full = pattern if os.path.isabs(pattern) else str(state.config.base_dir / pattern)
-        matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
-        if not matches:
-            raise BackupError(f"no backup of {name!r} matches {pattern!r} (searched {full})")
-        dated = sorted(((date_of(p), p) for p in matches), key=lambda pair: pair[0])
-        when, newest = dated[-1]
-        artifact = BackupArtifact(
-            id=newest.name, store=name, kind=store.kind, format="external", path=newest,
-            sha256=None, size=newest.stat().st_size, created_at=when, consistent_at=when,
-            fingerprint=state.fingerprints_by_path.get(newest.resolve()), source="external")
+        newest, when = found_backups.newest(pattern, state.config.base_dir, repr(name))
+        with state.clock.phase("fetch", name):
+            artifact = found_backups.found_backup(name, store.kind, newest, when,
+                                                  fingerprint=state.fingerprints_by_path.get(newest.resolve()))
         state.record_backup(artifact)
-        state.info(f"latest backup of {name}: {newest} (dated {iso(when)})")
+        state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {iso(when)}, sha256 "
+                   f"{artifact.sha256})")
         return artifact
 
     def use_object_versions(self, name: str) -> BackupArtifact:

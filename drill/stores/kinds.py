@@ -169,6 +169,9 @@ class KindSpec:
     extra: str = ""  # the pip extra that brings the packages its adapter needs: drill[extra]
     steps: tuple[str, ...] = ()  # modules of sentences only this kind understands (pytest-bdd step modules)
     summary: str = ""  # one line for docs and `drill check`
+    # "module:attribute" of the kind's reader of backups made outside drill (drill.stores.formats.FormatReader):
+    # the formats production's own tools write, told apart by content and read through. "" when it reads none.
+    formats: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.kind):

@@ -33,6 +33,7 @@ KIND = KindSpec(
     options=FirestoreOptions,
     extra="firestore",
     summary="a Firestore database: JSON-lines exports of every document (or the Admin API's managed export)",
+    formats="drill.stores.firestore.formats:READER",  # managed-export folders (gcloud firestore export)
 )
 
 

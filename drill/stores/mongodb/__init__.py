@@ -30,6 +30,7 @@ KIND = KindSpec(
     capabilities=frozenset({Removable, ScratchTargets}),
     options=MongoOptions,
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
+    formats="drill.stores.mongodb.formats:READER",  # mongodump folders, their tar.gz, mongodump --archive [--gzip]
 )
 
 

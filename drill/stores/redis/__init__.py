@@ -27,6 +27,7 @@ KIND = KindSpec(
     options=RedisOptions,
     live_restore_in_place=True,  # a live server has no "new database" next to it
     summary="a Redis server: RDB (and AOF) backups; a live server is restored by DUMP/RESTORE replay",
+    formats="drill.stores.redis.formats:READER",  # dump_*.rdb files and copies of appendonlydir/
 )
 
 
