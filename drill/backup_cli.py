@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from drill import age_files, crypto, notify, safe_paths
+from drill import age_files, crypto, found_backups, notify, safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
 from drill.durations import format_duration
@@ -32,7 +32,7 @@ from drill.errors import BackupError, ConfigError, DrillError, SafetyError, Veri
 from drill.fingerprint import compare
 from drill.lock import LockBusy
 from drill.redact import redact_text
-from drill.repository import AUTHENTICATED, Entry, Repository, newest_matching, open_repository
+from drill.repository import AUTHENTICATED, Entry, Repository, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
@@ -312,11 +312,11 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
     if configured is None:
         raise ConfigError(f"store {name!r} is not configured, so the kind of {source!r} is unknown; add a "
                           f"[stores.{name}] table with its kind")
-    found, when = newest_matching(source, run.config.base_dir) if not path.is_file() else (
-        path, _date(path))
-    run.say(f"newest backup file: {found} (dated {iso(when)})")
+    found, when = found_backups.newest(source, run.config.base_dir, repr(name)) \
+        if not (path.is_file() or path.is_dir()) else (path, _date(path))
+    run.say(f"newest backup: {found} (dated {iso(when)})")
     plain = found
-    if crypto.is_encrypted(found) or age_files.is_age(found):
+    if found.is_file() and (crypto.is_encrypted(found) or age_files.is_age(found)):
         if key is None:
             raise ConfigError(f"{found} is encrypted; set key_file under [repository] to the key it was made with")
         plain = work / (found.name.removesuffix(".enc").removesuffix(".age") or "backup")
@@ -324,9 +324,9 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
             age_files.decrypt_file(found, plain, key)
         else:
             crypto.decrypt_file(found, plain, key)
-    return BackupArtifact(id=found.name, store=name, kind=configured.kind, format="external", path=plain,
-                          sha256=None, size=plain.stat().st_size, created_at=when, consistent_at=when,
-                          source="external")
+    artifact = found_backups.found_backup(name, configured.kind, plain, when)  # its format, read from its content
+    run.say(f"{found.name}: {artifact.format}, {artifact.size} bytes, sha256 {artifact.sha256}")
+    return artifact
 
 
 def _date(path: Path) -> float:
@@ -371,10 +371,14 @@ def _list(run: Run, store: str | None, as_json: bool) -> str:
     repo, key = _repository(run.config)
     entries = repo.entries(_plain_name(store) if store else None)
     rows = [_row(e) for e in entries]
+    found = [_found_row(run.config, name, path, when) for name, path, when in _found(run.config, store)]
     if as_json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
-        print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
+        print(json.dumps(rows + found, indent=2))
+        return ""
+    _print_found(found, store)
+    if not rows:
+        if not found:
+            print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
     else:
         print(f"{'store':<12} {'id':<40} {'created (UTC)':<21} {'size':>12}  {'format':<15} {'encrypted':<17} verified")
         for row in rows:
@@ -400,9 +404,10 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     if backup_id is not None:
         safe_paths.backup_id(backup_id)
     entries = [e for e in repo.entries(_plain_name(store) if store else None) if backup_id is None or e.id == backup_id]
-    if backup_id is not None and not entries:
-        raise BackupError(f"no backup {backup_id!r} in {repo.location}")
-    failures = []
+    found = [f for f in _found(run.config, store) if backup_id is None or f[1].name == backup_id]
+    if backup_id is not None and not entries and not found:
+        raise BackupError(f"no backup {backup_id!r} in {repo.location} or in a `backups` glob")
+    failures = _verify_found(run, found)
     note = _unauthenticated_note(entries, key)
     if note:
         print(note, flush=True)
@@ -413,13 +418,67 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
         except BackupError as exc:
             failures.append(str(exc))
             print(f"FAILED  {entry.manifest.store} {entry.id}: {redact_text(str(exc))}", flush=True)
-    run.details["checked"] = str(len(entries))
+    checked = len(entries) + len(found)
+    run.details["checked"] = str(checked)
     if failures:
         run.details["failed"] = str(len(failures))
-        raise BackupError(f"{len(failures)} of {len(entries)} backup(s) failed verification: {failures[0]}")
+        raise BackupError(f"{len(failures)} of {checked} backup(s) failed verification: {failures[0]}")
     unauthenticated = sum(1 for e in entries if e.manifest.mac is None)
-    return f"{len(entries)} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
-                                                    if unauthenticated else "")
+    return f"{checked} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
+                                               if unauthenticated else "")
+
+
+# -- backups made outside drill: [stores.NAME] backups = "glob" ------------------------------------------
+
+def _found(config: Config, store: str | None) -> list[tuple[str, Path, float]]:
+    """Every backup file (or folder) the `backups` globs of the configured stores match, oldest first."""
+    from drill.scenario.backups import date_of
+
+    names = [_plain_name(store)] if store else sorted(config.stores)
+    out = []
+    for name in names:
+        pattern = config.stores[name].backups if name in config.stores else None
+        if pattern:
+            dated = [(date_of(p), p) for p in found_backups.matches(pattern, config.base_dir)]
+            out += [(name, path, when) for when, path in sorted(dated)]
+    return out
+
+
+def _found_row(config: Config, name: str, path: Path, when: float) -> dict[str, Any]:
+    from drill.stores import formats, kinds
+
+    configured = kinds.spec(config.stores[name].kind)
+    reader = formats.reader_of(configured)
+    try:
+        fmt = formats.identify(configured, reader, path).name if reader else found_backups.UNKNOWN_FORMAT
+    except BackupError:
+        fmt = "unknown"
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+    return {"store": name, "id": path.name, "created": iso(when), "consistent": iso(when), "size": size,
+            "format": fmt, "kind": configured.kind, "key_id": None, "verified": "-", "verified_at": None,
+            "authenticated": False, "path": str(path), "source": "external"}
+
+
+def _print_found(rows: list[dict[str, Any]], store: str | None) -> None:
+    if not rows:
+        return
+    print(f"{'store':<12} {'backup made outside drill':<40} {'dated (UTC)':<21} {'size':>12}  format")
+    for row in rows:
+        print(f"{row['store']:<12} {row['id']:<40} {row['created']:<21} {row['size']:>12}  {row['format']}")
+
+
+def _verify_found(run: Run, found: list[tuple[str, Path, float]]) -> list[str]:
+    """Each found backup readable in its format (gzip to its end, pg_restore, RDB checksum, tar through...)."""
+    failures = []
+    for name, path, when in found:
+        try:
+            artifact = found_backups.found_backup(name, run.config.stores[name].kind, path, when)
+            found_backups.check_found(artifact)
+            run.say(f"ok      {name} {path.name} ({artifact.format}, {artifact.size} bytes, sha256 {artifact.sha256})")
+        except BackupError as exc:
+            failures.append(str(exc))
+            print(f"FAILED  {name} {path.name}: {redact_text(str(exc))}", flush=True)
+    return failures
 
 
 def _prune(run: Run, store: str | None, dry_run: bool) -> str:

@@ -59,15 +59,16 @@ class StoreConfig:
     restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
     stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
+    backups: str | None = None  # a glob of backups made outside drill (`drill backups list|verify` cover them)
     options: KindOptions = field(default_factory=KindOptions)  # the kind's own keys
 
     def __init__(self, name: str, kind: str, provision: str = "local", url_env: str | None = None,
                  destructive: bool = False, allow_writes: bool = False, depends_on: tuple[str, ...] = (),
                  restore_timeout: float | None = None, stage: str | None = None, rto: float | None = None,
-                 options: KindOptions | None = None, **kind_options: Any) -> None:
+                 backups: str | None = None, options: KindOptions | None = None, **kind_options: Any) -> None:
         values = {"name": name, "kind": kind, "provision": provision, "url_env": url_env,
                   "destructive": destructive, "allow_writes": allow_writes, "depends_on": tuple(depends_on),
-                  "restore_timeout": restore_timeout, "stage": stage, "rto": rto,
+                  "restore_timeout": restore_timeout, "stage": stage, "rto": rto, "backups": backups,
                   "options": _kind_options(name, kind, options, kind_options)}
         for key, value in values.items():
             object.__setattr__(self, key, value)
@@ -295,7 +296,7 @@ class _Validator:
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
-         "rto"})
+         "rto", "backups"})
     STORE_KEYS = _EveryStoreKey()  # the common keys and every kind's own (the README documents each)
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
 
@@ -437,7 +438,7 @@ class _Validator:
         for flag in ("destructive", "allow_writes"):
             if flag in data and not isinstance(data[flag], bool):
                 raise self.error("must be true or false", table, flag)
-        for text_key in ("url_env", "stage"):
+        for text_key in ("url_env", "stage", "backups"):
             if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
                 raise self.error("must be a non-empty string", table, text_key)
         if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):
@@ -459,6 +460,7 @@ class _Validator:
             else (base.restore_timeout if base else None),
             stage=data.get("stage", base.stage if base else None),
             rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
+            backups=data.get("backups", base.backups if base else None),
         )
         try:
             options.check(merged)

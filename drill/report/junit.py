@@ -28,6 +28,11 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(f"{key}.met", {True: "true", False: "false", None: "not measured"}[target.met])
     for backup in scenario.evidence.backups:
         add(f"drill.backup[{backup.id}].sha256", backup.sha256)
+        add(f"drill.backup[{backup.id}].size", backup.size)
+        add(f"drill.backup[{backup.id}].format", backup.format)
+        add(f"drill.backup[{backup.id}].source", backup.source)
+        if backup.files is not None:  # a folder: its sha256 is that of its files' sha256sum lines
+            add(f"drill.backup[{backup.id}].files", len(backup.files))
 
 
 def _steps_text(scenario: ScenarioResult) -> str:
