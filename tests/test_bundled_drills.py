@@ -14,7 +14,8 @@ def test_bundled_features_are_valid() -> None:
 
 
 def test_bundled_drills_pass_and_write_results(tmp_path: Path) -> None:
-    run = run_drill(REPO, "run", "--report-dir", str(tmp_path))
+    # The nightly suite needs production's backups (tests/test_nightly.py makes them): left out, as ./dev drill does.
+    run = run_drill(REPO, "run", "--tags", "not nightly", "--report-dir", str(tmp_path))
     assert run.code == 0, run.output
     [results] = list(tmp_path.glob("*/results.json"))
     import json

@@ -51,9 +51,10 @@ class Backups:
         state.record_backup(artifact, usable=False, written=True)  # used once found: `the latest backup ... in`
         return path
 
-    def use_latest(self, name: str, pattern: str) -> BackupArtifact:
+    def find(self, name: str, pattern: str) -> BackupArtifact:
         """The newest file (or folder, for a glob ending in `/`) matching a glob, dated by its name
-        (…_20240115_143000…) or its mtime; its format read from its content, its sha256 recorded."""
+        (…_20240115_143000…) or its mtime; its format read from its content by the store's kind, its sha256 and
+        size taken (a folder: of each of its files). Not yet the store's latest backup."""
         from drill import found_backups
 
         state = self.state
@@ -62,9 +63,15 @@ class Backups:
         with state.clock.phase("fetch", name):
             artifact = found_backups.found_backup(name, store.kind, newest, when,
                                                   fingerprint=state.fingerprints_by_path.get(newest.resolve()))
-        state.record_backup(artifact)
         state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {iso(when)}, sha256 "
                    f"{artifact.sha256})")
+        return artifact
+
+    def use_latest(self, name: str, pattern: str) -> BackupArtifact:
+        """The newest match of a glob becomes the store's latest backup (what "restored from its latest backup"
+        restores), with its sha256 in the evidence."""
+        artifact = self.find(name, pattern)
+        self.state.record_backup(artifact)
         return artifact
 
     def use_object_versions(self, name: str) -> BackupArtifact:
@@ -78,8 +85,9 @@ class Backups:
         return artifact
 
 
+# 20240115_143000, 2024-01-15T14:30:00 (gcloud's export folders), 20240115-1430, 2024-01-15.
 _NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
-                        r"(?:[_T-]?(?P<H>[0-2]\d)(?P<M>[0-5]\d)(?P<S>[0-5]\d)?)?")
+                        r"(?:[_T-]?(?P<H>[0-2]\d):?(?P<M>[0-5]\d)(?::?(?P<S>[0-5]\d))?)?")
 
 
 def date_of(path: Path) -> float:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from drill import safe_paths
 from drill.errors import BackupError
 from drill.stores.base import BackupArtifact, Progress
-from drill.stores.firestore.formats import export_root, overall_metadata
+from drill.stores.firestore.formats import export_root, overall_metadata, source_project
 
 if TYPE_CHECKING:
     from drill.stores.firestore.store import FirestoreStore
@@ -42,11 +42,13 @@ def import_export(artifact: BackupArtifact, target: FirestoreStore, progress: Pr
     try:
         emulator.start()
         progress(f"importing {artifact.path.name} into a throwaway Firestore emulator on {emulator.host}")
-        _post_import(emulator.host, SCRATCH_PROJECT, str(overall_metadata(root)))
+        # Imported under the project id it was exported from, so that references between its documents stay
+        # readable; they are pointed at the target's project when written there.
+        project = source_project(root) or SCRATCH_PROJECT
+        _post_import(emulator.host, project, str(overall_metadata(root)))
         server = FirestoreServer(emulator_host=emulator.host, description="throwaway import emulator")
         source = FirestoreStore(name=f"{target.name}-export", config=replace(target.config, provision="local"),
-                                server=server,
-                                project=SCRATCH_PROJECT)
+                                server=server, project=project)
         try:
             copied = Transfers(source).backup(work, progress)
         finally:

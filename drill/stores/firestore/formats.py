@@ -17,6 +17,7 @@ imports the export into a throwaway emulator (drill.stores.firestore.transfers).
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 from pathlib import Path
 
@@ -156,6 +157,22 @@ def output_files(root: Path) -> list[Path]:
             raise BackupError(f"{metadata} names no output file")
         outputs += [metadata.parent / name for name in names if "/" not in name]
     return outputs
+
+
+_APP_ID = re.compile(r"[a-z]+~([a-z][a-z0-9-]{4,62}[a-z0-9])")  # "s~my-project" (the emulator: "dev~my-project")
+
+
+def source_project(root: Path) -> str | None:
+    """The project the export was made from, as its documents' keys name it (an import into a project of that id
+    keeps the references between its documents readable), or None for an export without documents."""
+    for output in output_files(root):
+        if output.is_file():
+            for record in log_records(output)[:1]:
+                for text in message_strings(record):
+                    found = _APP_ID.fullmatch(text)
+                    if found:
+                        return found.group(1)
+    return None
 
 
 def check_export(path: Path) -> None:

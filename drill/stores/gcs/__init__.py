@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from drill.stores.capabilities import ExplainsDifferences, ObjectStore, ObjectVersions
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
+
+if TYPE_CHECKING:
+    from drill.stores.base import BackupArtifact
+
+
+@runtime_checkable
+class ReadsDatedCopies(Protocol):
+    """A bucket store that restores from a dated copy production made under a backup bucket (gcs_backup.sh)."""
+
+    def dated_copy(self, bucket: str, pattern: str) -> BackupArtifact:
+        """The newest copy under `pattern` (`models/*/`) in `bucket`, as a backup with its manifest."""
+
 
 _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
                    "must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with "
@@ -28,7 +41,7 @@ _PROVISION = "drill.stores.gcs.provision"
 KIND = KindSpec(
     kind="gcs", names=("GCS", "Google Cloud Storage"), unit="objects", part_label="prefix",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions}),
+    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions, ReadsDatedCopies}),
     options=GcsOptions,
     steps=("drill.steps.gcs",),  # its own sentences
     extra="gcs",

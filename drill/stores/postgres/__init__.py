@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from drill.stores.capabilities import (
     AbortsRestore,
@@ -24,6 +25,13 @@ from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, option,
 
 if TYPE_CHECKING:
     from drill.config import StoreConfig
+
+
+@runtime_checkable
+class UsesWalArchive(Protocol):
+    """A store that recovers a base backup made outside drill with a WAL archive folder (the runbook's PITR)."""
+
+    def use_wal_archive(self, base_backup: Path, wal: Path) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,11 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
-from drill.stores.postgres import KIND, PostgresOptions, faults
+from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
+from drill.stores.postgres.formats import BASE_BACKUP
+from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
 
 MARKER_TABLE = "drill_markers"
@@ -188,6 +190,9 @@ class PostgresStore(Guarded):
     # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
     restore_tablespace: str | None = None
     pitr: PitrCluster | None = None  # when the store archives its WAL (config `pitr = true`)
+    local: LocalPostgresCluster | None = None  # the throwaway cluster of a local store (base backups recover into it)
+    # Base backups made outside drill (base_backup_*.tar.gz) -> the WAL archive folder to replay with each.
+    wal_archives: dict[Path, Path] = field(default_factory=dict)
 
     def describe(self) -> dict[str, str]:
         return {"kind": "postgres", "database": self.database, "location": self.server.description,
@@ -332,6 +337,13 @@ class PostgresStore(Guarded):
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
         self.verify_backup(artifact)  # before the target is touched
+        if artifact.format == BASE_BACKUP.name:  # a whole cluster: replayed with its WAL archive, if one was named
+            if into is not None:
+                raise StoreError(f"a base backup restores a whole cluster, not one database: restore {self.name!r} "
+                                 f"from {artifact.path.name} in place (its local cluster is throwaway)")
+            self.require_destructive("overwrite")
+            base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), None, progress)
+            return self
         target = into or self.database
         # A copy in a new database is drill's own: it may be written to and dropped, even on a live server.
         target_store = self if target == self.database else PostgresStore(
@@ -459,7 +471,15 @@ class PostgresStore(Guarded):
 
     def recover_to(self, artifact: BackupArtifact, target_time: float, progress: Progress = no_progress,
                    position: str | None = None) -> None:
+        if artifact.format == BASE_BACKUP.name:  # the runbook's base_backup_*.tar.gz and WAL folder
+            self.verify_backup(artifact)
+            base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), target_time, progress)
+            return
         self._archive().recover_to(artifact, target_time, progress, lsn=position)
+
+    def use_wal_archive(self, base_backup: Path, wal: Path) -> None:
+        """The WAL archive folder a base backup made outside drill is replayed with."""
+        self.wal_archives[base_backup] = wal
 
     def present_markers(self) -> list[tuple[int, float]]:
         return markers_in(self)
