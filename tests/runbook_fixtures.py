@@ -72,10 +72,10 @@ def pg_dump_custom(pg: LivePostgres, database: str, target: Path) -> Path:
     return target
 
 
-def archive_wal(pg: LivePostgres) -> Path:
+def archive_wal(pg: LivePostgres, archive: Path | None = None) -> Path:
     """Turn WAL archiving on (archive_mode, archive_command into a folder the server owns) and restart: the
-    runbook's WAL archive. Returns the folder."""
-    archive = pg.root / "wal-archive"
+    runbook's WAL archive. Returns the folder (by default inside the server's own folder)."""
+    archive = archive or pg.root / "wal-archive"
     archive.mkdir()
     if pg._account:
         os.chown(archive, pg._account.pw_uid, pg._account.pw_gid)
