@@ -89,6 +89,8 @@ class StoreConfig:
     def flat(self) -> dict[str, Any]:
         """Every key as drill.toml spells it, common and kind's own (the configuration digest reads this)."""
         common = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        if common["backups"] is None:  # unset: left out, so that the digests of older configurations stay as they were
+            del common["backups"]
         return {**common, **asdict(self.options)}
 
     if not TYPE_CHECKING:  # typed code reads `config.options`; this keeps `config.database` readable

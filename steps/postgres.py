@@ -5,7 +5,7 @@ from __future__ import annotations
 from drill.errors import BackupError, StoreError
 from drill.scenario import DrillScenario
 from drill.stores.base import BackupArtifact
-from drill.stores.capabilities import DumpsSql, PointInTime
+from drill.stores.capabilities import DumpsSql
 from drill.stores.postgres import UsesWalArchive
 from drill.stores.postgres.formats import BASE_BACKUP
 from drill.vocabulary import STORE, sentence
@@ -31,7 +31,7 @@ def save_runbook_dump(drill: DrillScenario, store: str, path: str) -> None:
           "PostgreSQL: the newest base_backup_*.tar.gz (pg_basebackup -Ft | gzip) and the WAL archive folder it is "
           "replayed with: restored from its latest backup (all the WAL) or to a point in time (the runbook's PITR).",
           'Given the latest base backup of "userdb" in "backups/postgres/base_backup_*.tar.gz" with the WAL archive '
-          '"backups/postgres/wal/"', needs=PointInTime)
+          '"backups/postgres/wal/"', needs=UsesWalArchive)
 def latest_base_backup(drill: DrillScenario, store: str, pattern: str, wal: str) -> None:
     from drill import found_backups
 

@@ -86,7 +86,8 @@ class AbortsRestore(Protocol):
         """Stop a restore running in another thread (its time limit passed); best effort."""
 
 
-# What each ability lets a store do, as messages say it: "... needs a store that <phrase>".
+# What each ability lets a store do, as messages say it: "... needs a store that <phrase>". A kind's own
+# abilities (declared in its folder) add themselves when the kind is declared, with `register`.
 ABILITIES: dict[type, str] = {
     RunsSql: "runs SQL",
     DumpsSql: "writes a gzip'd SQL dump (`pg_dump | gzip`)",
@@ -99,6 +100,12 @@ ABILITIES: dict[type, str] = {
     ServerFaults: "runs on a server drill can kill or starve of disk during a restore",
     AbortsRestore: "can stop a running restore",
 }
+
+
+def register(capability: type, what: str) -> type:
+    """A kind's own ability (a Protocol in its folder) and how messages say it; returns the capability."""
+    ABILITIES[capability] = what
+    return capability
 
 
 def phrase(capability: type) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from drill.stores import capabilities
 from drill.stores.capabilities import Removable, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, OptionError, option, text
 
@@ -48,6 +49,7 @@ class FilesOptions(KindOptions):
         return FilesOptions()
 
 
+capabilities.register(HoldsFiles, "holds files in a folder")
 _PROVISION = "drill.stores.files.provision"
 KIND = KindSpec(
     kind="files", names=("files",), unit="files", part_label="directory",

@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from drill.stores import capabilities
 from drill.stores.capabilities import ExplainsDifferences, ObjectStore, ObjectVersions
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
 
@@ -25,6 +26,7 @@ class ReadsDatedCopies(Protocol):
         """The newest copy under `pattern` (`models/*/`) in `bucket`, as a backup with its manifest."""
 
 
+capabilities.register(ReadsDatedCopies, "restores dated copies from a backup bucket")
 _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
                    "must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with "
                    "a letter or digit")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from drill.stores import capabilities
 from drill.stores.capabilities import (
     AbortsRestore,
     DumpsSql,
@@ -32,6 +33,9 @@ class UsesWalArchive(Protocol):
     """A store that recovers a base backup made outside drill with a WAL archive folder (the runbook's PITR)."""
 
     def use_wal_archive(self, base_backup: Path, wal: Path) -> None: ...
+
+
+capabilities.register(UsesWalArchive, "replays a base backup with a WAL archive folder")
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ KIND = KindSpec(
     kind="postgres", names=("PostgreSQL",), unit="rows", part_label="table",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
+    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
+                            UsesWalArchive}),
     options=PostgresOptions,
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
