@@ -31,6 +31,8 @@ from drill.durations import format_duration
 from drill.errors import BackupError, ConfigError, DrillError, SafetyError, VerificationError
 from drill.fingerprint import compare
 from drill.lock import LockBusy
+from drill.names import check_name
+from drill.pause import retention_now
 from drill.redact import redact_text
 from drill.repository import AUTHENTICATED, Entry, Repository, open_repository
 from drill.results import iso
@@ -197,12 +199,13 @@ def _configured(config: Config, name: str) -> StoreConfig:
 
 
 @contextlib.contextmanager
-def _provisioned(config: StoreConfig, run: Run) -> Iterator[tuple[Store, CleanupStack]]:
+def _provisioned(config: StoreConfig, run: Run, *,
+                 allow_missing: bool = False) -> Iterator[tuple[Store, CleanupStack]]:
     from drill.provision.factory import provision
 
     cleanup = CleanupStack()
     try:
-        yield provision(config, cleanup, run.say), cleanup
+        yield provision(config, cleanup, run.say, allow_missing=allow_missing), cleanup
     finally:
         cleanup.run()
 
@@ -259,6 +262,8 @@ def _restore_dir() -> Iterator[Path]:
 
 def _restore(run: Run, args: argparse.Namespace) -> str:
     name: str = _plain_name(args.store)
+    if args.into is not None:  # a name, never a connection string: refused before anything is read or reached
+        check_name(args.into, "restore target (--into)")
     repo, key = _repository(run.config)
     configured = run.config.stores.get(name)
     with repo.lock(name, "restore"), _restore_dir() as work:
@@ -275,12 +280,15 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
             if args.into is None and not target_config.destructive:
                 if not args.overwrite:
                     raise SafetyError(
-                        f"refusing to restore over store {name!r}: its configuration does not say `destructive = "
-                        f"true`. Pass --overwrite to replace its data with backup {artifact.id}, or restore next to "
-                        f"it with --into NEW_TARGET, or check the backup with --test-mode")
+                        f"refusing to restore over store {name!r}: its configuration ({target_config.consent()}) "
+                        f"does not say `destructive = true`. Pass --overwrite to replace its data with backup "
+                        f"{artifact.id}, or restore next to it with --into NEW_TARGET, or check the backup with "
+                        f"--test-mode")
                 target_config = replace(target_config, destructive=True)
             target_label = f"{args.into!r}" if args.into else f"{name!r} itself (overwritten)"
-        with _provisioned(target_config, run) as (store, cleanup):
+        # In place, a database that no longer exists is created again (the runbook: dropdb, createdb, restore).
+        in_place = args.into is None and not args.test_mode
+        with _provisioned(target_config, run, allow_missing=in_place) as (store, cleanup):
             store.verify_backup(artifact)
             run.say(f"restoring {artifact.id} into {target_label}")
             restored = store.restore(artifact, args.into, run.say)
@@ -491,7 +499,7 @@ def _prune(run: Run, store: str | None, dry_run: bool) -> str:
             if not dry_run:
                 repo.sweep_partials(name)
             entries = repo.entries(name)
-            decision = decide([(e.id, e.manifest.created_at) for e in entries], policy, time.time())
+            decision = decide([(e.id, e.manifest.created_at) for e in entries], policy, retention_now())
             protected = _newest_verified(repo, entries, key)
             if protected is not None and protected.id not in decision.keep:
                 decision.keep[protected.id] = ["newest verified backup"]

@@ -32,7 +32,7 @@ class CleanupStack:
     def run(self) -> list[str]:
         """Run every action, newest first. Ctrl-C while cleaning up is held off until the end."""
         errors: list[str] = []
-        with _defer_sigint():
+        with deferred_sigint():
             while True:
                 with self._lock:
                     if not self._actions:
@@ -48,7 +48,7 @@ class CleanupStack:
 
 
 @contextmanager
-def _defer_sigint() -> Iterator[None]:
+def deferred_sigint() -> Iterator[None]:
     """Hold a second Ctrl-C until clean-up is done (only possible in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="reports written at the end: html, md, junit, json (Cucumber), all (default) or none")
     run.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                      help="pass an argument through to pytest (repeatable), e.g. --pytest-arg=--tb=long")
+    _add_ci_arguments(run)
 
     listing = commands.add_parser("list", help="list scenarios with their tags and targets")
     listing.add_argument("paths", nargs="*", type=Path)
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     checking = commands.add_parser("check", help="validate features and configuration without running anything")
     checking.add_argument("paths", nargs="*", type=Path)
     checking.add_argument("--profile", default=None)
+
+    repair = commands.add_parser("repair", help="finish what a drill killed with SIGKILL left on live stores: "
+                                                "drop its restore targets, put the stores back, verified")
+    repair.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml")
 
     report = commands.add_parser("report", help="render a run's results as HTML, Markdown, JUnit XML, Cucumber "
                                                 "JSON; --verify checks results and history for tampering; "
@@ -72,9 +77,29 @@ def _parser() -> argparse.ArgumentParser:
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
     status_cli.add_parser(commands)
     from drill.report.cli import add_pack_parser
+    from drill.report.merge_cli import add_parser as add_merge_parser
 
-    add_pack_parser(commands)
+    add_pack_parser(commands)  # `drill report pack` (spelt report-pack for argparse)
+    add_merge_parser(commands)  # `drill report merge` (spelt report-merge for argparse)
     return parser
+
+
+def _add_ci_arguments(run: argparse.ArgumentParser) -> None:
+    """`drill run`'s options for CI: stable output paths, parallel workers, shares across machines."""
+    run.add_argument("--output-dir", default=None, metavar="DIR",
+                     help="also write results.json, report.html, summary.md, junit.xml and cucumber.json here, "
+                          "under those names (a folder, or gs://BUCKET/PREFIX)")
+    run.add_argument("--results", dest="results_path", type=Path, default=None, metavar="PATH",
+                     help="also write results.json to PATH")
+    run.add_argument("--junit-xml", type=Path, default=None, metavar="PATH", help="also write the JUnit XML to PATH")
+    run.add_argument("--html", type=Path, default=None, metavar="PATH", help="also write the HTML report to PATH")
+    run.add_argument("-n", "--numprocesses", default=None, metavar="N",
+                     help="run scenarios in N parallel worker processes (pytest-xdist): a number, or auto "
+                          "(one per CPU); 0 runs them in this process")
+    run.add_argument("--shard", default=None, metavar="I/N",
+                     help="run share I of N (1-based) of the scenarios; join the shares with `drill report merge`")
+    run.add_argument("--shard-by", default="history", choices=("history", "count"),
+                     help="balance the shares by the durations in the history (default) or by count")
 
 
 def _route_report_pack(argv: list[str]) -> list[str]:
@@ -90,17 +115,26 @@ def _route_report_pack(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_route_report_pack(list(sys.argv[1:] if argv is None else argv)))
+    from drill.report.merge_cli import COMMAND as MERGE_COMMAND
+    from drill.report.merge_cli import spell_merge
+
+    args = _parser().parse_args(spell_merge(_route_report_pack(list(sys.argv[1:] if argv is None else argv))))
     try:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
+        if args.command == "repair":
+            return _repair(config)
         if args.command == "report-pack":
             from drill.report.cli import pack_command
 
             return pack_command(args, config)
         if args.command == "status":
             return status_cli.status_command(args, config)
+        if args.command == MERGE_COMMAND:
+            from drill.report.merge_cli import merge_command
+
+            return merge_command(args, config)
         if args.command == "report":
             from drill.report.cli import report_command
 
@@ -127,7 +161,32 @@ def _report_errors(errors: list[FeatureError]) -> None:
     print(f"drill: {len(errors)} problem(s) found; nothing was run", file=sys.stderr)
 
 
+def _repair(config: Config) -> int:
+    """`drill repair`: every safety-net journal whose drill is gone (drill.repair); exit 1 when one cannot be
+    finished (it stays, and its message says why)."""
+    from drill.redact import redact_text
+    from drill.repair import repair_all, sweep_temp_folders
+
+    swept = sweep_temp_folders()
+    outcomes = repair_all(config, lambda text: print(f"  {redact_text(text)}", flush=True))
+    for outcome in outcomes:
+        verdict = "repaired" if outcome.ok else "NOT repaired"
+        lines = [f"{outcome.store}: {verdict}: {outcome.interrupted or ''}", f"  outcome: {outcome.outcome}"
+                 + (f" ({outcome.matched})" if outcome.matched else "")]
+        lines += [f"  {change}" for change in outcome.changes]
+        if outcome.message:
+            lines.append(f"  {outcome.message}")
+        print(redact_text("\n".join(lines)), flush=True)
+    if not outcomes:
+        print(f"drill: nothing to repair in {config.backup_dir}"
+              + (f" (removed {len(swept)} temporary folder(s) left by killed drills)" if swept else ""))
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
 def _check(config: Config, paths: list[Path]) -> int:
+    from drill.report.history_store import history_location
+
+    history_location(config)  # DRILL_HISTORY is read from the environment: a CI preflight checks it too
     infos, errors = check(paths, config)
     errors += unevidenced_controls(infos, config)
     if errors:
@@ -140,7 +199,7 @@ def _check(config: Config, paths: list[Path]) -> int:
 
 
 def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
-    infos, errors = check(paths, config)
+    infos, errors = check(paths, config, environment=False)  # listing needs no live URL
     rows: list[dict[str, Any]] = [
         {"location": f"{_rel(i.path)}:{i.line}", "feature": i.feature, "scenario": i.name, "tags": i.tags,
          "targets": i.targets} for i in infos]
@@ -160,6 +219,10 @@ def _list(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
 def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     import pytest
 
+    if args.report_format and not any(v.strip().lower() == "none" for v in args.report_format):
+        from drill.report.render import parse_formats
+
+        parse_formats(args.report_format)  # an unknown format is bad input: refused before anything runs
     features = find_features(paths)
     _, errors = check(features, config)
     for unsupported in [e for e in errors if isinstance(e, UnsupportedStep)]:
@@ -173,9 +236,18 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
     from drill.report.signing import load_signing_key
 
     signer = load_signing_key(config)  # a broken signing key is a configuration error, found before any drill
+    parallel_args = _parallel_arguments(args)  # refused (exit 2) before anything is provisioned
+    from drill.report.history_store import history_location
+
+    history_location(config)  # a bad DRILL_HISTORY too
+    if args.output_dir and args.output_dir.startswith("gs://"):
+        from drill.report.outputs import check_gcs_prefix
+
+        check_gcs_prefix(args.output_dir)
     run_id = new_run_id()
     # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: clean up, write results.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
     # The generated test module's folder; one left by a drill killed with SIGKILL is swept here.
     sweep_stale("drill-run-", "generated test folder", lambda _folder: None)
     with tempfile.TemporaryDirectory(prefix="drill-run-") as tmp:
@@ -196,21 +268,41 @@ def _run(args: argparse.Namespace, config: Config, paths: list[Path]) -> int:
             pytest_args.append("--drill-quiet")
         for plugin in config.plugins:
             pytest_args += ["-p", plugin]
+        pytest_args += parallel_args
+        if "-n" in parallel_args:  # workers: an interrupt goes to them first, so that they clean up
+            workers = Path(tmp) / "workers"
+            workers.mkdir()
+            pytest_args += ["--drill-worker-pids", str(workers)]
+            handler = _WorkerInterrupt(workers)
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
         pytest_args += args.pytest_arg
         try:
             code = pytest.main(pytest_args)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     results = report_dir / run_id / "results.json"
-    status = json.loads(results.read_text())["status"] if results.is_file() else None
+    data = json.loads(results.read_text()) if results.is_file() else {}
+    status = data.get("status")
+    exported = True
     if results.is_file():
-        from drill.report.cli import public_key_of, reports_after_run
+        from drill.report.cli import export_after_run, public_key_of, reports_after_run
+        from drill.report.history_store import history_store
 
-        reports_after_run(results, args.report_format, public_key_of(config) or (signer.public if signer else None))
+        history = history_store(config, report_dir)
+        reports_after_run(results, args.report_format, history,
+                          public_key_of(config) or (signer.public if signer else None))
+        exported = export_after_run(results, history, args)
     if config.notify.enabled:
         backup_cli.notify_drill_run(config, run_id, status or "error", results)
     if code == pytest.ExitCode.INTERRUPTED or status == "interrupted":
         return EXIT_INTERRUPTED
+    if not exported:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and data.get("shard") and status == "passed":
+        print(f"drill: share {args.shard} has no scenario to run (more shares than scenarios)", file=sys.stderr)
+        return EXIT_OK
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print(f"drill: no scenario matched{f' --tags {args.tags!r}' if args.tags else ''}", file=sys.stderr)
         return EXIT_USAGE
@@ -236,6 +328,42 @@ def _keygen(args: argparse.Namespace) -> int:
           f"set [repository] key_file = \"{args.path}\" and keep a copy away from the backups: without it no "
           f"backup can be restored")
     return EXIT_OK
+
+
+def _parallel_arguments(args: argparse.Namespace) -> list[str]:
+    """pytest arguments for -n (pytest-xdist) and --shard (drill's plugin)."""
+    found: list[str] = []
+    if args.numprocesses is not None:
+        value = str(args.numprocesses).strip().lower()
+        if value not in ("auto", "logical") and not (value.isdigit()):
+            raise DrillError(f"-n {args.numprocesses!r}: give a number of worker processes, or auto (one per CPU)")
+        if value != "0":
+            found += ["-n", value]
+    if args.shard is not None:
+        from drill.sharding import parse_shard
+
+        parse_shard(args.shard)
+        found += ["--drill-shard", args.shard, "--drill-shard-by", args.shard_by]
+    return found
+
+
+class _WorkerInterrupt:
+    """Ctrl-C or SIGTERM with -n: the first is sent on to the workers (they stop their scenarios, clean up and
+    report them, then the run ends as interrupted); a second stops this process at once."""
+
+    def __init__(self, workers: Path) -> None:
+        self.workers = workers
+        self.forwarded = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.forwarded:
+            raise KeyboardInterrupt(f"signal {signum}")
+        self.forwarded = True
+        from drill.parallel import forward_interrupt
+
+        reached = forward_interrupt(self.workers, signum)
+        print(f"drill: interrupted: {len(reached)} worker(s) stop and clean up (again to stop at once)",
+              file=sys.stderr, flush=True)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

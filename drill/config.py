@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -61,21 +62,38 @@ class StoreConfig:
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
     backups: str | None = None  # a glob of backups made outside drill (`drill backups list|verify` cover them)
     options: KindOptions = field(default_factory=KindOptions)  # the kind's own keys
+    profile: str | None = None  # the profile whose [profiles.P.stores.NAME] table changed this store, if any
 
     def __init__(self, name: str, kind: str, provision: str = "local", url_env: str | None = None,
                  destructive: bool = False, allow_writes: bool = False, depends_on: tuple[str, ...] = (),
                  restore_timeout: float | None = None, stage: str | None = None, rto: float | None = None,
-                 backups: str | None = None, options: KindOptions | None = None, **kind_options: Any) -> None:
+                 backups: str | None = None, options: KindOptions | None = None, profile: str | None = None,
+                 **kind_options: Any) -> None:
         values = {"name": name, "kind": kind, "provision": provision, "url_env": url_env,
                   "destructive": destructive, "allow_writes": allow_writes, "depends_on": tuple(depends_on),
                   "restore_timeout": restore_timeout, "stage": stage, "rto": rto, "backups": backups,
-                  "options": _kind_options(name, kind, options, kind_options)}
+                  "options": _kind_options(name, kind, options, kind_options), "profile": profile}
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
     @property
+    def table(self) -> str:
+        """Where a setting of this store goes in drill.toml, for messages: the profile's table when one applies."""
+        return f"profiles.{self.profile}.stores.{self.name}" if self.profile else f"stores.{self.name}"
+
+    def consent(self) -> str:
+        """Where a setting (destructive, allow_writes) of this store comes from, as a message names it."""
+        where = f"[{self.table}]"
+        return f"{where} (profile {self.profile!r}, which this run uses)" if self.profile else where
+
+    @property
     def is_live(self) -> bool:
         return self.provision == "live"
+
+    @property
+    def read_only(self) -> bool:
+        """A live store that allows neither writes nor destruction: drill only reads it (a query check too)."""
+        return self.is_live and not (self.allow_writes or self.destructive)
 
     def with_options(self, values: dict[str, Any], where: str) -> StoreConfig:
         """This store with some of its kind's keys set (read and checked as in drill.toml; `where` set them)."""
@@ -88,7 +106,7 @@ class StoreConfig:
 
     def flat(self) -> dict[str, Any]:
         """Every key as drill.toml spells it, common and kind's own (the configuration digest reads this)."""
-        common = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        common = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "profile")}
         if common["backups"] is None:  # unset: left out, so that the digests of older configurations stay as they were
             del common["backups"]
         return {**common, **asdict(self.options)}
@@ -190,6 +208,16 @@ class Config:
     signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
     signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
     controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
+    history: str | None = None  # [drill] history: a path, "repository" or gs://…/history.jsonl (None: report_dir's)
+    worker_dir: Path | None = None  # a parallel worker's private folder (drill.parallel); None in a serial run
+
+    def backup_dir_for(self, store: StoreConfig) -> Path:
+        """Where a store's backups and rollback state go: a throwaway store on a parallel worker keeps them in the
+        worker's private folder (two workers may run stores of the same name); a live store always in backup_dir,
+        where the next run looks for the journal of a restore that was killed."""
+        if self.worker_dir is not None and not store.is_live:
+            return self.worker_dir
+        return self.backup_dir
 
     @property
     def repository_path(self) -> Path:
@@ -294,7 +322,7 @@ class _Validator:
          "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
-         "signing_key_file", "signing_public_key"})
+         "signing_key_file", "signing_public_key", "history"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
@@ -352,13 +380,19 @@ class _Validator:
     def duration(self, table: str, data: dict[str, Any], key: str) -> float:
         value = data[key]
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, str):
+            seconds = float(value)
+        elif isinstance(value, str):
+            try:
+                seconds = parse_duration(value)
+            except DurationError as exc:
+                raise self.error(str(exc), table, key) from None
+        else:
             raise self.error("must be a duration string such as \"30m\" or \"2 hours\"", table, key)
-        try:
-            return parse_duration(value)
-        except DurationError as exc:
-            raise self.error(str(exc), table, key) from None
+        # TOML has inf and nan; a target or time limit of 0, below 0, inf or nan can never mean anything.
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise self.error(f"must be a duration above zero such as \"30m\" or \"2 hours\" (got {value!r})",
+                             table, key)
+        return seconds
 
     def build(self, data: dict[str, Any], profile: str | None) -> Config:
         for key in data:
@@ -399,6 +433,7 @@ class _Validator:
             signing_key_file=self.optional_path("drill", drill_table, "signing_key_file", base_dir),
             signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
             controls=self.controls(self.table("", data, "controls")),
+            history=self.history_location(drill_table),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -570,6 +605,21 @@ class _Validator:
                                                  line=self.locate(table, None))
         return controls
 
+    def history_location(self, data: dict[str, Any]) -> str | None:
+        value = data.get("history")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error('must be a path to a history.jsonl, "repository", or gs://BUCKET/PREFIX/history.jsonl',
+                             "drill", "history")
+        if value.startswith("gs://"):
+            from drill.report.history_store import GCS_URL
+
+            if not GCS_URL.fullmatch(value):
+                raise self.error(f"{value!r} is not a history object; write gs://BUCKET/PREFIX/history.jsonl "
+                                 f"(the object name ends in .jsonl)", "drill", "history")
+        return value
+
     def rollback_policy(self, data: dict[str, Any]) -> str:
         value = data.get("rollback", "never")
         if value not in ("always", "on-failure", "never"):
@@ -584,7 +634,7 @@ class _Validator:
 
     def scale(self, table: str, data: dict[str, Any]) -> float:
         value = data.get("seed_scale", 1.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise self.error("must be a number above 0 (1 = the sizes the features say)", table, "seed_scale")
         return float(value)
 
@@ -608,8 +658,8 @@ class _Validator:
         table = f"profiles.{name}"
         stores = dict(config.stores)
         for store_name, overrides in self.table(table, prof, "stores").items():
-            stores[store_name] = self.store(f"{table}.stores.{store_name}", store_name, overrides,
-                                            config.stores.get(store_name))
+            stores[store_name] = replace(self.store(f"{table}.stores.{store_name}", store_name, overrides,
+                                                    config.stores.get(store_name)), profile=name)
         tiers = dict(config.tiers)
         for tier_name, tier in self.table(table, prof, "tiers").items():
             tiers[tier_name] = self.tier(f"{table}.tiers.{tier_name}", tier_name, tier, tiers.get(tier_name))

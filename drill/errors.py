@@ -72,3 +72,7 @@ class VerificationError(DrillError, AssertionError):
 
 class TargetMissed(DrillError, AssertionError):
     """A measured RTO or RPO exceeded its target."""
+
+
+class LiveStoreNotRestored(VerificationError):
+    """A live store ended a scenario worse than it began (drill put it back, or could not): the scenario fails."""

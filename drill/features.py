@@ -21,6 +21,8 @@ from drill.config import Config
 from drill.controls import control_ids, undeclared_tag_problems
 from drill.durations import DurationError, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
+from drill.names import name_problem
+from drill.provision.factory import check_live_url
 from drill.stores import capabilities, kinds
 from drill.targets import TagError, targets_from_tags
 
@@ -95,8 +97,10 @@ def load_plugins(config: Config) -> list[Any]:
             if not getattr(ctx.step_func, "__module__", "").startswith("drill.")]
 
 
-def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[FeatureError]]:
-    """Every problem drill can see without running: syntax, undefined steps, stores, durations, tags."""
+def check(paths: list[Path], config: Config, *,
+          environment: bool = True) -> tuple[list[ScenarioInfo], list[FeatureError]]:
+    """Every problem drill can see without running: syntax, undefined steps, stores, durations, tags, and (with
+    `environment`, for `check` and `run`, not `list`) live stores whose `url_env` is unset or unusable."""
     errors: list[FeatureError] = []
     infos: list[ScenarioInfo] = []
     extra_steps = load_plugins(config)
@@ -110,7 +114,7 @@ def check(paths: list[Path], config: Config) -> tuple[list[ScenarioInfo], list[F
             errors.append(FeatureError("the feature has no scenarios", path=path))
         for info in found:
             infos.append(info)
-            errors.extend(_check_scenario(info, config, extra_steps))
+            errors.extend(_check_scenario(info, config, extra_steps, environment))
     return infos, errors
 
 
@@ -126,7 +130,8 @@ def _plugin_step(step: Any, extra_steps: list[Any]) -> bool:
     return any(ctx.type in (None, step.type) and ctx.parser.is_matching(step.name) for ctx in extra_steps)
 
 
-def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) -> list[FeatureError]:
+def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any],
+                    environment: bool = True) -> list[FeatureError]:
     errors: list[FeatureError] = []
     try:
         info.targets = [f"{t.metric.upper()} {t.target_seconds:g}s ({t.source})"
@@ -161,13 +166,27 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any]) 
                 for prefix, metric in (("the recovery time is within", "RTO"), ("the data loss is at most", "RPO")):
                     if step.name.startswith(prefix):
                         info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
+        for key, what in (("store", "store name"), ("other", "restore target")):
+            if key == "store" and "kind" not in groups:
+                continue  # a store's name is checked where it is declared
+            problem = name_problem(groups[key]) if key in groups else None
+            if problem is not None:
+                errors.append(FeatureError(f"{what} {groups[key]!r} is refused: {problem}; use a plain name such as "
+                                           f"\"userdb_restored\"", path=info.path, line=step.line_number))
         if "kind" in groups:
-            kind = kinds.by_sentence_name(groups["kind"]).kind
+            kind, name = kinds.by_sentence_name(groups["kind"]).kind, groups["store"]
+            if declared.get(name, kind) != kind:
+                errors.append(FeatureError(
+                    f"store {name!r} is declared again as a {groups['kind']} store; it is a {declared[name]} store "
+                    f"in this scenario: give the other store its own name", path=info.path, line=step.line_number))
+                continue
             try:
-                config.store(groups["store"], kind)
+                store_config = config.store(name, kind)
+                if environment:
+                    check_live_url(store_config)
             except ConfigError as exc:
                 errors.append(FeatureError(exc.detail, path=info.path, line=step.line_number))
-            declared[groups["store"]] = kind
+            declared[name] = kind
             continue
         for key in ("store", "other"):
             name = groups.get(key)

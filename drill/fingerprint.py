@@ -7,6 +7,7 @@ constraints...) with their definitions. `extras` hold store-wide values such as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,14 @@ def compare(expected: Fingerprint, actual: Fingerprint) -> list[Difference]:
             out.append(Difference(key, "extra", f"{key}: {was if was is not None else 'absent'} at the backup, "
                                                 f"{now if now is not None else 'absent'} now"))
     return out
+
+
+def mismatch_message(name: str, source: str, backup_id: str, differences: Sequence[Difference],
+                     details: Sequence[str] = ()) -> str:
+    """The failure of "NAME matches the state of SOURCE at the backup": every difference, then the details a kind
+    adds (which documents or objects), one per line."""
+    listed = "".join(f"\n  - {d.message}" for d in differences) + "".join(f"\n  - {line}" for line in details)
+    return f"{name!r} does not match the state of {source!r} at backup {backup_id}:{listed}"
 
 
 def _schema_differences(label: str, part: str, before: dict[str, str], after: dict[str, str]) -> list[Difference]:

@@ -61,7 +61,12 @@ def check_http(url: str, expected: int, timeout: float = 30.0) -> dict[str, Any]
 
 
 def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
-    """Run a query on a store that runs SQL; the first column of its first row must read `expected`."""
+    """Run a query on a store that runs SQL; the first column of its first row must read `expected`.
+
+    A check reads: the store runs it as one statement, inside a READ ONLY transaction on a live store that
+    does not allow writes, and always rolls it back (capabilities.RunsSql.query_value). Booleans read as psql
+    prints them (`t`/`f`) or as `true`/`false`.
+    """
     if not isinstance(store, RunsSql):
         raise StoreError(capabilities.lacks(store.name, store.kind, RunsSql, "a query check"))
     try:
@@ -69,10 +74,17 @@ def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
     except StoreError as exc:
         raise VerificationError(str(exc)) from None
     actual = "" if value is None else str(value)
-    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual}
-    if actual != expected:
+    evidence = {"store": store.name, "query": query, "expected": expected, "actual": actual,
+                "read_only": store.config.read_only}
+    if not _same(value, actual, expected):
         raise VerificationError(f"the query {query!r} on {store.name!r} returned {actual!r}, expected {expected!r}")
     return evidence
+
+
+def _same(value: Any, actual: str, expected: str) -> bool:
+    if isinstance(value, bool):  # psql prints t/f, Python True/False: both spellings read the same
+        return expected.strip().lower() in (("t", "true") if value else ("f", "false"))
+    return actual == expected
 
 
 class HealthService:

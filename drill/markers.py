@@ -25,6 +25,7 @@ class MarkerWriter:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self._stop = threading.Event()
+        self._first = threading.Event()  # set once the first marker is written (or the writer failed)
         self._thread = threading.Thread(target=self._run, name=f"drill-markers-{store}", daemon=True)
 
     @property
@@ -36,9 +37,15 @@ class MarkerWriter:
         return self.written[-1] if self.written else None
 
     def start(self) -> None:
+        """Start writing; return once the first marker is in the store, so that a backup taken in the next step
+        holds it (otherwise whether the RPO comes from markers would depend on thread scheduling)."""
         self.sink.prepare()
         self.started_at = time.time()
         self._thread.start()
+        self._first.wait(timeout=max(30.0, self.interval * 3))
+        if self.error is not None:
+            raise StoreError(f"the marker writer of {self.store!r} failed on its first marker: {self.error}") \
+                from self.error
 
     def _run(self) -> None:
         seq = 0
@@ -49,11 +56,13 @@ class MarkerWriter:
                 marker = Marker(seq, time.time())
                 self.sink.write(marker)
                 self.written.append(marker)
+                self._first.set()
                 # Keep the cadence: the wait shrinks by however long the write took.
                 next_due += self.interval
                 self._stop.wait(max(0.0, next_due - time.monotonic()))
         except BaseException as exc:  # surfaced by stop(): a writer that died silently would fake an RPO
             self.error = exc
+            self._first.set()
 
     def stop(self) -> None:
         """Stop writing and wait for the thread; raises if the writer had failed."""

@@ -10,7 +10,12 @@ dictionary lookup.
 Points (`<store>` is the name in the feature):
     disaster:<store>         the store has just been lost
     restore:<store>          the backup is chosen; the store's restore is about to start
-    restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet
+    restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet;
+                             Redis (live, replayed): the first batch of keys is restored, the rest is not
+
+A second hook fixes the clock of retention decisions: with `DRILL_NOW` set to epoch seconds,
+`drill backups prune` decides as of that moment, so a test that computed the expected decision
+cannot see UTC midnight (or an hour's end) pass before drill decides.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ from pathlib import Path
 
 POINT_VARIABLE = "DRILL_PAUSE_AT"
 FILE_VARIABLE = "DRILL_PAUSE_FILE"
+
+
+NOW_VARIABLE = "DRILL_NOW"
+
+
+def retention_now() -> float:
+    """Now, for retention decisions: DRILL_NOW when a test fixed it, else the wall clock."""
+    fixed = os.environ.get(NOW_VARIABLE)
+    return float(fixed) if fixed else time.time()
 
 
 def pause_point(name: str) -> None:

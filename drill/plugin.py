@@ -7,6 +7,10 @@ runs in fixture teardown, which pytest also runs at session end after a Ctrl-C. 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,13 +19,14 @@ from typing import Any
 
 import pytest
 
-from drill import vocabulary
+from drill import parallel, vocabulary
 from drill.config import load_config
 from drill.durations import format_duration
-from drill.errors import DrillError, FeatureError
+from drill.errors import DrillError, FeatureError, LiveStoreNotRestored
 from drill.progress import Reporter
+from drill.provision.processes import mark_owned, sweep_stale
 from drill.redact import install_log_redaction, redact_text
-from drill.results import ErrorResult, ScenarioResult, StepResult, iso
+from drill.results import ErrorResult, ScenarioResult, ShardInfo, StepResult, iso
 from drill.scenario import DrillScenario
 from drill.session import DrillSession
 from drill.targets import TagError
@@ -56,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--drill-quiet", action="store_true", default=False, help="no progress lines")
     group.addoption("--drill-mode", action="store_true", default=False,
                     help="set by `drill run`: drill's own terminal output instead of pytest's")
+    group.addoption("--drill-shard", default=None, metavar="I/N",
+                    help="run share I of N (1-based) of the scenarios; `drill report merge` joins the shares")
+    group.addoption("--drill-shard-by", default="history", choices=("history", "count"),
+                    help="balance the shares by the durations in the history (default; by count without one)")
+    group.addoption("--drill-worker-pids", default=None, metavar="DIR",
+                    help="set by `drill run -n`: where each worker writes its pid, so that Ctrl-C reaches it")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,15 +79,76 @@ def pytest_configure(config: pytest.Config) -> None:
     except DrillError as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = config.getoption("drill_report_dir")
-    reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")))
-    config.stash[SESSION_KEY] = DrillSession(drill_config, reporter,
-                                             report_dir=Path(report_dir).resolve() if report_dir else None,
-                                             run_id=config.getoption("drill_run_id"))
+    worker = parallel.is_worker(config)
+    if worker:
+        # A parallel worker's throwaway stores keep their backups and rollback state in a folder of its own
+        # (0700, removed at the end, swept when the worker was killed): two workers never share one.
+        sweep_stale(parallel.WORKER_DIR_PREFIX, "parallel worker's folder", lambda _folder: None)
+        private = Path(tempfile.mkdtemp(prefix=parallel.WORKER_DIR_PREFIX))
+        mark_owned(private)
+        config.stash[_WORKER_DIR] = private
+        drill_config = dataclasses.replace(drill_config, worker_dir=private)
+        if config.getoption("drill_worker_pids"):
+            parallel.register_worker(config.getoption("drill_worker_pids"))
+    # A worker's progress lines would be lost: the controller prints each scenario as its result arrives.
+    reporter = Reporter(_terminal_writer(config), quiet=bool(config.getoption("drill_quiet")) or worker)
+    session = DrillSession(drill_config, reporter, report_dir=Path(report_dir).resolve() if report_dir else None,
+                           run_id=config.getoption("drill_run_id"))
+    config.stash[SESSION_KEY] = session
+    if config.getoption("drill_shard"):
+        try:
+            session.shard_request = parallel.ShardRequest.from_options(
+                config.getoption("drill_shard"), config.getoption("drill_shard_by"), session,
+                parallel.worker_input(config, "drill_shard_durations"))
+        except DrillError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+_WORKER_DIR = pytest.StashKey[Path]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before any scenario: finish what a drill killed with SIGKILL left on live stores (drill.repair) and remove
+    the temporary folders of decrypted backups it left."""
+    if SESSION_KEY not in session.config.stash or hasattr(session.config, "workerinput"):
+        return  # on `drill run -n`, the controller repairs before xdist starts its workers (xdist's hook is trylast)
+    from drill.repair import repair_all, sweep_temp_folders
+
+    drill_session = _session(session.config)
+    sweep_temp_folders()
+    for outcome in repair_all(drill_session.config, lambda text: drill_session.reporter.info(text, force=True)):
+        drill_session.run.repairs.append(outcome)
+        verdict = "repaired" if outcome.ok else "NOT repaired"
+        drill_session.reporter.line(f"drill: live store {outcome.store} left by a killed drill: {verdict} "
+                                    f"({outcome.outcome}){': ' + outcome.message if outcome.message else ''}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config in _configs:
         _configs.remove(config)
+    private = config.stash.get(_WORKER_DIR, None)
+    if private is not None:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker plans its share from the same durations, read once here."""
+    request = _session(node.config).shard_request
+    if request is not None:
+        node.workerinput["drill_shard_durations"] = json.dumps(request.durations)
+
+
+@pytest.hookimpl(trylast=True)  # after -m/--tags has deselected what it does
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    request = _session(config).shard_request
+    if request is None:
+        return
+    keep, drop, info = request.select(items)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+    _session(config).run.shard = info
 
 
 def _terminal_writer(config: pytest.Config) -> Any:
@@ -118,12 +190,14 @@ def _drill_scenario_lifecycle(request: pytest.FixtureRequest) -> Any:
         return
     holder = ScenarioHolder()
     request.node.stash[HOLDER_KEY] = holder
-    yield
-    if holder.scenario is not None:
-        errors = holder.scenario.close()
-        if errors:
-            holder.errors_at_close = errors
-            raise DrillError("clean-up failed: " + "; ".join(errors))
+    # On a parallel worker, a scenario on a live store waits for that store's turn (drill.parallel).
+    with parallel.live_store_turn(request.node, _session(request.config).config):
+        yield
+        if holder.scenario is not None:
+            errors = holder.scenario.close()
+            if errors:
+                holder.errors_at_close = errors
+                raise DrillError("clean-up failed: " + "; ".join(errors))
 
 
 @pytest.fixture
@@ -209,15 +283,24 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: A
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A scenario whose steps passed still fails if a tag target (@tier, @rto, @rpo) was missed."""
+    """The end of a scenario's steps, passed or failed: the live stores' final check (drill.safety_net), then the
+    tag targets. A scenario whose steps passed still fails if a live store was not as it should be, or if a tag
+    target (@tier, @rto, @rpo) was missed."""
     holder = item.stash.get(HOLDER_KEY, None)
     try:
         outcome = yield
     except Exception:
         if holder is not None and holder.scenario is not None:
+            for problem in holder.scenario.end():
+                if holder.result is not None:
+                    holder.result.errors.append(ErrorResult("LiveStoreNotRestored", redact_text(problem)))
             holder.scenario.enforce_targets(raise_on_miss=False)  # measured values still reach the report
         raise
     if holder is not None and holder.scenario is not None:
+        problems = holder.scenario.end()
+        if problems:
+            holder.scenario.enforce_targets(raise_on_miss=False)
+            raise LiveStoreNotRestored("\n".join(problems))
         holder.scenario.enforce_targets(raise_on_miss=True)
     return outcome
 
@@ -250,7 +333,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         result.seconds = time.monotonic() - holder.started
         for error in result.errors:
             _session(item.config).reporter.line(f"    {error.type}: {error.message}")
+        if parallel.is_worker(item.config):  # the controller writes the run's results: send it this scenario
+            setattr(report, parallel.REPORT_ATTRIBUTE,
+                    parallel.encode_result(item.session.items.index(item), result))
+            _session(item.config).sent.add(result.nodeid)
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """xdist controller: a scenario a worker finished joins the run (and its lines are printed here)."""
+    payload = getattr(report, parallel.REPORT_ATTRIBUTE, None)
+    if not _configs or parallel.is_worker(_configs[-1]):
+        return
+    drill_session = _session(_configs[-1])
+    if payload is None and report.failed and report.when not in ("setup", "call", "teardown"):
+        payload = parallel.crashed_worker_result(report)  # a worker died mid-scenario: it must not read as passed
+    if payload is None:
+        return
+    index, result = parallel.decode_result(payload)
+    drill_session.add_worker_result(index, result)
+    drill_session.reporter.scenario_start(f"{result.feature}:{result.line}", result.name)
+    drill_session.reporter.scenario_end(result.status, _scenario_line(result))
+    for error in result.errors:
+        drill_session.reporter.line(f"    {error.type}: {error.message}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: a worker's share of a sharded run (every worker planned the same one)."""
+    output = getattr(node, "workeroutput", {})
+    if node.config.stash.get(SESSION_KEY, None) is None:
+        return
+    drill_session = _session(node.config)
+    if output.get("drill_shard"):
+        drill_session.run.shard = ShardInfo(**json.loads(output["drill_shard"]))
+    if output.get("exitstatus") == pytest.ExitCode.INTERRUPTED:
+        drill_session.interrupted = True
+    for payload in json.loads(output.get("drill_unfinished") or "[]"):  # scenarios an interrupt cut short
+        drill_session.add_worker_result(*parallel.decode_result(payload))
 
 
 def _scenario_line(result: ScenarioResult) -> str:
@@ -282,6 +402,18 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drill_session = _session(session.config)
+    if parallel.is_worker(session.config):  # the controller writes results and history, never a worker
+        output = session.config.workeroutput  # type: ignore[attr-defined]
+        if drill_session.run.shard is not None:
+            output["drill_shard"] = json.dumps(dataclasses.asdict(drill_session.run.shard))
+        unsent = [s for s in drill_session.run.scenarios if s.nodeid not in drill_session.sent]
+        if unsent:  # interrupted: its clean-up has run (fixture teardown); send what it got to
+            drill_session.interrupted = drill_session.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+            drill_session.settle_scenarios(time.time())
+            order = {item.nodeid: index for index, item in enumerate(session.items)}
+            output["drill_unfinished"] = json.dumps(
+                [parallel.encode_result(order.get(s.nodeid, len(order)), s) for s in unsent])
+        return
     if not drill_session.run.scenarios and drill_session.report_dir is None:
         return
     if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -296,7 +428,7 @@ _RESULTS_PATH = pytest.StashKey[Path]()
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     drill_session = _session(config)
-    if not drill_session.run.scenarios:
+    if not drill_session.run.scenarios or parallel.is_worker(config):
         return
     from drill.report.terminal import summary_table
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ class GcsRepository(Repository):
         self.url = url.rstrip("/")
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.lock_dir = local_dir / ".locks"
-        work = Path(tempfile.mkdtemp(prefix="drill-gcs-repo-"))
+        work = safe_paths.private_temp("drill-gcs-repo-")  # decrypted copies may land here: swept after a kill
         atexit.register(shutil.rmtree, work, True)
         super().__init__(work)
         self.bucket = _client().bucket(bucket)

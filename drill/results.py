@@ -56,7 +56,8 @@ class TargetResult:
     target_seconds: float
     source: str  # e.g. "@tier:critical", "@rto:30m", "step at line 14"
     measured_seconds: float | None = None
-    met: bool | None = None  # None: could not be measured
+    met: bool | None = None  # None: not evaluated (an interrupted scenario); False: missed or not measurable
+    unmeasured_reason: str | None = None  # why measured_seconds is None (e.g. the restore failed)
 
 
 @dataclass
@@ -65,6 +66,26 @@ class ErrorResult:
     message: str
     step: str | None = None
     line: int | None = None
+
+
+@dataclass
+class LiveStoreCheck:
+    """The safety net's last word on one live store (drill.safety_net): what the drill did to it, and whether
+    it ended as it began or as the backup it was restored from on purpose (else: what drill did about it)."""
+
+    store: str
+    kind: str
+    location: str = ""
+    changes: list[str] = field(default_factory=list)  # e.g. "lost", "restored in place from backup X"
+    reference: str | None = None  # what drill could put it back from (a copy of a backup, a safety copy)
+    outcome: str = "not checked"  # see safety_net.OUTCOMES
+    ok: bool = True  # False: the scenario fails (the store was left worse, or could not be put back)
+    verified: bool = False  # a fingerprint taken now matched the expected one
+    matched: str | None = None  # which expected state it matched
+    differences: list[str] = field(default_factory=list)
+    message: str = ""
+    seconds: float | None = None
+    interrupted: str | None = None  # repairs: which drill left the journal, and when
 
 
 @dataclass
@@ -87,10 +108,36 @@ class ScenarioResult:
     evidence: Evidence = field(default_factory=Evidence)
     errors: list[ErrorResult] = field(default_factory=list)
     nodeid: str = ""
+    live_stores: list[LiveStoreCheck] = field(default_factory=list)  # the safety net's final check
 
     @property
     def targets_met(self) -> bool:
         return all(t.met is not False for t in self.targets)
+
+
+@dataclass
+class ShardInfo:
+    """This run is one share of a sharded run (`drill run --shard I/N`); `drill report merge` joins the shares."""
+
+    index: int  # 1-based
+    count: int
+    plan: str  # sha256 of the whole plan (order and assignment): every share of one run has the same
+    balanced_by: str  # history (durations of past runs) | count
+    scenarios: list[str]  # the keys (drill.sharding.scenario_key) this share was planned to run, in run order
+    order: list[str]  # every key of the whole run, in run order
+
+
+@dataclass
+class MergedShard:
+    """One share of a merged run, as `drill report merge` found it."""
+
+    index: int
+    run_id: str
+    host: str
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    content_sha256: str
 
 
 @dataclass
@@ -113,6 +160,10 @@ class RunResult:
     # Scenarios evidence them through their @control:ID tags; the report's Controls section reads this.
     controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    shard: ShardInfo | None = None  # set in a shard's results (drill run --shard)
+    merged_from: list[MergedShard] = field(default_factory=list)  # set in a merged run (drill report merge)
+    # Live stores left half-done by a drill that was killed, finished before this run started (drill.repair).
+    repairs: list[LiveStoreCheck] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -20,6 +20,7 @@ from drill.controls import ControlStatus, evaluate, format_period, occurrences, 
 from drill.durations import format_duration
 from drill.errors import DrillError
 from drill.report.history import HistoryEntry, read_history, verify
+from drill.report.history_store import HistoryStore, default_store, history_store
 
 TREND_POINTS = 10  # the trend lists at most this many of the latest measurements
 
@@ -106,11 +107,12 @@ def _stores_of(scenario: Mapping[str, Any]) -> list[str]:
     return sorted(str(n) for n in names if n)
 
 
-def _read_results(report_dir: Path, entry: HistoryEntry) -> dict[str, Any]:
+def _read_results(store: HistoryStore, entry: HistoryEntry) -> dict[str, Any]:
     """The run's results.json when it is still there and readable (else empty: the history alone counts)."""
     try:
-        raw = json.loads((report_dir / entry.results).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        found = store.get(entry.results)
+        raw = json.loads(found) if found is not None else None
+    except (OSError, ValueError, DrillError):
         return {}
     return raw if isinstance(raw, dict) else {}
 
@@ -118,9 +120,11 @@ def _read_results(report_dir: Path, entry: HistoryEntry) -> dict[str, Any]:
 def gather(report_dir: Path, config: Config | None, as_of: dt.datetime | None = None) -> SuiteStatus:
     if not report_dir.is_dir():
         raise DrillError(f"{report_dir}: no reports directory; run `drill run` first, or name it with --report-dir")
-    entries = read_history(report_dir)
+    # The history lives where [drill] history (or $DRILL_HISTORY) says: beside the runs by default.
+    store = history_store(config, report_dir) if config is not None else default_store(report_dir)
+    entries = read_history(report_dir, store)
     if not entries:
-        raise DrillError(f"{report_dir}: no runs in the history (history.jsonl); run `drill run` first")
+        raise DrillError(f"{report_dir}: no runs in the history ({store.location}); run `drill run` first")
     now = as_of or dt.datetime.now(tz=dt.UTC)
     seen: list[Seen] = []
     declared: dict[str, dict[str, Any]] = {}
@@ -128,7 +132,7 @@ def gather(report_dir: Path, config: Config | None, as_of: dt.datetime | None = 
         started = parse_time(entry.started_at)
         if started is None or started > now:
             continue
-        raw = _read_results(report_dir, entry)
+        raw = _read_results(store, entry)
         details = {f"{s.get('feature', '')}::{s.get('name', '')}": s for s in raw.get("scenarios", [])
                    if isinstance(s, dict)}
         if isinstance(raw.get("controls"), dict) and raw["controls"]:
@@ -144,7 +148,7 @@ def gather(report_dir: Path, config: Config | None, as_of: dt.datetime | None = 
     usable = [e for e in entries if (parse_time(e.started_at) or now) <= now]
     controls = evaluate(declared, occurrences((e.run_id, e.started_at, e.scenarios) for e in usable), now)
     scenarios = _scenarios(seen)
-    problems = [str(p) for p in verify(report_dir)]
+    problems = [str(p) for p in verify(report_dir, store=store)]
     return SuiteStatus(report_dir, now, len(usable), usable[-1] if usable else None, _stores(seen, scenarios, now),
                        scenarios, controls, problems)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from drill.config import Config
-from drill.durations import DurationError, parse_duration
+from drill.durations import DurationError, format_duration, parse_duration
 from drill.results import TargetResult
 
 TAG_PREFIXES = ("tier:", "rto:", "rpo:")
@@ -28,7 +28,30 @@ def targets_from_tags(tags: Iterable[str], config: Config) -> list[TargetResult]
             targets.append(TargetResult("rpo", tier.rpo, f"@{tag}"))
         elif name in ("rto", "rpo"):
             try:
-                targets.append(TargetResult(name, parse_duration(value), f"@{tag}"))
+                seconds = parse_duration(value)
             except DurationError as exc:
                 raise TagError(f"@{tag}: {exc}") from None
+            if seconds <= 0:
+                raise TagError(f"@{tag}: a target must be above 0 (e.g. @{name}:30m)")
+            targets.append(TargetResult(name, seconds, f"@{tag}"))
     return targets
+
+
+def evaluate(target: TargetResult, measured: float | None, unmeasured_reason: str | None = None) -> None:
+    """Record the measured figure on the target and whether it is met (a figure that is missing is not met, and
+    `unmeasured_reason` says why it is missing, e.g. the restore failed)."""
+    target.measured_seconds = measured
+    target.unmeasured_reason = unmeasured_reason if measured is None else None
+    target.met = measured is not None and measured <= target.target_seconds
+
+
+def missed_message(target: TargetResult) -> str:
+    """What a missed target says: the metric, the figure, the target and where the target came from."""
+    what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
+    if target.measured_seconds is None:
+        why = target.unmeasured_reason or (
+            f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
+        return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
+                f"{why}")
+    return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
+            f"{format_duration(target.target_seconds)} ({target.source})")

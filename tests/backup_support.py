@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from drill.config import StoreConfig
-from drill.fingerprint import Fingerprint
 from drill.provision import pg_binaries
 from drill.provision.local_postgres import LocalPostgresCluster
 from drill.stores.postgres import PgServer, PostgresStore
+from tests import oracles
+from tests.live_servers import postgres_bin_dir
 
 PASSWORD = "Pr0d-S3cret-pw"
 SEED_ROWS = 300
@@ -42,8 +46,22 @@ class ProdDb:
         name = database or self.database
         return PostgresStore(name=name, config=StoreConfig(name=name, kind="postgres"), server=server, database=name)
 
-    def fingerprint(self, database: str | None = None) -> Fingerprint:
-        return self.store(database).fingerprint()
+    def psql(self, sql: str, database: str) -> str:
+        """SQL through the server's own psql (for tests/oracles.py): unaligned, tuples only."""
+        env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "10"}
+        done = subprocess.run([str(postgres_bin_dir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-h", "127.0.0.1", "-p", str(self.cluster.port), "-U", "postgres", "-d", database,
+                               "-c", sql], capture_output=True, text=True, env=env, timeout=300)
+        if done.returncode != 0:
+            raise AssertionError(f"psql failed on {database}: {sql[:200]}\n{done.stderr}")
+        return done.stdout.strip()
+
+    def state(self, database: str | None = None) -> dict[str, Any]:
+        """What a restore must bring back, read by psql (tests/oracles.py), never by drill's fingerprint."""
+        return oracles.pg_state(self, database or self.database)
+
+    def rows(self, database: str | None = None) -> int:
+        return sum(count for count, _ in oracles.pg_tables(self, database or self.database).values())
 
     def execute(self, sql: str, database: str | None = None) -> None:
         with psycopg.connect(self.cluster.conninfo(database or self.database), autocommit=True) as conn:

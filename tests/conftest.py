@@ -41,6 +41,9 @@ class DrillRun:
     stdout: str
     stderr: str
     results: dict[str, Any] | None
+    # The test's own clock around the run: every moment drill records must lie between them.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
     @property
     def output(self) -> str:
@@ -78,12 +81,53 @@ def drill_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_drill(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> DrillRun:
     """Run `python -m drill ARGS` in `cwd`; pick up the newest results.json under cwd/reports."""
     before = set((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else set()
+    started = time.time()
     done = subprocess.run([sys.executable, "-m", "drill", *args], cwd=cwd, capture_output=True, text=True,
                           env=drill_env(env), timeout=timeout)
+    ended = time.time()
     after = set((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else set()
     new = sorted(after - before)
     results = json.loads(new[-1].read_text()) if new else None
-    return DrillRun(done.returncode, done.stdout, done.stderr, results)
+    return DrillRun(done.returncode, done.stdout, done.stderr, results, started, ended)
+
+
+# RPO bounds from what a scenario does. Markers are written every INTERVAL; between the recovery point
+# (the backup's snapshot, or the writer's last marker) and the disaster the scenario waits GAP seconds,
+# plus the steps in between (the backup itself when it comes after the recovery point). So
+#     GAP <= RPO <= GAP + INTERVAL + (the backup steps in the gap) + RPO_SLACK.
+# RPO_SLACK is what the step machinery adds between two steps (pytest-bdd dispatch, the writer's stop).
+# Measured with bench/rpo_slack.py: at most 0.03 s above gap + backup, at a load average of 9 to 11 on
+# this 2-core machine (docs/testing.md). 0.5 s keeps load spikes from failing a test, while a disaster
+# recorded 0.7 s late, or a recovery point one marker off, already falls outside.
+RPO_SLACK = 0.5
+
+
+def phase_seconds(scenario: dict[str, Any], name: str, store: str) -> float:
+    """The summed duration of the scenario's phases NAME of STORE (e.g. its backups)."""
+    return sum(p["seconds"] or 0.0 for p in scenario["phases"] if p["name"] == name and p["store"] == store)
+
+
+def assert_rpo_between(run: DrillRun, scenario: dict[str, Any], gap: float, interval: float,
+                       backup_in_gap: str | None = None) -> float:
+    """The scenario's RPO lies between `gap` and `gap + interval + RPO_SLACK` (plus the backups of the store
+    named by `backup_in_gap`, when they sit between the recovery point and the disaster); returns it."""
+    rpo = scenario["rpo_seconds"]
+    extra = phase_seconds(scenario, "backup", backup_in_gap) if backup_in_gap else 0.0
+    high = gap + interval + extra + RPO_SLACK
+    assert rpo is not None and gap <= rpo <= high, \
+        f"RPO {rpo} outside [{gap}, {high:.3f}] (gap {gap}, interval {interval}, backup {extra:.3f}s)\n{run.output}"
+    # The RPO is under the run's own duration, as the test's clock measured it.
+    assert rpo <= run.ended_at - run.started_at
+    for markers in scenario["evidence"]["markers"].values():
+        if markers.get("disaster_at") is not None:
+            assert run.started_at <= markers["disaster_at"] <= run.ended_at, markers
+    return float(rpo)
+
+
+def newest_results(cwd: Path) -> dict[str, Any] | None:
+    """The newest results.json under cwd/reports (by run id, which starts with the time)."""
+    found = sorted((cwd / "reports").glob("*/results.json")) if (cwd / "reports").is_dir() else []
+    return json.loads(found[-1].read_text()) if found else None
 
 
 def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[str, Any], str]:
@@ -96,6 +140,13 @@ def run_bench_smoke(script: str, out: Path, timeout: float = 300) -> tuple[dict[
     assert done.returncode == 0, done.stdout + done.stderr
     report: dict[str, Any] = json.loads(out.read_text())
     return report, done.stdout
+
+
+def _interruptible() -> None:
+    """In the drill child: Ctrl-C (SIGINT) acts as in a terminal, even when the test suite itself was started
+    with SIGINT ignored (a background job of a script, nohup): the tests that interrupt drill must not
+    depend on how the suite was launched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @dataclass
@@ -121,7 +172,7 @@ def start_waiting_drill(cwd: Path, *args: str, marker: str = "waiting 10m", time
     """Start `python -m drill ARGS` in `cwd` and read its output until it prints `marker` (readiness: the drill
     itself says it is waiting); fails, killing the drill, when it ends or `timeout` passes first."""
     proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=drill_env())
+                            stderr=subprocess.STDOUT, text=True, env=drill_env(), preexec_fn=_interruptible)
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -197,7 +248,7 @@ def start_paused_drill(cwd: Path, point: str, *args: str, env: dict[str, str] | 
     pause_file = cwd / f".drill-pause-{uuid.uuid4().hex[:8]}"
     full_env = drill_env({**(env or {}), "DRILL_PAUSE_AT": point, "DRILL_PAUSE_FILE": str(pause_file)})
     proc = subprocess.Popen([sys.executable, "-m", "drill", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=full_env)
+                            stderr=subprocess.STDOUT, text=True, env=full_env, preexec_fn=_interruptible)
     paused = PausedDrill(proc, pause_file)
     paused.wait_paused(timeout)
     return paused
@@ -221,6 +272,26 @@ def plugin_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str
             **(extra or {})}
 
 
+class ClosedPort:
+    """A free 127.0.0.1 port held (bound, never listening) while in use, so connections to it are refused and
+    no other process can take it: for "nobody is listening there" tests, instead of a fixed port."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+
+    def __enter__(self) -> ClosedPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+
+
+def closed_port() -> ClosedPort:
+    return ClosedPort()
+
+
 def port_open(port: int) -> bool:
     """Whether something on 127.0.0.1 accepts connections on `port`."""
     with socket.socket() as sock:
@@ -233,6 +304,16 @@ def location_port(location: str) -> int:
     found = re.search(r"127\.0\.0\.1:(\d+)", location)
     assert found, f"no 127.0.0.1:PORT in location {location!r}"
     return int(found.group(1))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reverse-order", action="store_true",
+                     help="run the collected tests last to first: shows no test depends on another having run")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse-order"):
+        items.reverse()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import glob
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -216,12 +217,14 @@ class LiveRedis:
 
     PASSWORD = "Live-Redis-pw-9Tm"
 
-    def __init__(self, *, appendonly: bool = False) -> None:
+    def __init__(self, *, appendonly: bool = False, rdb: Path | None = None) -> None:
         self.root = _private_dir()
         self.log = self.root / "redis.log"
         self.port = 0
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
+        if rdb is not None:  # start on a copy of this RDB file (e.g. a backup, to read it with redis-py)
+            shutil.copyfile(rdb, self.root / "dump.rdb")
 
     def __enter__(self) -> LiveRedis:
         try:
@@ -450,11 +453,16 @@ class LiveFirestore:
 
     def client(self) -> object:
         """A Firestore client bound to this emulator (set for the client only, not for drill's environment)."""
+        return self.client_for(self.host, self.project)
+
+    @staticmethod
+    def client_for(host: str, project: str) -> object:
+        """A Firestore client for `project` on the emulator at `host`."""
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import firestore
 
-        with _environ(FIRESTORE_EMULATOR_HOST=self.host):
-            return firestore.Client(project=self.project, credentials=AnonymousCredentials())
+        with _environ(FIRESTORE_EMULATOR_HOST=host):
+            return firestore.Client(project=project, credentials=AnonymousCredentials())
 
     def stop(self) -> None:
         if self.process is not None:
@@ -479,14 +487,36 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def secrets_in(text: str, *secrets: str) -> list[str]:
-    """The secrets found in `text` in raw, URL-encoded or base64 form (for leak scans)."""
+def secret_forms(secret: str) -> set[bytes]:
+    """The byte strings that betray `secret`: raw, URL-encoded (both ways), and its base64 at each of the three
+    alignments it can take inside a longer base64 text (only the characters that depend on the secret alone)."""
     import base64
 
-    found = []
-    for secret in secrets:
-        forms = {secret, quote(secret), quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
-        if any(form and form in text for form in forms):
-            found.append(secret)
-    return found
+    raw = secret.encode()
+    escaped = quote(secret, safe="")
+    forms = {raw, quote(secret).encode(), escaped.encode(),
+             re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), escaped).encode()}
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw)
+        # Only the characters whose 6 bits all come from the secret: not those shared with what surrounds it.
+        core = encoded[(shift * 8 + 5) // 6:(shift + len(raw)) * 8 // 6]
+        if len(core) >= 8:
+            forms.add(core)
+    return {form for form in forms if form}
 
+
+def secrets_in(text: str | bytes, *secrets: str) -> list[str]:
+    """The secrets found in `text` in raw, URL-encoded or base64 form (for leak scans)."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return [secret for secret in secrets if any(form in data for form in secret_forms(secret))]
+
+
+def secrets_in_files(root: Path, *secrets: str) -> dict[str, list[str]]:
+    """Every byte of every file under `root` read and searched for each secret in each form: path -> found."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            hits = secrets_in(path.read_bytes(), *secrets)
+            if hits:
+                found[str(path)] = hits
+    return found

@@ -17,9 +17,14 @@ plain data that compares with `==` and prints readably in an assertion failure.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 
-from tests.live_servers import LivePostgres
+
+class Psql(Protocol):
+    """A server the oracle reads with psql (LivePostgres, or the backup tests' production stand-in)."""
+
+    def psql(self, sql: str, database: str) -> str: ...
+
 
 # -- PostgreSQL -------------------------------------------------------------------------------------------
 
@@ -27,7 +32,7 @@ _USER_TABLES = ("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename)
                 "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
 
 
-def pg_tables(pg: LivePostgres, database: str) -> dict[str, tuple[int, str]]:
+def pg_tables(pg: Psql, database: str) -> dict[str, tuple[int, str]]:
     """Each user table: (row count, md5 of its rows as text, sorted)."""
     found: dict[str, tuple[int, str]] = {}
     for table in pg.psql(_USER_TABLES, database).splitlines():
@@ -55,12 +60,12 @@ _CATALOG_QUERIES = {
 }
 
 
-def pg_catalog(pg: LivePostgres, database: str) -> dict[str, list[str]]:
+def pg_catalog(pg: Psql, database: str) -> dict[str, list[str]]:
     """Columns, constraints, indexes, views, sequences (with their values) and table owners."""
     return {name: pg.psql(query, database).splitlines() for name, query in _CATALOG_QUERIES.items()}
 
 
-def pg_state(pg: LivePostgres, database: str) -> dict[str, Any]:
+def pg_state(pg: Psql, database: str) -> dict[str, Any]:
     """Everything a restore must bring back: contents and catalog."""
     return {"tables": pg_tables(pg, database), "catalog": pg_catalog(pg, database)}
 

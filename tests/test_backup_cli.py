@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from drill.lock import store_lock
 from drill.provision import pg_binaries
 from drill.repository import Repository
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
-from tests.conftest import run_drill
+from tests.conftest import closed_port, run_drill, start_paused_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 __all__ = ["pg_cluster", "prod_db"]
 
@@ -36,7 +38,7 @@ def _pg_dump(prod: ProdDb, *args: str) -> bytes:
 def test_an_encrypted_round_trip(drill_dir: Path, prod_db: ProdDb) -> None:
     write_config(drill_dir, key=True)
     key = crypto.new_key_file(drill_dir / "backup.key")
-    before = prod_db.fingerprint()
+    before = prod_db.state()
     done = run_drill(drill_dir, "backup", "userdb", env=_env(prod_db))
     assert done.code == 0, done.output
     [entry] = Repository(drill_dir / "repo").entries()
@@ -46,10 +48,20 @@ def test_an_encrypted_round_trip(drill_dir: Path, prod_db: ProdDb) -> None:
     assert entry.manifest.encryption == age_files.parameters(key)
     manifest_text = (entry.directory / "manifest.json").read_text()
     assert key.material.hex() not in manifest_text and key.id in manifest_text
-    restored = run_drill(drill_dir, "restore", "userdb", "--into", "userdb_plain", env=_env(prod_db))
-    assert restored.code == 0, restored.output
-    assert prod_db.fingerprint("userdb_plain").parts == before.parts
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("drill-restore-*/*.dump"))  # plaintext removed
+    # drill decrypts into a private work folder under TMPDIR (its own, here): held mid-restore, the plaintext
+    # dump is there in a 0700 folder; once drill ends, nothing of it is left.
+    private_tmp = drill_dir / "tmp"
+    private_tmp.mkdir()
+    paused = start_paused_drill(drill_dir, "restore-started:userdb", "restore", "userdb", "--into", "userdb_plain",
+                                env={**_env(prod_db), "TMPDIR": str(private_tmp)})
+    [work] = list(private_tmp.glob("drill-restore-*"))
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
+    plaintext = [p for p in work.rglob("*") if p.is_file() and p.read_bytes()[:5] == b"PGDMP"]
+    assert plaintext, list(work.rglob("*"))
+    output = paused.finish()
+    assert paused.proc.returncode == 0, output
+    assert prod_db.state("userdb_plain") == before
+    assert list(private_tmp.iterdir()) == []  # the plaintext and its folder are gone
 
 
 def _damage(how: str, target: Path, drill_dir: Path) -> None:
@@ -80,7 +92,7 @@ def test_damage_is_rejected_before_the_target_is_touched(drill_dir: Path, prod_d
         stored = copied
         args += ["--from", "backups/userdb_*.dump.enc"]
     prod_db.execute("UPDATE users SET full_name = 'changed after the backup' WHERE id = 1")
-    before, databases = prod_db.fingerprint(), prod_db.databases()
+    before, databases = prod_db.state(), prod_db.databases()
     _damage(how, stored, drill_dir)
 
     done = run_drill(drill_dir, *args, env=_env(prod_db))
@@ -94,7 +106,7 @@ def test_damage_is_rejected_before_the_target_is_touched(drill_dir: Path, prod_d
     }[(how, source)]
     assert expected in done.stderr
     assert "restoring" not in done.stdout  # the target was never reached
-    assert prod_db.fingerprint().parts == before.parts  # production unchanged, the new row still there
+    assert prod_db.state() == before  # production unchanged, the new row still there
     assert prod_db.databases() == databases
     log = (drill_dir / "repo" / "drill-backup.log").read_text().splitlines()
     assert f" drill restore userdb {'refused' if how == 'wrong key' else 'failed'} " in log[-1]
@@ -107,7 +119,7 @@ def test_a_runbook_gzip_sql_backup_found_by_glob(drill_dir: Path, prod_db: ProdD
     older = _pg_dump(prod_db, "-Fp")
     prod_db.execute("DELETE FROM orders WHERE id > 10")
     newest = _pg_dump(prod_db, "-Fp")
-    expected = prod_db.fingerprint()
+    expected = prod_db.state()
     (folder / "userdb_20240114_143000.sql.gz").write_bytes(gzip.compress(older))
     (folder / "userdb_20240115_143000.sql.gz").write_bytes(gzip.compress(newest))
     (folder / "orderdb_20240116_143000.sql.gz").write_bytes(gzip.compress(older))
@@ -120,7 +132,7 @@ def test_a_runbook_gzip_sql_backup_found_by_glob(drill_dir: Path, prod_db: ProdD
     assert "from userdb_20240115_143000.sql.gz into 'userdb_restored'" in done.stdout
     assert "recovery point 2024-01-15T14:30:00" in done.stdout
     assert "(no fingerprint recorded with this backup to compare)" in done.stdout
-    assert prod_db.fingerprint("userdb_restored").parts == expected.parts
+    assert prod_db.state("userdb_restored") == expected
 
     # Dated by modification time when the name has no date.
     (folder / "nodate.sql.gz").write_bytes(gzip.compress(older))
@@ -143,7 +155,7 @@ def test_custom_format_and_tar_backups_from_outside_drill(drill_dir: Path, prod_
     copy = f"{prod_db.database}_ext"
     done = run_drill(drill_dir, "restore", "userdb", "--from", path.name, "--into", copy, env=_env(prod_db))
     assert done.code == 0, done.output
-    assert prod_db.fingerprint(copy).parts == prod_db.fingerprint().parts
+    assert prod_db.state(copy) == prod_db.state()
     # A damaged archive is refused before anything is created.
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     databases = prod_db.databases()
@@ -167,10 +179,11 @@ def test_cron_behaviour_lock_exit_codes_and_one_log_line(drill_dir: Path, prod_d
     local = run_drill(drill_dir, "backup", "scratch", env=_env(prod_db))
     assert local.code == 2 and 'set provision = "live"' in local.stderr
 
-    down = run_drill(drill_dir, "backup", "userdb",
-                     env={"USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:9/{prod_db.database}"})
+    with closed_port() as closed:
+        down = run_drill(drill_dir, "backup", "userdb", env={
+            "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed.port}/{prod_db.database}"})
     assert down.code == 1 and "cannot connect to PostgreSQL" in down.stderr
-    assert PASSWORD not in down.output and PASSWORD not in log.read_text()
+    assert secrets_in(down.output, PASSWORD) == [] and secrets_in_files(drill_dir, PASSWORD) == {}
 
     ok = run_drill(drill_dir, "backup", "userdb", env=_env(prod_db))
     assert ok.code == 0 and ok.output == ""

@@ -1,7 +1,8 @@
 """The cron contract for every failure, the unexpected ones too: a log line appended, a notification
-received (a real local webhook), exit 1, and a traceback only under -v. Faults are real: a URL with
-port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
-the backup is encrypted (a 16 KiB tmpfs mounted in a private mount namespace)."""
+received (a real local webhook), exit 1 (2 for bad input), and a traceback only under -v. Faults are real:
+a URL with port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
+the backup is encrypted (a 16 KiB tmpfs mounted in a private mount namespace). The full disk is also the error
+nobody named (an OSError drill does not turn into one of its own): one line without -v, its traceback with -v."""
 
 from __future__ import annotations
 
@@ -48,18 +49,23 @@ def _assert_contract(done_code: int, stderr: str, log: Path, hook: Webhook, acti
     assert PASSWORD not in stderr and PASSWORD not in log.read_text()
 
 
-def test_a_url_with_port_99999_is_logged_notified_and_exits_1(drill_dir: Path, webhook: Webhook) -> None:
+def test_a_url_with_port_99999_is_refused_logged_notified_and_exits_2(drill_dir: Path, webhook: Webhook) -> None:
+    """A bad port is bad input (issue 12): one line naming the variable, exit 2 (refused), no traceback even with
+    -v; cron still gets its log line and its notification."""
     _notifying_config(drill_dir)
     env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:99999/userdb"}
     log = drill_dir / "repo" / "drill-backup.log"
     (drill_dir / "userdb_20240101_000000.sql").write_text("SELECT 1;\n")  # a backup file made outside drill
+    message = "USERDB_URL has a bad port '99999'"
     for action, args in (("backup", ["backup", "userdb"]),
-                         ("restore", ["restore", "userdb", "--from", "userdb_20240101_000000.sql", "--into", "copy"])):
+                         ("restore", ["restore", "userdb", "--from", "userdb_20240101_000000.sql", "--into", "copy"]),
+                         ("backup", ["backup", "userdb", "-v"])):
         done = run_drill(drill_dir, *args, env=env)
-        _assert_contract(done.code, done.stderr, log, webhook, action, "Port out of range")
-    verbose = run_drill(drill_dir, "backup", "userdb", "-v", env=env)
-    assert verbose.code == 1 and "Traceback (most recent call last)" in verbose.stderr
-    assert PASSWORD not in verbose.stderr
+        assert done.code == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and PASSWORD not in done.stderr
+        last = log.read_text().splitlines()[-1]
+        assert f" drill {action} userdb refused " in last and message in last and PASSWORD not in last
+        assert "FAILED" in webhook.received[-1]["text"] and message in webhook.received[-1]["attachments"][0]["text"]
     assert len(log.read_text().splitlines()) == 3 and len(webhook.received) == 3
 
 
@@ -104,16 +110,47 @@ def test_a_server_killed_in_the_middle_of_a_backup(drill_dir: Path, webhook: Web
 DISK_FULL = '''mount -t tmpfs -o size=16k,mode=0700 tmpfs "$1" && shift && exec "$@"'''
 
 
-def test_a_repository_disk_that_fills_up_while_encrypting(drill_dir: Path, webhook: Webhook, prod_db: ProdDb) -> None:
+def _backup_onto_a_full_disk(drill_dir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`drill backup userdb ARGS` whose repository is a 16 KiB tmpfs, in a mount namespace of its own (so the
+    disk is new, and empty, for each call; the real folder underneath stays empty)."""
     unshare = shutil.which("unshare")
     assert unshare, "unshare (util-linux) is needed to mount a private tmpfs"
-    _notifying_config(drill_dir, key=True, log_file="logs/drill-backup.log")
-    (drill_dir / "repo").mkdir()
-    env = drill_env({"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url})
+    (drill_dir / "repo").mkdir(exist_ok=True)
     done = subprocess.run([unshare, "-m", "sh", "-c", DISK_FULL, "sh", str(drill_dir / "repo"), sys.executable, "-m",
-                           "drill", "backup", "userdb"], cwd=drill_dir, env=env, capture_output=True, text=True,
-                          timeout=300)
+                           "drill", "backup", "userdb", *args], cwd=drill_dir, env=drill_env(env), capture_output=True,
+                          text=True, timeout=300)
     assert "mount" not in done.stderr.split(":", 1)[0], done.stderr  # the tmpfs was mounted
+    return done
+
+
+def test_a_repository_disk_that_fills_up_while_encrypting(drill_dir: Path, webhook: Webhook, prod_db: ProdDb) -> None:
+    _notifying_config(drill_dir, key=True, log_file="logs/drill-backup.log")
+    done = _backup_onto_a_full_disk(drill_dir, {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url})
     _assert_contract(done.returncode, done.stderr, drill_dir / "logs" / "drill-backup.log", webhook, "backup",
                      "No space left on device")
     assert not list((drill_dir / "repo").iterdir())  # the tmpfs is gone with its namespace; the real folder is empty
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(drill_dir: Path, webhook: Webhook,
+                                                                   prod_db: ProdDb) -> None:
+    """An error nobody named (here a real ENOSPC while the backup is encrypted into the repository) reaches cron as
+    one line that says how to see more; `-v` prints its traceback. Both runs still log and notify."""
+    _notifying_config(drill_dir, key=True, log_file="logs/drill-backup.log")
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url}
+    log = drill_dir / "logs" / "drill-backup.log"
+    quiet = _backup_onto_a_full_disk(drill_dir, env)
+    # The trigger must stay an unnamed error: if drill one day names it, this test needs another one.
+    assert "drill: error: unexpected error: OSError: [Errno 28] No space left on device" in quiet.stderr, quiet.stderr
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
+    assert quiet.stderr.strip().splitlines() == [next(line for line in quiet.stderr.splitlines()
+                                                      if line.startswith("drill: error: "))]  # one line
+    assert quiet.stderr.rstrip().endswith("(run again with -v for the traceback)")
+    verbose = _backup_onto_a_full_disk(drill_dir, env, "-v")
+    assert verbose.returncode == 1, verbose.stderr
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert "OSError: [Errno 28] No space left on device" in verbose.stderr
+    assert "run again with -v" not in verbose.stderr
+    assert PASSWORD not in quiet.stderr + verbose.stderr + log.read_text()
+    assert len(log.read_text().splitlines()) == 2 and len(webhook.received) == 2
+    assert all(" drill backup userdb failed " in line for line in log.read_text().splitlines())
+    assert not list((drill_dir / "repo").iterdir())  # nothing written through to the real folder

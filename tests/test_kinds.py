@@ -92,7 +92,7 @@ def test_kind_keys_are_typed_options_and_profiles_override_them(tmp_path: Path) 
                                          '[profiles.ci.stores.db]\nrestore_jobs = 1\n'))
     db, volume = config.stores["db"], config.stores["v"]
     assert type(db.options).__name__ == "PostgresOptions" and db.options.key_names() == (
-        "database", "restore_jobs", "image", "pitr")
+        "database", "restore_jobs", "image", "pitr", "restore_owners")  # restore_owners: issue 12
     assert (db.database, db.restore_jobs, db.pitr) == ("users", 2, False)  # read through to the options
     assert volume.stop_containers == ("web", "worker")
     ci = load_config(tmp_path / "drill.toml", profile="ci").stores["db"]

@@ -1,5 +1,6 @@
-"""Live stores: never destroyed without `destructive = true`, restores go to a new database, and the
-password of the live URL appears nowhere in results, reports, backups or output."""
+"""Live stores: never destroyed or overwritten without `destructive = true` (a restore goes into a new
+database only when the sentence says `into`), and the password of the live URL appears nowhere in
+results, reports, backups or output."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from drill.provision import pg_binaries
 from drill.provision.local_postgres import LocalPostgresCluster
 from tests.conftest import run_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 PASSWORD = "Sup3r-S3cret-pw"
 
@@ -25,12 +27,11 @@ FEATURE = '''Feature: live drills
     Then "prod_drill" matches the state of "prod" at the backup
     And "prod" holds 300 rows
 
-  Scenario: a plain restore of a live database goes into a new database
+  Scenario: a plain restore of a live database that may not be overwritten is refused
     Given the PostgreSQL store "prod"
     And a backup of "prod" is taken
     When "prod" is restored from its latest backup
     Then "prod" matches its state at the backup
-    And "prod" holds 300 rows
 
   Scenario: losing a live database that may not be destroyed
     Given the PostgreSQL store "prod"
@@ -76,11 +77,12 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     assert restore["evidence"]["fingerprints"]["prod_drill"]["differences"] == []
     assert restore["evidence"]["stores"]["prod"]["location"] == f"postgresql://postgres@127.0.0.1:{live_server.port}/prod"
 
-    plain = run.scenario("a plain restore of a live database goes into a new database")
-    assert plain["status"] == "passed", run.output
-    [copy] = [name for name in plain["evidence"]["fingerprints"]]
-    assert copy.startswith("prod_drill_") and plain["evidence"]["fingerprints"][copy]["differences"] == []
-    assert plain["rto_seconds"] is not None
+    # In place means in place: without `destructive = true` a plain restore is refused, naming both ways out.
+    plain = run.scenario("a plain restore of a live database that may not be overwritten is refused")
+    assert plain["status"] == "failed", run.output
+    assert "refusing to restore live store 'prod' in place" in plain["errors"][0]["message"]
+    assert '"prod" is restored from its latest backup into "prod_restored"' in plain["errors"][0]["message"]
+    assert plain["rto_seconds"] is None
 
     refused = run.scenario("losing a live database that may not be destroyed")
     assert refused["status"] == "failed"
@@ -98,11 +100,10 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     assert row is not None and row[0] == 60
 
     # The password is nowhere: output, results, reports, backup manifests.
-    assert PASSWORD not in run.output
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".txt", ".log", ".md")]
-    assert any(p.name == "results.json" for p in written)
-    for path in written:
-        assert PASSWORD not in path.read_text(errors="replace"), path
+    assert secrets_in(run.output, PASSWORD) == []
+    written = {p.name for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"results.json", "report.html", "junit.xml"} <= written
+    assert secrets_in_files(tmp_path, PASSWORD) == {}  # every byte of every file, raw, URL-encoded or base64
 
 
 def test_wrong_password_error_does_not_echo_the_url(tmp_path: Path, live_server: LocalPostgresCluster) -> None:
@@ -114,8 +115,8 @@ def test_wrong_password_error_does_not_echo_the_url(tmp_path: Path, live_server:
     assert run.code == 1
     scenario = run.scenario("a test-mode restore of a live database")
     assert "password authentication failed" in scenario["errors"][0]["message"]
-    assert "Wr0ng-pa55word" not in run.output
-    assert "Wr0ng-pa55word" not in (next(tmp_path.glob("reports/*/results.json"))).read_text()
+    assert secrets_in(run.output, "Wr0ng-pa55word") == []
+    assert secrets_in_files(tmp_path, "Wr0ng-pa55word") == {}
 
 
 def test_a_missing_url_variable_is_a_clear_error(tmp_path: Path) -> None:
@@ -123,5 +124,5 @@ def test_a_missing_url_variable_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "features" / "live.feature").write_text(FEATURE.split("\n  Scenario: losing")[0] + "\n")
     (tmp_path / "drill.toml").write_text(CONFIG)
     run = run_drill(tmp_path, "run", env={"PROD_URL": ""})
-    scenario = run.scenario("a test-mode restore of a live database")
-    assert "environment variable PROD_URL is not set" in scenario["errors"][0]["message"]
+    assert run.code == 2 and run.results is None  # refused before anything runs
+    assert "live.feature:3: environment variable PROD_URL is not set" in run.stderr

@@ -19,7 +19,7 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, ProvisionError
 from drill.provision.local_mongodb import LocalMongoServer
 from drill.stores.mongodb import SUMS_FILE, MongoServer, MongoStore, document_hash, seed_documents
-from tests.conftest import plugin_env, plugin_project, run_drill
+from tests.conftest import assert_rpo_between, plugin_env, plugin_project, run_drill
 
 FAULTS_PLUGIN = '''
 from pytest_bdd import parsers, when
@@ -31,6 +31,8 @@ def plant(drill, coll, store, change):
     first = db[coll].find_one(sort=[("_id", 1)])
     if change == "a changed field":
         db[coll].update_one({"_id": first["_id"]}, {"$set": {"status": "tampered"}})
+    elif change == "an int turned into a double":  # 3 -> 3.0: equal as numbers, not as stored data
+        db[coll].update_one({"_id": first["_id"]}, {"$set": {"attempts": float(first["attempts"])}})
     elif change == "a missing document":
         db[coll].delete_one({"_id": first["_id"]})
     elif change == "a missing index":
@@ -74,14 +76,22 @@ EXTRA = '''
     And "notifydb" holds 100 documents
 '''
 
-# name -> (planted change, what the failure message must say)
-FAULTS = {
-    "faithful restore": ("no change", None),
+FIRST = "notifications/65a600000000000000000000"  # the first notification of the seed, by _id
+
+# name -> (planted change, what the failure message must say: the collection, then the document)
+FAULTS: dict[str, tuple[str, list[str]]] = {
+    "faithful restore": ("no change", []),
     "a changed field": ("a changed field",
-                        "collection notifications: content differs with the same count (300 documents)"),
+                        ["collection notifications: content differs with the same count (300 documents)",
+                         f"document {FIRST}: field status changed value (a string)"]),
+    "an int turned into a double": (
+        "an int turned into a double",
+        ["collection notifications: content differs with the same count (300 documents)",
+         f"document {FIRST}: field attempts was a int32 at the backup, is a double now"]),
     "a missing document": ("a missing document",
-                           "collection notifications: 300 documents at the backup, 299 now (1 missing)"),
-    "a missing index": ("a missing index", "collection notifications: index {status: 1} missing"),
+                           ["collection notifications: 300 documents at the backup, 299 now (1 missing)",
+                            f"document {FIRST}: missing (it is in the backup)"]),
+    "a missing index": ("a missing index", ["collection notifications: index {status: 1} missing"]),
 }
 
 
@@ -109,11 +119,13 @@ def test_faithful_restore_passes(fault_run: Any) -> None:
 
 @pytest.mark.parametrize("name", [n for n, (_, msg) in FAULTS.items() if msg])
 def test_planted_fault_fails_with_a_message_naming_it(fault_run: Any, name: str) -> None:
-    expected = FAULTS[name][1]
-    assert expected is not None
-    scenario = fault_run.failed_verification(name, "notifydb", expected)
-    differences = scenario["evidence"]["fingerprints"]["notifydb"]["differences"]
-    assert any(expected in d["message"] for d in differences)
+    collection, *documents = FAULTS[name][1]
+    scenario = fault_run.failed_verification(name, "notifydb", collection, *documents)
+    prints = scenario["evidence"]["fingerprints"]["notifydb"]
+    [difference] = prints["differences"]
+    assert collection in difference["message"]
+    # The document lines name exactly the planted document, and only it.
+    assert prints["details"] == documents, prints["details"]
 
 
 def test_restore_into_a_new_database_and_markers(fault_run: Any) -> None:
@@ -122,12 +134,12 @@ def test_restore_into_a_new_database_and_markers(fault_run: Any) -> None:
     rpo = fault_run.scenario("markers measure the data loss")
     assert rpo["status"] == "passed", fault_run.output
     assert rpo["rpo_method"] == "markers"
-    assert rpo["rpo_seconds"] >= 0.8  # a second of markers after the backup was lost
+    assert_rpo_between(fault_run, rpo, 1.0, 0.2, backup_in_gap="notifydb")  # a second of markers lost
 
 
 def test_the_run_fails_as_a_whole(fault_run: Any) -> None:
     assert fault_run.code == 1
-    assert "3/6 scenarios passed" in fault_run.stdout
+    assert f"3/{len(FAULTS) + 2} scenarios passed" in fault_run.stdout
 
 
 # -- the store used directly -----------------------------------------------------------------------------

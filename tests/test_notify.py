@@ -17,7 +17,8 @@ import pytest
 from drill import notify
 from drill.config import NotifyConfig
 from drill.redact import register_secret
-from tests.conftest import run_drill
+from tests.conftest import closed_port, run_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 WEBHOOK_TOKEN = "T0000/B0000/hook-s3cret-token"
 PASSWORD = "Db-S3cret-pw-notify"
@@ -135,8 +136,10 @@ url_env = "USERDB_URL"
 
 def test_a_failed_backup_is_announced_by_webhook_and_email(drill_dir: Path, webhook: Webhook, smtp: Smtp) -> None:
     _config(drill_dir, smtp)
-    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:9/userdb"}
-    done = run_drill(drill_dir, "backup", "userdb", env=env)
+    with closed_port() as closed:
+        env = {"DRILL_WEBHOOK": webhook.url,
+               "USERDB_URL": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed.port}/userdb"}
+        done = run_drill(drill_dir, "backup", "userdb", env=env)
     assert done.code == 1, done.output
     assert "cannot connect to PostgreSQL" in done.stderr and "notification failed" not in done.stderr
 
@@ -153,7 +156,8 @@ def test_a_failed_backup_is_announced_by_webhook_and_email(drill_dir: Path, webh
     assert "cannot connect to PostgreSQL" in mail.get_payload(decode=True).decode()
     log = (drill_dir / "repo" / "drill-backup.log").read_text()
     everything = json.dumps(payload) + data.decode() + done.output + log
-    assert PASSWORD not in everything and WEBHOOK_TOKEN not in everything
+    assert secrets_in(everything, PASSWORD, WEBHOOK_TOKEN) == []
+    assert secrets_in_files(drill_dir, PASSWORD, WEBHOOK_TOKEN) == {}
 
 
 def test_success_is_quiet_unless_on_success(drill_dir: Path, webhook: Webhook, smtp: Smtp) -> None:

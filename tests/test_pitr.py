@@ -17,7 +17,7 @@ from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.provision.postgres import provision_local
 from drill.stores.postgres import PostgresStore
-from tests.conftest import REPO, run_drill
+from tests.conftest import REPO, assert_rpo_between, run_drill
 
 INTERVAL = 0.2
 
@@ -79,7 +79,7 @@ def test_recovery_just_before_the_disaster_keeps_every_marker_and_rpo_is_one_int
     # after the last marker, less than one interval.
     assert markers["newest_surviving_seq"] == markers["last_seq"], markers
     assert markers["method"] == "markers"
-    assert 0 <= scenario["rpo_seconds"] <= INTERVAL + 0.1, scenario["rpo_seconds"]
+    assert_rpo_between(pitr_run, scenario, 0.0, INTERVAL)
     assert scenario["evidence"]["fingerprints"]["userdb"]["differences"] == []
     [base] = [b for b in scenario["evidence"]["backups"] if b["format"] == "pg_basebackup"]
     assert base["sha256"] and base["size"] > 1_000_000
@@ -94,7 +94,7 @@ def test_recovery_to_an_earlier_time_drops_exactly_the_later_markers(pitr_run: A
     assert evidence["present_after"] == [] and evidence["missing_before"] == []
     assert evidence["markers_present"] in (evidence["markers_before_target"], evidence["markers_before_target"] - 1)
     # The truth is 2 s (the target is 2 s before the disaster); measured from the markers, within one interval.
-    assert 2.0 - 0.05 <= scenario["rpo_seconds"] <= 2.0 + INTERVAL + 0.1, scenario["rpo_seconds"]
+    assert_rpo_between(pitr_run, scenario, 2.0, INTERVAL)
 
 
 def test_the_marker_check_names_a_missing_marker(pitr_run: Any) -> None:

@@ -19,6 +19,7 @@ from drill.stores.base import sha256_file
 from drill.stores.redis import RedisServer, RedisStore
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
 from tests.conftest import drill_env, run_drill
+from tests.live_servers import secrets_in, secrets_in_files
 
 __all__ = ["pg_cluster", "prod_db"]
 
@@ -29,7 +30,7 @@ def _env(prod: ProdDb) -> dict[str, str]:
 
 def test_postgres_backup_and_restore_through_the_repository(drill_dir: Path, prod_db: ProdDb) -> None:
     write_config(drill_dir)
-    before = prod_db.fingerprint()
+    before = prod_db.state()
     done = run_drill(drill_dir, "backup", "userdb", env=_env(prod_db))
     assert done.code == 0, done.output
     assert done.stdout == "" and done.stderr == ""  # quiet on success: cron mails nothing
@@ -45,7 +46,7 @@ def test_postgres_backup_and_restore_through_the_repository(drill_dir: Path, pro
     assert manifest["tool_versions"]["pg_dump"] and manifest["server_version"].startswith("1")
     assert manifest["drill_version"] and manifest["fingerprint"]["parts"]
     assert entry.verified  # verified right after it was written
-    assert PASSWORD not in (entry.directory / "manifest.json").read_text()
+    assert secrets_in_files(drill_dir, PASSWORD) == {}  # every byte of the repository, backups included
 
     listed = run_drill(drill_dir, "backups", "list", "--json")
     assert listed.code == 0 and json.loads(listed.stdout)[0]["id"] == entry.id
@@ -53,33 +54,33 @@ def test_postgres_backup_and_restore_through_the_repository(drill_dir: Path, pro
 
     # Production changes after the backup.
     prod_db.execute("DELETE FROM orders WHERE id % 2 = 0")
-    changed = prod_db.fingerprint()
-    assert changed.parts != before.parts
+    changed = prod_db.state()
+    assert changed != before
 
     test = run_drill(drill_dir, "restore", "userdb", "--test-mode", env=_env(prod_db))
     assert test.code == 0, test.output
     assert f"restored userdb from {entry.id} into a throwaway local store (test mode)" in test.stdout
     assert "matching the fingerprint taken with the backup" in test.stdout
-    assert prod_db.fingerprint().parts == changed.parts  # production untouched
+    assert prod_db.state() == changed  # production untouched
 
     databases = prod_db.databases()
     copy = run_drill(drill_dir, "restore", "userdb", "--from", entry.id, "--into", "userdb_copy", env=_env(prod_db))
     assert copy.code == 0, copy.output
     assert prod_db.databases() == databases | {"userdb_copy"}  # kept after the run: the operator asked for it
-    assert prod_db.fingerprint("userdb_copy").parts == before.parts
-    assert prod_db.fingerprint().parts == changed.parts
+    assert prod_db.state("userdb_copy") == before
+    assert prod_db.state() == changed
 
     refused = run_drill(drill_dir, "restore", "userdb", env=_env(prod_db))
     assert refused.code == 2
     assert "refusing to restore over store 'userdb'" in refused.stderr
     assert "destructive = true" in refused.stderr and "--overwrite" in refused.stderr
-    assert prod_db.fingerprint().parts == changed.parts
+    assert prod_db.state() == changed
 
     over = run_drill(drill_dir, "restore", "userdb", "--overwrite", "-v", env=_env(prod_db))
     assert over.code == 0, over.output
-    assert prod_db.fingerprint().parts == before.parts
-    assert prod_db.store().count() == before.total
-    assert PASSWORD not in over.output
+    assert prod_db.state() == before
+    assert prod_db.rows() == sum(count for count, _ in before["tables"].values())
+    assert secrets_in(over.output, PASSWORD) == [] and secrets_in_files(drill_dir, PASSWORD) == {}
     log = (drill_dir / "repo" / "drill-backup.log").read_text().splitlines()
     assert [line.split()[2] for line in log] == ["backup", "verify", "restore", "restore", "restore", "restore"]
     assert [line.split()[4] for line in log] == ["ok", "ok", "ok", "ok", "refused", "ok"]
@@ -185,10 +186,10 @@ def test_verify_finds_a_flipped_byte_and_restore_refuses_it(drill_dir: Path, pro
     assert f"FAILED  userdb {entry.id}" in verify.stdout and "is corrupt: sha256" in verify.stdout
     listed = run_drill(drill_dir, "backups", "list", "--json")
     assert json.loads(listed.stdout)[0]["verified"] == "failed"
-    before, databases = prod_db.fingerprint(), prod_db.databases()
+    before, databases = prod_db.state(), prod_db.databases()
     restore = run_drill(drill_dir, "restore", "userdb", env=_env(prod_db))  # destructive: would overwrite
     assert restore.code == 1 and "is corrupt: sha256" in restore.stderr
-    assert prod_db.fingerprint().parts == before.parts and prod_db.databases() == databases
+    assert prod_db.state() == before and prod_db.databases() == databases
     shutil.rmtree(entry.directory)
 
 

@@ -83,7 +83,7 @@ provision = "live"
 url_env = "USERDB_URL"
 ''')
     env = {"USERDB_URL": prod_db.url, "STORAGE_EMULATOR_HOST": gcs_emulator}
-    before = prod_db.fingerprint()
+    before = prod_db.state()
 
     first = run_drill(drill_dir, "backup", "userdb", env=env)
     assert first.code == 0 and first.output == "", first.output
@@ -103,15 +103,15 @@ url_env = "USERDB_URL"
     assert row["id"] == backup_id and row["verified"] == "ok" and row["key_id"]
 
     prod_db.execute("DELETE FROM orders WHERE id % 3 = 0")
-    changed = prod_db.fingerprint()
+    changed = prod_db.state()
     test = run_drill(drill_dir, "restore", "userdb", "--test-mode", env=env)
     assert test.code == 0, test.output
     assert "matching the fingerprint taken with the backup" in test.stdout
-    assert prod_db.fingerprint().parts == changed.parts
+    assert prod_db.state() == changed
     copy = f"{prod_db.database}_fromgcs"
     into = run_drill(drill_dir, "restore", "userdb", "--into", copy, env=env)
     assert into.code == 0, into.output
-    assert prod_db.fingerprint(copy).parts == before.parts
+    assert prod_db.state(copy) == before
 
     second = run_drill(drill_dir, "backup", "userdb", env=env)
     assert second.code == 0, second.output
@@ -124,7 +124,7 @@ url_env = "USERDB_URL"
     assert verify.code == 1 and f"FAILED  userdb {backup_id}: " in verify.stdout and "corrupt" in verify.stdout
     restore = run_drill(drill_dir, "restore", "userdb", "--from", backup_id, "--overwrite", env=env)
     assert restore.code == 1 and "is corrupt: sha256" in restore.stderr
-    assert prod_db.fingerprint().parts == changed.parts
+    assert prod_db.state() == changed
 
     # All counts 0: prune keeps only the newest verified backup.
     prune = run_drill(drill_dir, "backups", "prune", env=env)

@@ -101,12 +101,13 @@ def test_prune_over_a_two_year_history_keeps_the_policy_and_the_newest_verified(
     # A crashed run's leftovers are swept by prune.
     (tmp_path / "repo" / "userdb" / ".partial-dead").mkdir()
 
-    dry = run_drill(tmp_path, "backups", "prune", "--dry-run")
+    fixed = {"DRILL_NOW": repr(now)}  # drill decides as of the same moment: no period boundary in between
+    dry = run_drill(tmp_path, "backups", "prune", "--dry-run", env=fixed)
     assert dry.code == 0, dry.output
     assert dry.stdout.count("would delete userdb") == len(expected.delete)
     assert len(repo.entries("userdb")) == 731  # a dry run deletes nothing
 
-    done = run_drill(tmp_path, "backups", "prune")
+    done = run_drill(tmp_path, "backups", "prune", env=fixed)
     assert done.code == 0, done.output
     assert done.stdout == ""  # quiet on success (cron)
     left = {e.id for e in repo.entries("userdb")}
@@ -120,7 +121,7 @@ def test_prune_over_a_two_year_history_keeps_the_policy_and_the_newest_verified(
 
     (tmp_path / "drill.toml").write_text('[repository]\npath = "repo"\nhourly = 0\ndaily = 1\nweekly = 0\n'
                                          'monthly = 0\n')
-    done = run_drill(tmp_path, "backups", "prune", "userdb", "-v")
+    done = run_drill(tmp_path, "backups", "prune", "userdb", "-v", env=fixed)
     assert done.code == 0, done.output
     left = [e.id for e in repo.entries("userdb")]
     assert left == [entries[-4].id, entries[-1].id], done.output

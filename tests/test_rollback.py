@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import shutil
 import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drill.provision.local_redis import LocalRedisServer, redis_server_binary, redis_server_version
-from tests.conftest import REPO, drill_env, run_drill
+from tests import oracles
+from tests.conftest import REPO, DrillRun, newest_results, run_drill, start_paused_drill
+from tests.live_servers import LiveRedis
 
 BACKGROUND = '''Feature: rollback
   Background:
@@ -49,20 +50,31 @@ def _project(root: Path, feature: str, toml: str | None = None) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    scenarios = "".join(f'''
+def _fault_scenario(cause: str) -> str:
+    return f'''
   Scenario: {cause}
     Given the rollback policy is on-failure
     When the restore of "userdb" fails because {cause}
     Then "userdb" is rolled back to its state before the restore
-''' for cause in FAULTS)
+'''
+
+
+FULL_DISK = "the disk is full"  # run on its own, held while the small disk is mounted (below)
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    scenarios = "".join(_fault_scenario(cause) for cause in FAULTS if cause != FULL_DISK)
     root = _project(tmp_path_factory.mktemp("faults"), BACKGROUND + scenarios)
     return run_drill(root, "run", timeout=600)
 
 
-@pytest.mark.parametrize("cause", list(FAULTS))
+@pytest.mark.parametrize("cause", [c for c in FAULTS if c != FULL_DISK])
 def test_each_real_failure_is_rolled_back_to_the_fingerprint_from_before(fault_run: Any, cause: str) -> None:
+    _assert_rolled_back(fault_run, cause)
+
+
+def _assert_rolled_back(fault_run: Any, cause: str) -> None:
     scenario = fault_run.scenario(cause)
     assert scenario["status"] == "passed", fault_run.output
     planted = scenario["evidence"]["planted_failures"]["userdb"]
@@ -78,10 +90,36 @@ def test_each_real_failure_is_rolled_back_to_the_fingerprint_from_before(fault_r
     assert [p["name"] for p in scenario["phases"]][-3:] == ["restore", "rollback", "verify"]
 
 
-def test_the_full_disk_was_a_real_small_filesystem_and_is_gone(fault_run: Any) -> None:
-    assert "drill-small-disk" not in Path("/proc/mounts").read_text()
-    assert not list(Path(fault_run.results["scenarios"][0]["evidence"]["stores"]["userdb"]["location"]).parent.glob(
-        "small-disk-*"))
+def _mounts_under(folder: Path) -> list[tuple[str, str]]:
+    """(mount point, file system type) of every mount below `folder`, as the kernel lists them."""
+    found = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, point, fstype, *_ = line.split()
+        if point.startswith(f"{folder}/"):
+            found.append((point, fstype))
+    return found
+
+
+def test_the_full_disk_is_a_real_small_filesystem_rolled_back_and_gone(tmp_path: Path) -> None:
+    # drill's temporary folders go to a TMPDIR of this test's own (reachable by the server's account), so no
+    # other run on the machine can be mistaken for this one.
+    private = Path(tempfile.mkdtemp(prefix="drilltest-tmp-"))
+    private.chmod(0o755)
+    try:
+        root = _project(tmp_path, BACKGROUND + _fault_scenario(FULL_DISK))
+        # Held just before the restore, the small disk is mounted: a tmpfs with little more than an empty database.
+        paused = start_paused_drill(root, "restore:userdb", "run", env={"TMPDIR": str(private)}, timeout=600)
+        [(point, fstype)] = _mounts_under(private)
+        assert fstype == "tmpfs" and Path(point).name.startswith("drill-small-disk-"), point
+        size = os.statvfs(point)
+        assert size.f_blocks * size.f_frsize < 64 * 1024 * 1024, "not a small disk"
+        output = paused.finish(timeout=600)
+        run = DrillRun(paused.proc.returncode, output, "", newest_results(root))
+        _assert_rolled_back(run, FULL_DISK)
+        assert _mounts_under(private) == []  # unmounted ...
+        assert not list(private.glob("drill-small-disk-*"))  # ... and its folder removed
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_never_policy_leaves_the_failed_restore_and_the_check_says_so(tmp_path: Path) -> None:
@@ -190,55 +228,38 @@ NEXT_RUN = '''Feature: next
 '''
 
 
-def _start_drill(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "drill", "run"], cwd=root, env=drill_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 def test_a_live_store_left_half_restored_by_a_killed_drill_is_repaired_by_the_next_run(tmp_path: Path) -> None:
-    binary = redis_server_binary()
-    live = LocalRedisServer(binary, version=redis_server_version(binary))
-    live.start()
-    try:
-        env = {"CACHE_URL": f"redis://127.0.0.1:{live.port}/0"}
+    with LiveRedis() as live:
+        env = {"CACHE_URL": live.url(0)}
         toml = '[stores.cache]\nkind = "redis"\nprovision = "live"\nurl_env = "CACHE_URL"\ndestructive = true\n'
         _project(tmp_path, KILLED, toml)
         journal = tmp_path / "backups" / ".drill-rollback" / "cache" / "journal.json"
-        client = live.client(0)
-        proc = _start_drill(tmp_path, env)
-        half = 0
-        deadline = time.monotonic() + 300
-        try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if journal.exists():
-                    half = int(client.dbsize())
-                    if 0 < half < 60000:  # the replay is under way: kill drill now
-                        os.kill(proc.pid, signal.SIGKILL)
-                        break
-                time.sleep(0.002)
-        finally:
-            if proc.poll() is None and half == 0:
-                proc.kill()
-            output = proc.communicate(timeout=60)[0]
-        assert 0 < half < 60000, f"drill was not caught in the middle of the restore; output:\n{output}"
+        client: Any = live.client(0)
+        # drill holds still once the replay's first batch is in, the rest not: killed there, exactly.
+        paused = start_paused_drill(tmp_path, "restore-started:cache", "run", env=env, timeout=300)
+        half = int(client.dbsize())
+        paused.kill()
+        assert 0 < half < 60000, f"the store is not half-restored ({half} keys); output:\n{paused.output}"
         assert journal.exists()
-        assert 0 < int(client.dbsize()) <= 60001  # half-restored (plus the marker key at most)
+        assert int(client.dbsize()) == half  # nobody finished the restore after the kill
         recorded = json.loads(journal.read_text())
         assert recorded["state"] == "restoring" and recorded["absent"] is False
 
         (tmp_path / "features" / "drill.feature").write_text(NEXT_RUN, encoding="utf-8")
         run = run_drill(tmp_path, "run", env=env)
         assert run.code == 0, run.output
-        scenario = run.scenario("next run")
-        repaired = scenario["evidence"]["interrupted_restores"]["cache"]
-        assert repaired["outcome"] == "repaired" and repaired["verified"] is True, repaired
-        assert f"pid {proc.pid}" in repaired["interrupted"]
-        assert "interrupted restore repaired" in run.output
-        assert int(client.dbsize()) == 0  # its state before the restore: empty, after the disaster
+        # The live store's safety net (drill.safety_net) finishes the job before the run's scenarios: the store
+        # goes back to its state before the drill (empty: the drill seeded it itself), and both journals go.
+        assert run.results is not None
+        [repaired] = run.results["repairs"]
+        assert repaired["outcome"] == "put back" and repaired["verified"] is True and repaired["ok"], repaired
+        assert f"pid {paused.proc.pid}" in repaired["interrupted"]
+        assert "live store cache left by a killed drill: repaired (put back)" in run.output
+        # Its state before the drill, read by the test's own client: empty (the drill seeded it itself).
+        assert oracles.redis_state(live.client) == {}
         assert not journal.parent.exists()
+        assert not (tmp_path / "backups" / ".drill-safety" / "cache").exists()
         client.close()
-    finally:
-        live.stop()
 
 
 def test_a_throwaway_store_left_half_restored_is_reported_by_the_next_run(tmp_path: Path) -> None:
@@ -249,21 +270,18 @@ def test_a_throwaway_store_left_half_restored_is_reported_by_the_next_run(tmp_pa
 '''
     _project(tmp_path, feature)
     journal = tmp_path / "backups" / ".drill-rollback" / "userdb" / "journal.json"
-    proc = _start_drill(tmp_path, {})
-    deadline = time.monotonic() + 300
-    while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    output = proc.communicate(timeout=60)[0]
-    assert journal.exists(), f"no journal while restoring; output:\n{output}"
+    # Held once the restore's target database exists and before any data is loaded, then killed there.
+    paused = start_paused_drill(tmp_path, "restore-started:userdb", "run", timeout=300)
+    assert journal.exists(), f"no journal while restoring; output:\n{paused.output}"
+    paused.kill()
+    assert journal.exists()
 
     (tmp_path / "features" / "drill.feature").write_text(
         'Feature: n\n  Scenario: next run\n    Given the PostgreSQL store "userdb"\n', encoding="utf-8")
     run = run_drill(tmp_path, "run")
     assert run.code == 0, run.output
     reported = run.scenario("next run")["evidence"]["interrupted_restores"]["userdb"]
-    assert reported["outcome"] == "reported" and f"pid {proc.pid}" in reported["interrupted"]
+    assert reported["outcome"] == "reported" and f"pid {paused.proc.pid}" in reported["interrupted"]
     assert "interrupted restore reported" in run.output
     assert not journal.exists()
 

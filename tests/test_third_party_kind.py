@@ -168,7 +168,9 @@ def test_drill_check_knows_the_kind_its_keys_and_its_abilities(site: Path, tmp_p
     assert refused.code == 2
     assert "drill.toml:9: [stores.ledger.journal_mode] must be one of SQLite's journal modes" in refused.stderr
     (root / "drill.toml").write_text('[drill]\nplugins = ["faults"]\n' + TOML, encoding="utf-8")
-    checked = run_drill(root, "check", env=_with_kind(root, site))
+    # The live store's URL is set: an unset `url_env` is a problem `drill check` reports of its own (issue 12).
+    live = {"LEDGER_URL": f"sqlite:///{root / 'ledger.sqlite'}"}
+    checked = run_drill(root, "check", env=_with_kind(root, site, live))
     assert checked.code == 2
     assert ("features/sqlite.feature:4: `When \"scratchpad\" is restored to the point in time "
             "\"2026-01-01T10:00:00Z\"` needs a store that supports point-in-time recovery; 'scratchpad' is a "

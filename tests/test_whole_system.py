@@ -5,6 +5,7 @@ checks (an HTTP endpoint the test serves, a SQL query, drill's own health servic
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ import pytest
 from drill.config import load_config
 from drill.errors import ConfigError
 from drill.system import plan
-from tests.conftest import REPO, run_bench_smoke, run_drill
+from tests.conftest import REPO, closed_port, run_bench_smoke, run_drill
 
 STORES = '''
     Given the PostgreSQL store "userdb"
@@ -125,14 +126,16 @@ def test_independent_stores_are_restored_at_the_same_time(tmp_path: Path) -> Non
     assert run.code == 0, run.output
     system = run.scenario("parallel")["evidence"]["system"]
     assert [sorted(w["stores"]) for w in system["plan"]] == [["cache", "notifydb", "userdb"]]
-    starts = [s["started_after_seconds"] for s in system["stores"].values()]
-    assert max(starts) - min(starts) < 0.5
-    slowest = max(s["seconds"] for s in system["stores"].values())
+    stores = system["stores"].values()
+    # At the same time: every store's restore began before any of them had finished (their intervals
+    # overlap), whatever the machine's load does to the start-up of each thread.
+    assert max(s["started_after_seconds"] for s in stores) < min(s["rto_seconds"] for s in stores), stores
     assert system["seconds"] < system["sum_of_store_seconds"]
-    assert system["seconds"] <= slowest + 1.0
+    assert system["seconds"] >= max(s["rto_seconds"] for s in stores) - 0.0005  # the evidence rounds to ms
 
 
 def test_a_failing_health_check_names_the_endpoint_and_status(tmp_path: Path, http_endpoint: str) -> None:
+    closed = closed_port()
     scenarios = f'''
   Scenario: broken service
     Given the PostgreSQL store "userdb"
@@ -149,9 +152,10 @@ def test_a_failing_health_check_names_the_endpoint_and_status(tmp_path: Path, ht
 
   Scenario: nobody listening
     Given the PostgreSQL store "userdb"
-    Then the HTTP endpoint "http://127.0.0.1:9/health" answers 200
+    Then the HTTP endpoint "http://127.0.0.1:{closed.port}/health" answers 200
 '''
-    run = run_drill(_project(tmp_path, scenarios), "run", timeout=300)
+    with closed:
+        run = run_drill(_project(tmp_path, scenarios), "run", timeout=300)
     assert run.code == 1
     broken = " ".join(e["message"] for e in run.scenario("broken service")["errors"])
     assert f"the HTTP endpoint {http_endpoint}/broken answered 500, expected 200: database connection refused" \
@@ -159,7 +163,7 @@ def test_a_failing_health_check_names_the_endpoint_and_status(tmp_path: Path, ht
     wrong = " ".join(e["message"] for e in run.scenario("wrong answer")["errors"])
     assert "returned '20', expected '21'" in wrong
     nobody = " ".join(e["message"] for e in run.scenario("nobody listening")["errors"])
-    assert "http://127.0.0.1:9/health did not answer" in nobody
+    assert f"http://127.0.0.1:{closed.port}/health did not answer" in nobody
 
 
 def test_the_health_service_reports_a_lost_store(tmp_path: Path) -> None:
@@ -174,8 +178,18 @@ def test_the_health_service_reports_a_lost_store(tmp_path: Path) -> None:
     Then the HTTP endpoint "{health}/health" answers 200
 '''
     run = run_drill(_project(tmp_path, scenarios), "run")
-    messages = " ".join(e["message"] for e in run.scenario("healthy then not")["errors"])
-    assert "answered 503, expected 200" in messages and "userdb" in messages, run.output
+    scenario = run.scenario("healthy then not")
+    # The first check (every store up) passed with a 200; the second, after the loss, failed with a 503
+    # that names the lost store and only it.
+    statuses = [(s["text"], s["status"]) for s in scenario["steps"] if s["text"].startswith("the HTTP endpoint")]
+    assert statuses == [('the HTTP endpoint "{health}/health" answers 200', "passed"),
+                        ('the HTTP endpoint "{health}/health" answers 200', "failed")], run.output
+    [healthy] = scenario["evidence"]["health"]
+    assert healthy["status"] == 200 and healthy["url"].endswith("/health")
+    messages = " ".join(e["message"] for e in scenario["errors"])
+    assert "answered 503, expected 200" in messages, run.output
+    body = json.loads(messages.split("expected 200: ", 1)[1])
+    assert body["status"] == "unhealthy" and list(body["failures"]) == ["userdb"], body
 
 
 def test_a_missed_store_rto_fails_the_restore_naming_the_store(tmp_path: Path) -> None:
@@ -249,6 +263,6 @@ def test_an_endpoint_password_never_shows_in_the_failure() -> None:
     from drill.errors import VerificationError
     from drill.health import check_http
 
-    with pytest.raises(VerificationError) as caught:
-        check_http("http://probe:s3cret-pw-41@127.0.0.1:9/health", 200, timeout=0.3)
+    with closed_port() as closed, pytest.raises(VerificationError) as caught:
+        check_http(f"http://probe:s3cret-pw-41@127.0.0.1:{closed.port}/health", 200, timeout=0.3)
     assert "s3cret-pw-41" not in str(caught.value) and "did not answer" in str(caught.value)

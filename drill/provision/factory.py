@@ -15,6 +15,7 @@ from types import ModuleType
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.errors import ProvisionError
+from drill.provision.live import live_url
 from drill.stores import kinds
 from drill.stores.base import Progress, Store, no_progress
 
@@ -51,6 +52,23 @@ def provisioner(config: StoreConfig) -> Provisioner:
     return made
 
 
-def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists."""
-    return provisioner(config)(config, cleanup, progress)
+def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress, *,
+              allow_missing: bool = False) -> Store:
+    """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists.
+
+    `allow_missing`: a live store whose data does not exist yet is not an error (an in-place `drill restore`
+    creates it), for the kinds that declare it (KindSpec.live_creates_missing)."""
+    made = provisioner(config)
+    if allow_missing and config.is_live and kinds.spec(config.kind).live_creates_missing:
+        creates: Callable[..., Store] = made
+        return creates(config, cleanup, progress, allow_missing=True)
+    return made(config, cleanup, progress)
+
+
+def check_live_url(config: StoreConfig) -> None:
+    """A ConfigError when a live store's `url_env` is not set or holds no usable URL of its kind (for `drill
+    check`, so that `drill run` refuses before anything starts), as the kind declares (KindSpec.live_schemes)."""
+    spec = kinds.find(config.kind)
+    if not config.is_live or config.url_env is None or spec is None or not spec.live_url:
+        return
+    live_url(config, spec.live_schemes, spec.live_example, check_scheme=bool(spec.live_schemes))

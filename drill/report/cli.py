@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from drill.config import Config
 from drill.errors import DrillError
 from drill.report.history import HISTORY_FILENAME, read_history, verify
+from drill.report.history_store import HistoryStore, history_store
 from drill.report.model import latest_results, load, resolve_results
 from drill.report.render import parse_formats, render, write_reports
 from drill.report.signing import UNSIGNED, check_history_entry, check_results, load_public_key
@@ -38,16 +39,18 @@ def report_command(args: argparse.Namespace, config: Config) -> int:
     report_dir: Path = (args.report_dir or config.report_dir).resolve()
     public = public_key_of(config, getattr(args, "public_key", None))
     if args.verify:
-        return _verify(report_dir, args.results, public)
+        return _verify(report_dir, args.results, config, public)
+    history = history_store(config, report_dir)
     results = resolve_results(args.results) if args.results else latest_results(report_dir)
     formats = parse_formats(args.format)
     if args.output == "-":
         if len(formats) != 1:
             raise DrillError("--output - prints one format: choose it with --format (e.g. --format md)")
-        sys.stdout.write(render(load(results, public), formats[0]))
+        sys.stdout.write(render(load(results, public, history), formats[0]))
         return EXIT_OK
-    written = write_reports(results, formats, Path(args.output) if args.output else None, public_key=public)
-    loaded = load(results, public)
+    written = write_reports(results, formats, Path(args.output) if args.output else None, public_key=public,
+                            history=history)
+    loaded = load(results, public, history)
     for path in written:
         print(_rel(path))
     if loaded.seal_problem or loaded.history_problems:
@@ -56,19 +59,20 @@ def report_command(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _verify(report_dir: Path, results: Path | None, public: Ed25519PublicKey | None) -> int:
+def _verify(report_dir: Path, results: Path | None, config: Config, public: Ed25519PublicKey | None) -> int:
     only = resolve_results(results) if results else None
     if only is not None:
         report_dir = only.resolve().parent.parent
-    if not (report_dir / HISTORY_FILENAME).is_file() and not list(report_dir.glob("*/results.json")):
-        raise DrillError(f"{report_dir}: no runs and no {HISTORY_FILENAME} to verify")
-    problems = verify(report_dir, only=only, public=public)
+    history = history_store(config, report_dir)
+    if not history.read_text().strip() and not list(report_dir.glob("*/results.json")):
+        raise DrillError(f"{report_dir}: no runs and no {HISTORY_FILENAME} to verify ({history.location})")
+    problems = verify(report_dir, only=only, store=history, public=public)
     if problems:
         for problem in problems:
             print(f"drill: TAMPERED: {problem}", file=sys.stderr)
         print(f"drill: verification failed: {len(problems)} problem(s) in {_rel(report_dir)}", file=sys.stderr)
         return EXIT_TAMPERED
-    entries = read_history(report_dir)
+    entries = read_history(report_dir, history)
     what = f"run {only.parent.name}" if only else f"{len(entries)} run(s)"
     head = entries[-1].hash if entries else "-"
     # What vouches for these results: a signature checked with the public key, or only hashes.
@@ -78,19 +82,21 @@ def _verify(report_dir: Path, results: Path | None, public: Ed25519PublicKey | N
         trust = "unsigned: checks accidental edits only"
     else:
         trust = signed.text
-    print(f"drill: verified {what} in {_rel(report_dir)}: results match their sha256 and the history chain is "
-          f"intact (chain head {head}); {trust}")
+    kept = "" if history.holds_runs_of(report_dir) else f", history {history.location}"
+    print(f"drill: verified {what} in {_rel(report_dir)}{kept}: results match their sha256 and the history chain "
+          f"is intact (chain head {head}); {trust}")
     return EXIT_OK
 
 
-def reports_after_run(results: Path, formats_option: list[str] | None,
+def reports_after_run(results: Path, formats_option: list[str] | None, history: HistoryStore | None = None,
                       public_key: Ed25519PublicKey | None = None) -> None:
     """Write the reports at the end of `drill run`; a rendering problem never changes the run's verdict."""
     if formats_option and any(v.strip().lower() == "none" for v in formats_option):
         return
     problems: list[str] = []
     try:
-        written = write_reports(results, parse_formats(formats_option), problems=problems, public_key=public_key)
+        written = write_reports(results, parse_formats(formats_option), problems=problems, public_key=public_key,
+                                history=history)
     except (DrillError, OSError) as exc:
         print(f"drill: warning: reports not written: {exc}", file=sys.stderr)
         return
@@ -143,3 +149,20 @@ def pack_command(args: argparse.Namespace, config: Config) -> int:
     print(f"drill: wrote {_rel(output)}: run {loaded.run.run_id}, {len(members)} members "
           f"({', '.join(m.name for m in members)}) and index.json")
     return EXIT_OK
+
+
+def export_after_run(results: Path, history: HistoryStore, args: argparse.Namespace) -> bool:
+    """The stable copies `drill run` (or `drill report merge`) was asked for; False when one could not be written."""
+    from drill.report.outputs import export_run
+
+    output_dir = getattr(args, "output_dir", None)
+    paths = {"results": getattr(args, "results_path", None), "junit": getattr(args, "junit_xml", None),
+             "html": getattr(args, "html", None)}
+    try:
+        written = export_run(results, history, output_dir=output_dir, paths=paths)
+    except (DrillError, OSError) as exc:
+        print(f"drill: error: {exc}", file=sys.stderr)
+        return False
+    if written:
+        print("copies: " + ", ".join(w if w.startswith("gs://") else _rel(Path(w)) for w in written))
+    return True

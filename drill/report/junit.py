@@ -26,6 +26,10 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(key, target.target_seconds)
         add(f"{key}.measured", target.measured_seconds)
         add(f"{key}.met", {True: "true", False: "false", None: "not measured"}[target.met])
+    for check in scenario.live_stores:  # the safety net's final check of each live store
+        add(f"drill.live_store[{check.store}].outcome", check.outcome)
+        add(f"drill.live_store[{check.store}].ok", "true" if check.ok else "false")
+        add(f"drill.live_store[{check.store}].verified", "true" if check.verified else "false")
     for backup in scenario.evidence.backups:
         add(f"drill.backup[{backup.id}].sha256", backup.sha256)
         add(f"drill.backup[{backup.id}].size", backup.size)

@@ -45,6 +45,16 @@ def render_markdown(loaded: LoadedRun) -> str:
     for s in run.scenarios:
         lines.append(f"| {_cell(s.name)} | {ICONS.get(s.status, '')} {s.status} | {_cell(measure_text(s, 'rto'))} | "
                      f"{_cell(measure_text(s, 'rpo'))} | {format_duration(s.seconds)} |")
+    if run.repairs:
+        lines += ["", "### Live stores left by a killed drill, finished before this run", ""]
+        lines += [f"- {'✅' if c.ok else '❌'} {_cell(c.store)}: {'repaired' if c.ok else 'NOT repaired'} ({c.outcome})"
+                  f"{'; ' + _cell(c.interrupted) if c.interrupted else ''}" for c in run.repairs]
+    checked = [(s, c) for s in run.scenarios for c in s.live_stores]
+    if checked:
+        lines += ["", "### Live stores at the end of each drill", ""]
+        lines += [f"- {'✅' if c.ok else '❌'} **{_cell(s.name)}**: {_cell(c.store)}: {c.outcome}"
+                  f"{' (verified by fingerprint)' if c.verified else ''}"
+                  f"{'; changes: ' + _cell('; '.join(c.changes)) if c.changes else ''}" for s, c in checked]
     failures = [s for s in run.scenarios if s.errors or s.status not in ("passed", "skipped")]
     if failures:
         lines += ["", "### Failures", ""]

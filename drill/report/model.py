@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from drill.errors import DrillError
 from drill.evidence import Evidence
 from drill.report.history import HistoryEntry, Problem, read_history, verify
+from drill.report.history_store import HistoryStore
 from drill.report.integrity import DIGEST_KEY, seal_problem
 from drill.report.sanitize import clean
 from drill.report.signing import INVALID, UNSIGNED, SignatureCheck, check_results
@@ -22,9 +23,12 @@ from drill.results import (
     RESULTS_FILENAME,
     SCHEMA_VERSION,
     ErrorResult,
+    LiveStoreCheck,
+    MergedShard,
     PhaseResult,
     RunResult,
     ScenarioResult,
+    ShardInfo,
     StepResult,
     TargetResult,
 )
@@ -56,8 +60,13 @@ def run_from_dict(raw: dict[str, Any]) -> RunResult:
             phases=[_build(PhaseResult, p) for p in s.get("phases", [])],
             steps=[_build(StepResult, st) for st in s.get("steps", [])],
             errors=[_build(ErrorResult, e) for e in s.get("errors", [])],
-            evidence=Evidence.from_dict(s.get("evidence") or {})))
-    return _build(RunResult, raw, scenarios=scenarios)
+            evidence=Evidence.from_dict(s.get("evidence") or {}),
+            live_stores=[_build(LiveStoreCheck, c) for c in s.get("live_stores", [])]))
+    shard = raw.get("shard")
+    return _build(RunResult, raw, scenarios=scenarios,
+                  shard=_build(ShardInfo, shard) if isinstance(shard, dict) else None,
+                  merged_from=[_build(MergedShard, m) for m in raw.get("merged_from", [])],
+                  repairs=[_build(LiveStoreCheck, c) for c in raw.get("repairs", [])])
 
 
 @dataclass
@@ -98,8 +107,9 @@ def latest_results(report_dir: Path) -> Path:
     return found[-1]
 
 
-def load(path: Path, public_key: Ed25519PublicKey | None = None) -> LoadedRun:
-    """A results.json with its integrity: digest, history, and (with `public_key`) signatures checked."""
+def load(path: Path, public_key: Ed25519PublicKey | None = None, history: HistoryStore | None = None) -> LoadedRun:
+    """A results.json with its integrity: digest, history (`history`: where `[drill] history` keeps it; default:
+    beside the run), and (with `public_key`) signatures checked."""
     path = resolve_results(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -116,19 +126,20 @@ def load(path: Path, public_key: Ed25519PublicKey | None = None) -> LoadedRun:
         raise ResultsError(f"{path}: not a drill results file ({exc})") from None
     loaded = LoadedRun(run=run, path=path.resolve(), content_sha256=raw.get(DIGEST_KEY), seal_problem=seal_problem(raw))
     try:
-        entries = read_history(loaded.report_dir)
+        entries = read_history(loaded.report_dir, history)
     except DrillError as exc:
         loaded.history_problems = [Problem("", str(exc))]
         entries = []
     for index, entry in enumerate(entries):
-        if (loaded.report_dir / entry.results).resolve() == loaded.path:
+        if (loaded.report_dir / entry.results).resolve() == loaded.path or (
+                history is not None and entry.run_id == run.run_id):
             loaded.history = entries[: index + 1]
             loaded.history_entry = entry
             break
     else:
         loaded.history = entries
     if entries:
-        loaded.history_problems += verify(loaded.report_dir, only=loaded.path)
+        loaded.history_problems += verify(loaded.report_dir, only=loaded.path, store=history)
     loaded.signature = check_results(loaded.path, public_key)
     if loaded.signature.state == INVALID:
         loaded.history_problems.append(Problem(run.run_id, f"signature: {loaded.signature.message}"))

@@ -35,9 +35,10 @@ from drill import __version__
 from drill.config import Config, load_config
 from drill.errors import DrillError
 from drill.redact import redact_text
-from drill.report.history import GENESIS, HISTORY_FILENAME, history_path
+from drill.report.history import GENESIS, HISTORY_FILENAME
+from drill.report.history_store import HistoryStore, history_store
 from drill.report.integrity import DIGEST_KEY, seal_problem
-from drill.report.model import LoadedRun, load
+from drill.report.model import LoadedRun, load, resolve_results
 from drill.report.signing import INVALID, SignatureCheck, check_results_bytes
 
 if TYPE_CHECKING:
@@ -81,14 +82,13 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _history_lines(loaded: LoadedRun) -> list[str]:
-    """The chain from its first entry to this run's, as the history file holds it (byte for byte)."""
+def _history_lines(loaded: LoadedRun, store: HistoryStore) -> list[str]:
+    """The chain from its first entry to this run's, as the history holds it (byte for byte)."""
     entry = loaded.history_entry
     if entry is None:
-        raise PackError(f"run {loaded.run.run_id} is not in {HISTORY_FILENAME}: a pack carries the history chain "
-                        f"up to its run; `drill report --verify` says what is wrong")
-    lines = [line for line in history_path(loaded.report_dir).read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+        raise PackError(f"run {loaded.run.run_id} is not in the history ({store.location}): a pack carries the "
+                        f"history chain up to its run; `drill report --verify` says what is wrong")
+    lines = [line for line in store.read_text().splitlines() if line.strip()]
     return lines[:entry.seq]
 
 
@@ -154,13 +154,14 @@ def build_members(results: Path, config: Config, *, pdf: bool = True) -> tuple[L
     from drill.report.controls import control_statuses
     from drill.report.html import render_html
 
-    loaded = load(results)
+    store = history_store(config, resolve_results(results).resolve().parent.parent)
+    loaded = load(results, history=store)
     problems = ([f"results.json: {loaded.seal_problem}"] if loaded.seal_problem else []) + [
         str(p) for p in loaded.history_problems]
     if problems:
         raise PackError(f"{results}: the results failed their integrity check, and a pack would vouch for them: "
                         + "; ".join(problems))
-    history = _history_lines(loaded)
+    history = _history_lines(loaded, store)
     members = [Member("results.json", loaded.path.read_bytes(), "the run's results, sealed with content_sha256")]
     signature = loaded.path.parent / SIGNATURE
     if signature.is_file():

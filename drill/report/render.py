@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drill.errors import DrillError
+from drill.report.history_store import HistoryStore
 from drill.report.model import LoadedRun, load
 
 if TYPE_CHECKING:
@@ -71,13 +72,14 @@ def render(loaded: LoadedRun, fmt: str) -> str:
 
 
 def write_reports(results: Path, formats: list[str], output: Path | None = None,
-                  problems: list[str] | None = None, public_key: Ed25519PublicKey | None = None) -> list[Path]:
+                  problems: list[str] | None = None, public_key: Ed25519PublicKey | None = None,
+                  history: HistoryStore | None = None) -> list[Path]:
     """Render each format; files go next to results.json (or into `output`, a folder).
 
     With `problems` (a list), a format that cannot be rendered is noted there and the others are
     still written; without it the first failure raises.
     """
-    loaded = load(results, public_key)
+    loaded = load(results, public_key, history)
     folder = output or loaded.path.parent
     folder.mkdir(parents=True, exist_ok=True)
     written = []

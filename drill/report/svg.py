@@ -31,7 +31,7 @@ def gauge(metric: str, measured: float | None, target: float | None, met: bool |
     values = [v for v in (measured, target) if v is not None]
     top = max(values) * 1.08 if values and max(values) > 0 else 1.0
     colour = NEUTRAL if met is None else (PASS if met else FAIL)
-    label = f"{metric.upper()} {format_duration(measured)}"
+    label = f"{metric.upper()} {'not measured' if measured is None else format_duration(measured)}"
     if target is not None:
         share = f" ({_percent(measured / target)} of target)" if measured is not None and target > 0 else ""
         label += f" / target {format_duration(target)}{share}{'' if met is not False else ' MISSED'}"

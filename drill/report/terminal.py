@@ -9,12 +9,13 @@ from drill.results import RunResult, ScenarioResult
 def _measure(result: ScenarioResult, metric: str) -> str:
     measured = result.rto_seconds if metric == "rto" else result.rpo_seconds
     targets = [t for t in result.targets if t.metric == metric]
+    shown = "not measured" if measured is None else format_duration(measured)
     if not targets:
-        return format_duration(measured)
+        return shown
     tightest = min(targets, key=lambda t: t.target_seconds)
     # A target that was never evaluated (an interrupted scenario) is not called missed.
     verdict = " MISSED" if any(t.met is False for t in targets) else ""
-    return f"{format_duration(measured)} / {format_duration(tightest.target_seconds)}{verdict}"
+    return f"{shown} / {format_duration(tightest.target_seconds)}{verdict}"
 
 
 def summary_table(run: RunResult, width: int = 48) -> list[str]:

@@ -56,13 +56,18 @@ def metric_met(scenario: ScenarioResult, metric: str) -> bool | None:
     return None
 
 
+def measured_text(seconds: float | None) -> str:
+    """A measured RTO or RPO; none (no recovery, or a failed one) reads "not measured", never as a time."""
+    return "not measured" if seconds is None else format_duration(seconds)
+
+
 def measure_text(scenario: ScenarioResult, metric: str) -> str:
     measured = scenario.rto_seconds if metric == "rto" else scenario.rpo_seconds
     target = tightest(scenario, metric)
     if target is None:
-        return format_duration(measured)
+        return measured_text(measured)
     verdict = " MISSED" if metric_met(scenario, metric) is False else ""
-    return f"{format_duration(measured)} / {format_duration(target.target_seconds)}{verdict}"
+    return f"{measured_text(measured)} / {format_duration(target.target_seconds)}{verdict}"
 
 
 @dataclass

@@ -5,6 +5,7 @@ over one shared ScenarioState (state.py):
 - Stores (stores.py): declared, seeded, SQL;             - Backups (backups.py): taken, written, found;
 - Recovery (recovery.py): RPO markers, disaster, restore, RPO;
 - Safety (safety.py): rollback policy, safety copies, planted failures;
+- LiveStores (live_stores.py): the live stores' safety net, armed before a change, checked at the end;
 - PointInTimeRecovery (point_in_time.py);                - WholeSystem (whole_system.py): waves, health checks;
 - Verification (verification.py): fingerprints, counts;  - Targets (targets.py): RTO/RPO targets.
 """
@@ -23,9 +24,11 @@ from drill.config import Config
 from drill.evidence import BackupEvidence
 from drill.fingerprint import Fingerprint
 from drill.progress import Reporter
-from drill.results import PhaseResult, ScenarioResult, iso
+from drill.redact import redact_text
+from drill.results import ErrorResult, PhaseResult, ScenarioResult, iso
 from drill.scenario.backups import Backups
 from drill.scenario.backups import date_of as _date_of
+from drill.scenario.live_stores import LiveStores
 from drill.scenario.point_in_time import PointInTimeRecovery
 from drill.scenario.recovery import Recovery
 from drill.scenario.safety import Safety
@@ -43,10 +46,11 @@ class DrillScenario:
     def __init__(self, config: Config, result: ScenarioResult, reporter: Reporter, tags: set[str]) -> None:
         self.state = ScenarioState(config, result, reporter, RecoveryClock(reporter.phase_start, reporter.phase_end))
         self.targets = Targets(self.state, tags)  # first: a bad tag fails before anything else exists
-        self.store_ops = Stores(self.state)
+        self.live = LiveStores(self.state)
+        self.store_ops = Stores(self.state, self.live)
         self.backup_ops = Backups(self.state)
-        self.safety = Safety(self.state)
-        self.recovery = Recovery(self.state, self.safety)
+        self.safety = Safety(self.state, self.live)
+        self.recovery = Recovery(self.state, self.safety, self.live)
         self.point_in_time = PointInTimeRecovery(self.state, self.safety, self.recovery)
         self.verification = Verification(self.state)
         self.whole_system = WholeSystem(self.state, self.recovery, self.verification)
@@ -213,6 +217,9 @@ class DrillScenario:
     def measured(self, metric: str) -> float | None:
         return self.targets.measured(metric)
 
+    def unmeasured_reason(self, metric: str) -> str:
+        return self.targets.unmeasured_reason(metric)
+
     def check_target(self, metric: str, duration_text: str, line: int) -> None:
         self.targets.check(metric, duration_text, line)
 
@@ -221,20 +228,37 @@ class DrillScenario:
 
     # -- end ---------------------------------------------------------------------------------------------
 
+    @property
+    def ended(self) -> bool:
+        return self.live.ended
+
+    def end(self) -> list[str]:
+        """The end of the scenario's steps, passed, failed or interrupted: the rollbacks policy `always` asks for,
+        then the final check of every live store (put back when it ended worse than it began). Returns what
+        fails the scenario: live stores that were not as they should be (once)."""
+        return self.live.end(self.safety.close)
+
     def close(self) -> list[str]:
-        """Roll back what policy `always` asks, remove throwaway backups and everything provisioned; the errors."""
+        """End the scenario if its steps did not (interrupted), remove throwaway backups and everything
+        provisioned; the errors."""
         state = self.state
-        errors = self.safety.close()
+        if not self.live.ended:  # interrupted before the end of its steps: the final check still runs
+            for problem in self.end():
+                state.result.errors.append(ErrorResult("LiveStoreNotRestored", redact_text(problem)))
         for path in state.throwaway_backups:
             if path.is_dir():  # a backup that is a directory (a GCS archive)
                 shutil.rmtree(path, ignore_errors=True)
             for candidate in (path, path.with_name(path.name + ".manifest.json")):
                 with contextlib.suppress(OSError):
                     candidate.unlink()
-        errors += state.cleanup.run()
+        cleanup_errors = state.cleanup.run()
+        self.live.release(keep=bool(cleanup_errors))  # journals and references stay when a target was not dropped
+        errors = [*self.live.end_errors, *cleanup_errors]
         state.result.phases = [PhaseResult(p.name, p.store, iso(p.started_at), iso(p.ended_at), p.seconds,
                                            p.in_rto, p.status) for p in state.clock.phases]
-        if state.result.rto_seconds is None and state.clock.started:
-            state.result.rto_seconds = state.clock.rto()
+        if state.result.rto_seconds is None:
+            state.result.rto_seconds = self.measured("rto")
+        elif self.measured("rto") is None:
+            state.result.rto_seconds = None  # a restore failed after an earlier one was verified
         self.recovery.close()
         return errors

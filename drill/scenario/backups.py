@@ -24,7 +24,7 @@ class Backups:
         state = self.state
         store = state.store(name)
         with state.clock.phase("backup", name):
-            artifact = store.backup(state.config.backup_dir / name, state.reporter.info)
+            artifact = store.backup(state.config.backup_dir_for(store.config) / name, state.reporter.info)
         state.record_backup(artifact, written=True)
         return artifact
 

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 
+from drill import rpo
 from drill.durations import format_duration, parse_duration
 from drill.errors import DrillError, StoreError
 from drill.markers import MarkerWriter
+from drill.names import check_name
 from drill.pause import pause_point
+from drill.scenario.live_stores import LiveStores
 from drill.scenario.safety import Safety
 from drill.scenario.state import RestoreRecord, ScenarioState
-from drill.stores import kinds
 from drill.stores.base import Store
 from drill.stores.capabilities import PointInTime
 
 
 class Recovery:
-    def __init__(self, state: ScenarioState, safety: Safety) -> None:
+    def __init__(self, state: ScenarioState, safety: Safety, live: LiveStores) -> None:
         self.state = state
         self.safety = safety
+        self.live = live
 
     # -- RPO markers ------------------------------------------------------------------------------------
 
@@ -66,42 +68,48 @@ class Recovery:
         state = self.state
         store = state.store(name)
         store.require_destructive("lose")  # refuse before the clock starts or anything is touched
+        self.live.arm(store, "lost")
         self.stop_running_writer(name)  # the writer runs until the disaster
         position = store.recovery_position() if isinstance(store, PointInTime) else None
         if position is not None:  # "just before the disaster" is this log position, exactly
             state.disaster_position[name] = position
         state.clock.start()
         state.disaster_at[name] = time.time()
+        self.live.changed(store, "lost", "lost")
         with state.clock.phase("disaster", name):
             store.lose()
         pause_point(f"disaster:{name}")
 
     def restore(self, name: str, into: str | None = None) -> Store:
         state = self.state
+        if into is not None:
+            check_name(into, "restore target")
         store = state.store(name)
         artifact = state.latest_backup(name)
-        # Kinds with no "new database" to restore into (Redis) restore a live store in place, which
-        # needs `destructive = true`.
-        redirected = into is None and store.config.is_live and not kinds.spec(store.kind).live_restore_in_place
-        if redirected:
-            # Live stores are never overwritten by default (even when destructive): a new scratch target.
-            into = f"{name}_drill_{uuid.uuid4().hex[:8]}"
-            state.info(f"{name} is live: restoring into a new target {into} (it is dropped afterwards)")
         if into is not None and into in state.stores:
             raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")
+        # In place means in place: a live store is restored into itself, which needs `destructive = true`
+        # (refused here, before anything is touched); only `into` restores into a new target.
+        if into is None:
+            store.require_in_place_restore()
+            self.live.arm(store, "overwritten by a restore")
+        else:
+            self.live.add_target(store, into)  # journaled first: a drill killed now leaves it to `drill repair`
         state.clock.start()  # a restore with no disaster before it starts the clock itself
         started = time.time()
+        if into is None:
+            self.live.changed(store, "overwritten", f"restored in place from backup {artifact.id}")
         target = self.safety.guarded_restore(
             name, store, into is None, lambda: self.safety.restore_with_faults(name, store, artifact, into),
             into or name)
+        if into is None:
+            self.live.restored(store, artifact)
         target_name = into or name
         if into is not None:
             state.stores[into] = target
             state.cleanup.push(f"close {into!r}", target.close)
         record = RestoreRecord(source=name, target=target_name, artifact=artifact, started_at=started)
         state.restores[target_name] = record
-        if redirected:
-            state.aliases[name] = target_name
         self.measure_rpo(record, target)
         return target
 
@@ -110,6 +118,7 @@ class Recovery:
         writer = state.writers.get(record.source)
         disaster = state.disaster_at.get(record.source, record.started_at)
         evidence: dict[str, object] = {}
+        newest = None
         if writer is not None:
             if writer.stopped_at is None:
                 self.stop_writer(record.source)
@@ -117,18 +126,18 @@ class Recovery:
             newest = sink.newest()
             evidence = {**writer.evidence(), "newest_surviving_seq": newest.seq if newest else None,
                         "newest_surviving_at": newest.written_at if newest else None,
-                        "lost": (writer.last.seq - newest.seq) if (writer.last and newest) else len(writer.written)}
-            if newest is not None:
-                record.recovery_point, record.rpo_method = newest.written_at, "markers"
-        if record.recovery_point is None:
-            record.recovery_point, record.rpo_method = record.artifact.consistent_at, "backup-consistent-time"
-        rpo = max(0.0, disaster - record.recovery_point)
+                        "lost": rpo.markers_lost(writer.last.seq if writer.last else None,
+                                                 newest.seq if newest else None, len(writer.written))}
+        preset = (record.recovery_point, record.rpo_method or "") if record.recovery_point is not None else None
+        record.recovery_point, record.rpo_method = rpo.recovery_point(
+            preset, newest.written_at if newest else None, record.artifact.consistent_at)
+        loss = rpo.rpo_seconds(disaster, record.recovery_point)
         evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
-                         "rpo_seconds": rpo, "method": record.rpo_method, "backup": record.artifact.id})
+                         "rpo_seconds": loss, "method": record.rpo_method, "backup": record.artifact.id})
         state.evidence.markers[record.target] = evidence
-        if state.result.rpo_seconds is None or rpo > state.result.rpo_seconds:
-            state.result.rpo_seconds, state.result.rpo_method = rpo, record.rpo_method
-        state.info(f"RPO {format_duration(rpo)} (recovery point from {record.rpo_method})")
+        if rpo.worst(state.result.rpo_seconds, loss):
+            state.result.rpo_seconds, state.result.rpo_method = loss, record.rpo_method
+        state.info(f"RPO {format_duration(loss)} (recovery point from {record.rpo_method})")
 
     def close(self) -> None:
         """Record every writer's evidence (those the scenario never stopped included)."""

@@ -19,13 +19,15 @@ from drill.evidence import FingerprintEvidence
 from drill.fingerprint import compare
 from drill.pause import pause_point
 from drill.redact import redact_text
+from drill.scenario.live_stores import LiveStores
 from drill.scenario.state import ScenarioState
 from drill.stores.base import BackupArtifact, Store
 
 
 class Safety:
-    def __init__(self, state: ScenarioState) -> None:
+    def __init__(self, state: ScenarioState, live: LiveStores) -> None:
         self.state = state
+        self.live = live
         self.policy = state.config.rollback
         self.kept: dict[str, rollback.SafetyCopy] = {}  # every safety copy taken, for the rollback check
         self.pending: dict[str, rollback.SafetyCopy] = {}  # policy always: rolled back at the end
@@ -50,17 +52,19 @@ class Safety:
             copy = self.pending.pop(name)  # policy always: back to the state before the first restore
         elif in_place and self.policy != "never":
             with state.clock.phase("safety-copy", name):
-                copy = rollback.keep(store, state.config.backup_dir, state.reporter.info)
+                copy = rollback.keep(store, state.config.backup_dir_for(store.config), state.reporter.info)
             self.kept[name] = copy
             state.evidence.rollback[name] = {"policy": self.policy, "safety_copy": copy.evidence()}
         try:
             with state.clock.phase("restore", phase_store):
                 target = action()
-        except Exception as exc:
-            if copy is None:
+        except BaseException as exc:
+            state.recovery_failed = True  # no RTO until a later restore succeeds
+            if copy is None or not isinstance(exc, Exception):
                 raise
             self._roll_back_after_failure(name, store, copy, exc)
             raise AssertionError("unreachable") from exc  # _roll_back_after_failure always raises
+        state.recovery_failed = False
         if copy is not None:
             if self.policy == "always":
                 self.pending[name] = copy  # rolled back when the scenario ends
@@ -94,7 +98,7 @@ class Safety:
         timeout = self.timeouts.get(name, store.config.restore_timeout)
         if cause == "timeout":
             timeout = faults.TIMEOUT_FAULT_SECONDS
-        scratch = rollback.state_dir(state.config.backup_dir, name) / "faults"
+        scratch = rollback.state_dir(state.config.backup_dir_for(store.config), name) / "faults"
         with contextlib.ExitStack() as stack:
             stack.callback(lambda: shutil.rmtree(scratch, ignore_errors=True))
             if cause == "corrupt":
@@ -136,6 +140,7 @@ class Safety:
         if copy is None:
             raise StoreError(f"{name!r} has no safety copy to roll back to: set `Given the rollback policy is always` "
                              f"before its restore (on-failure keeps the copy only while the restore runs)")
+        self.live.changed(store, "overwritten", "rolled back to its state before the restore")
         with state.clock.phase("rollback", name):
             outcome = rollback.roll_back(store, copy, state.reporter.info)
         rollback.finish(copy)

@@ -47,8 +47,8 @@ class ScenarioState:
     disaster_at: dict[str, float] = field(default_factory=dict)
     disaster_position: dict[str, str] = field(default_factory=dict)  # the log position at the disaster (PointInTime)
     restores: dict[str, RestoreRecord] = field(default_factory=dict)  # by the store that holds the restored data
-    # A live store restored without "into" goes to a new database; its name then means that copy.
-    aliases: dict[str, str] = field(default_factory=dict)
+    # The last restore failed (or was interrupted): the recovery time is not measured, a target on it is missed.
+    recovery_failed: bool = False
     throwaway_backups: list[Path] = field(default_factory=list)  # written here for throwaway stores: removed at the end
     # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
     fingerprints_by_path: dict[Path, Fingerprint] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class ScenarioState:
 
     def store(self, name: str) -> Store:
         try:
-            return self.stores[self.aliases.get(name, name)]
+            return self.stores[name]
         except KeyError:
             raise StoreError(f"store {name!r} is not declared in this scenario: add a step such as "
                              f"`Given the PostgreSQL store \"{name}\"` before using it") from None
@@ -97,7 +97,7 @@ class ScenarioState:
 
     def verified(self, name: str) -> None:
         """A restored store was verified: the RTO clock stops here (the last verification wins)."""
-        if self.aliases.get(name, name) in self.restores and self.clock.started:
+        if name in self.restores and self.clock.started:
             self.clock.stop()
             self.result.rto_seconds = self.clock.rto()
 

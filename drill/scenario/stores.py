@@ -6,7 +6,9 @@ from typing import Any
 
 from drill import rollback
 from drill.errors import StoreError
+from drill.names import check_name
 from drill.provision.factory import provision
+from drill.scenario.live_stores import LiveStores
 from drill.scenario.state import ScenarioState
 from drill.stores import capabilities, kinds
 from drill.stores.base import Store
@@ -14,15 +16,21 @@ from drill.stores.capabilities import RunsSql
 
 
 class Stores:
-    def __init__(self, state: ScenarioState) -> None:
+    def __init__(self, state: ScenarioState, live: LiveStores) -> None:
         self.state = state
+        self.live = live
 
     def declare(self, kind_name: str, name: str, *, options: dict[str, Any] | None = None) -> Store:
         """Provision the store a sentence names; `options` are kind keys the sentence sets (as drill.toml would)."""
         state = self.state
+        kind = kinds.by_sentence_name(kind_name).kind
+        check_name(name, "store name")
         if name in state.stores:
+            if state.stores[name].kind != kind:
+                raise StoreError(f"store {name!r} is declared again as a {kind_name} store; it is a "
+                                 f"{state.stores[name].kind} store in this scenario: give the other store its own name")
             return state.stores[name]
-        store_config = state.config.store(name, kinds.by_sentence_name(kind_name).kind)
+        store_config = state.config.store(name, kind)
         if options:
             store_config = store_config.with_options(options, f"the step at line {state.current_line}")
         with state.clock.phase("provision", name):
@@ -36,7 +44,7 @@ class Stores:
     def _check_interrupted_restore(self, store: Store) -> None:
         """A journal left by a drill killed mid-restore: repair the store (live) or report it (throwaway)."""
         state = self.state
-        found = rollback.interrupted(state.config.backup_dir, store.name)
+        found = rollback.interrupted(state.config.backup_dir_for(store.config), store.name)
         if found is None:
             return
         if store.config.is_live:
@@ -55,6 +63,9 @@ class Stores:
         store = state.store(name)
         check_unit(store, unit)
         scaled = state.config.scaled(count)
+        store.require_writes("seed")  # refused before the safety net copies anything
+        self.live.arm(store, "seeded")
+        self.live.changed(store, "written", f"seeded with {scaled} {store.unit}")
         with state.clock.phase("seed", name):
             store.seed(scaled, state.reporter.info)
         state.evidence.seeded[name] = scaled
@@ -65,6 +76,8 @@ class Stores:
         if not isinstance(store, RunsSql):
             raise StoreError(capabilities.lacks(name, store.kind, RunsSql, "running SQL"))
         store.require_writes("run SQL on")
+        self.live.arm(store, "changed by SQL")
+        self.live.changed(store, "written", "SQL was run on it")
         with state.clock.phase("sql", name):
             store.execute_sql(text)
 

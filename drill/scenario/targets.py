@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from drill.durations import format_duration, parse_duration
+from drill.durations import parse_duration
 from drill.errors import TargetMissed
 from drill.results import TargetResult
 from drill.scenario.state import ScenarioState
-from drill.targets import targets_from_tags
+from drill.targets import evaluate, missed_message, targets_from_tags
 
 
 class Targets:
@@ -15,9 +15,17 @@ class Targets:
         state.result.targets = targets_from_tags(tags, state.config)
 
     def measured(self, metric: str) -> float | None:
+        state = self.state
         if metric == "rto":
-            return self.state.clock.rto()
-        return self.state.result.rpo_seconds
+            # Only a recovery that happened has a recovery time: none before a restore succeeded, none after
+            # a restore failed (the clock would otherwise read the time up to now as if it were one).
+            return state.clock.rto() if state.restores and not state.recovery_failed else None
+        return state.result.rpo_seconds
+
+    def unmeasured_reason(self, metric: str) -> str:
+        if metric == "rto" and self.state.recovery_failed:
+            return "the restore failed, so there was no recovery to time"
+        return f"the scenario has no {'restore' if metric == 'rto' else 'restore from a backup'}"
 
     def check(self, metric: str, duration_text: str, line: int) -> None:
         target = TargetResult(metric, parse_duration(duration_text), f"step at line {line}")
@@ -28,10 +36,9 @@ class Targets:
 
     def _evaluate(self, target: TargetResult) -> None:
         measured = self.measured(target.metric)
-        if target.metric == "rto" and measured is not None:
+        if target.metric == "rto":
             self.state.result.rto_seconds = measured
-        target.measured_seconds = measured
-        target.met = measured is not None and measured <= target.target_seconds
+        evaluate(target, measured, self.unmeasured_reason(target.metric) if measured is None else None)
 
     def enforce(self, raise_on_miss: bool) -> None:
         """Measure every tag target; raise TargetMissed listing the misses (after a scenario that passed)."""
@@ -43,12 +50,3 @@ class Targets:
                 missed.append(target)
         if missed and raise_on_miss:
             raise TargetMissed("; ".join(missed_message(t) for t in missed))
-
-
-def missed_message(target: TargetResult) -> str:
-    what = "recovery time (RTO)" if target.metric == "rto" else "data loss (RPO)"
-    if target.measured_seconds is None:
-        return (f"{what} target {format_duration(target.target_seconds)} ({target.source}) could not be measured: "
-                f"the scenario has no {'restore' if target.metric == 'rto' else 'restore from a backup'}")
-    return (f"{what} {format_duration(target.measured_seconds)} exceeds the target "
-            f"{format_duration(target.target_seconds)} ({target.source})")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from drill.errors import StoreError, VerificationError
 from drill.evidence import CountEvidence, FingerprintEvidence
-from drill.fingerprint import Fingerprint, compare
+from drill.fingerprint import Fingerprint, compare, mismatch_message
 from drill.scenario.state import ScenarioState
 from drill.scenario.stores import check_unit
 from drill.stores import capabilities
@@ -23,7 +23,7 @@ class Verification:
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
         state = self.state
-        record = state.restores.get(state.aliases.get(name, name))
+        record = state.restores.get(name)
         # A restored store is compared with the backup it came from; otherwise with the latest backup.
         artifact = record.artifact if source is None and record is not None else state.latest_backup(source or name)
         if artifact.fingerprint is None:
@@ -46,9 +46,7 @@ class Verification:
                 backup=artifact.id, before=expected.to_dict(), after=actual.to_dict(),
                 differences=[d.to_dict() for d in differences], details=details)
             if differences:
-                listed = "\n  - ".join(d.message for d in differences) + "".join(f"\n  - {line}" for line in details)
-                raise VerificationError(f"{name!r} does not match the state of {artifact.store!r} at backup "
-                                        f"{artifact.id}:\n  - {listed}")
+                raise VerificationError(mismatch_message(name, artifact.store, artifact.id, differences, details))
         state.verified(name)
 
     def assert_count(self, name: str, count: int, unit: str, part: str | None = None) -> None:

@@ -98,6 +98,7 @@ class Store(Protocol):
     def markers(self) -> MarkerSink: ...
     def close(self) -> None: ...
     def require_destructive(self, action: str) -> None: ...
+    def require_in_place_restore(self) -> None: ...
     def require_writes(self, action: str) -> None: ...
 
 
@@ -113,18 +114,35 @@ class Guarded:
         """What the store's counts count, as its kind declares (rows, documents, keys...)."""
         return kinds.spec(self.kind).unit
 
+    def _elsewhere(self) -> str:
+        # A kind whose live stores have no new target next to them (a Redis server) declares it: its messages do
+        # not offer that way out.
+        found = kinds.find(self.kind)
+        if found is not None and not found.live_restore_into:
+            return ""
+        return (f", or restore into a new target instead: `When \"{self.name}\" is restored from its latest backup "
+                f"into \"{self.name}_restored\"`")
+
     def require_destructive(self, action: str) -> None:
         if self.config.is_live and not self.config.destructive:
             raise SafetyError(
                 f"refusing to {action} live store {self.name!r}: its configuration does not allow it. "
-                f"Set `destructive = true` under [stores.{self.name}] in drill.toml only if this store may be "
-                f"destroyed, or restore into a new target instead (\"restored ... into\")")
+                f"Set `destructive = true` under [{self.config.table}] in drill.toml only if this store may be "
+                f"destroyed{self._elsewhere()}")
+
+    def require_in_place_restore(self) -> None:
+        """An in-place restore of a live store overwrites it: it needs `destructive = true` (two ways out)."""
+        if self.config.is_live and not self.config.destructive:
+            raise SafetyError(
+                f"refusing to restore live store {self.name!r} in place: that overwrites it, and its configuration "
+                f"does not allow it. Either set `destructive = true` under [{self.config.table}] in drill.toml (only "
+                f"if this store may be overwritten with its backup){self._elsewhere()}")
 
     def require_writes(self, action: str) -> None:
-        if self.config.is_live and not (self.config.allow_writes or self.config.destructive):
+        if self.config.read_only:
             raise SafetyError(
                 f"refusing to {action} live store {self.name!r}: its configuration does not allow writes. "
-                f"Set `allow_writes = true` under [stores.{self.name}] in drill.toml to let drills write into it")
+                f"Set `allow_writes = true` under [{self.config.table}] in drill.toml to let drills write into it")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from drill.stores.base import BackupArtifact, Progress
@@ -84,6 +84,28 @@ class ServerFaults(Protocol):
 class AbortsRestore(Protocol):
     def abort_restore(self) -> None:
         """Stop a restore running in another thread (its time limit passed); best effort."""
+
+
+# -- abilities the live stores' safety net uses (drill.safety_net, drill.repair) ------------------------------
+# No sentence needs them, so kinds do not declare them and they are not in ABILITIES: the net checks a
+# store with isinstance when it acts.
+
+@runtime_checkable
+class KeepsTargetSettings(Protocol):
+    """A store whose re-creation needs settings read while it existed (PostgreSQL: owner, encoding, locale)."""
+
+    def target_settings(self) -> dict[str, Any]:
+        """What a later drill (`drill repair`) needs to create the store again as it was (JSON-serialisable)."""
+
+    def use_target_settings(self, settings: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class DropsRestoreTargets(Protocol):
+    """A store that can find and remove a restore target (`into`) a killed drill left on its live server."""
+
+    def restore_target_exists(self, name: str) -> bool: ...
+    def drop_restore_target(self, name: str) -> None: ...
 
 
 # What each ability lets a store do, as messages say it: "... needs a store that <phrase>". A kind's own

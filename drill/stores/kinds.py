@@ -163,9 +163,16 @@ class KindSpec:
     capabilities: frozenset[type] = frozenset()  # drill.stores.capabilities Protocols its stores implement
     unit_one: str = ""  # the singular of `unit` (default: `unit` without its trailing "s")
     live_url: bool = True  # a live store is reached through `url_env` (False: the kind's options locate it)
-    # A live store of this kind has no new target to restore into (a Redis server): drill restores it in
-    # place, which needs `destructive = true`, instead of into a scratch target next to it.
-    live_restore_in_place: bool = False
+    # What `url_env` must hold: the URL schemes a live store accepts (empty: any, its provisioner checks) and an
+    # example for messages. `drill check` checks the URL, so that `drill run` refuses a bad one before it starts.
+    live_schemes: tuple[str, ...] = ()
+    live_example: str = "a URL"
+    # A live store can also be restored `into` a new target next to it; False (a Redis server holds no second
+    # database) means only in place, and messages do not offer `into` as a way out.
+    live_restore_into: bool = True
+    # Its live provisioner takes `allow_missing=True`: an in-place `drill restore` then creates a store that no
+    # longer exists, as a runbook does (PostgreSQL: dropdb, createdb, restore).
+    live_creates_missing: bool = False
     extra: str = ""  # the pip extra that brings the packages its adapter needs: drill[extra]
     steps: tuple[str, ...] = ()  # modules of sentences only this kind understands (pytest-bdd step modules)
     summary: str = ""  # one line for docs and `drill check`

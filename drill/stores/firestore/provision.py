@@ -16,7 +16,7 @@ from drill.errors import ConfigError, ProvisionError, StoreError
 from drill.provision.live import live_url
 from drill.redact import redact_text
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.firestore import FirestoreOptions
+from drill.stores.firestore import KIND, FirestoreOptions
 from drill.stores.firestore.common import project_id
 from drill.stores.firestore.local import LocalFirestoreEmulator
 from drill.stores.firestore.store import FirestoreServer, FirestoreStore
@@ -36,7 +36,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    live = live_url(config, ("firestore", "http"), "firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator")
+    live = live_url(config, KIND.live_schemes, KIND.live_example)
     key = f"stores.{config.name}.url_env"
     if live.parts.scheme == "firestore":
         project = FirestoreOptions.of(config).project or live.parts.netloc or live.database

@@ -54,7 +54,7 @@ from drill.stores.firestore.codec import (
     part_of,
     read_backup,
 )
-from drill.stores.firestore.common import FLUSH_EVERY, _record_failure
+from drill.stores.firestore.common import FLUSH_EVERY, _record_failure, project_id
 from drill.stores.firestore.seed import SEED_COLLECTIONS, seed_documents
 from drill.stores.firestore.transfers import Transfers
 
@@ -334,6 +334,22 @@ class FirestoreStore(Guarded):
             self._delete_everything(self.client())
         except gexc.GoogleAPIError as exc:
             raise self._fail("deleting", exc) from None
+
+    def restore_target_exists(self, name: str) -> bool:
+        try:
+            return bool(self._top_collections(self.server.client(project_id(name))))
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("listing the restore target of", exc) from None
+
+    def drop_restore_target(self, name: str) -> None:
+        """Empty the project a restore into `name` filled (a drill killed before its clean-up left it)."""
+        project = project_id(name)
+        if project == self.project:
+            raise StoreError(f"{name!r} is the store's own project, not a restore target")
+        try:
+            self._delete_everything(self.server.client(project))
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("emptying the restore target of", exc) from None
 
     def markers(self) -> FirestoreMarkerSink:
         return FirestoreMarkerSink(self.server, self.project)

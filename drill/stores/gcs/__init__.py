@@ -45,6 +45,7 @@ KIND = KindSpec(
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions, ReadsDatedCopies}),
     options=GcsOptions,
+    live_schemes=("gs", "http", "https"), live_example="gs://PROJECT, or http://127.0.0.1:4443 for an emulator",
     steps=("drill.steps.gcs",),  # its own sentences
     extra="gcs",
     summary="a GCS bucket: archives with a manifest of hashes, or server-side copies into a backup bucket",

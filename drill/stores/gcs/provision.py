@@ -18,7 +18,7 @@ from drill.errors import ProvisionError
 from drill.provision.live import live_url
 from drill.redact import redact_text
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.gcs import GcsOptions
+from drill.stores.gcs import KIND, GcsOptions
 from drill.stores.gcs.local import LocalGcsServer, fake_gcs_server_binary
 from drill.stores.gcs.objects import GcsConnection, valid_bucket_name
 from drill.stores.gcs.store import GcsStore
@@ -49,7 +49,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    live = live_url(config, ("gs", "http", "https"), "gs://PROJECT, or http://127.0.0.1:4443 for an emulator")
+    live = live_url(config, KIND.live_schemes, KIND.live_example)
     if live.parts.scheme == "gs":
         project = live.parts.netloc
         if not project:

@@ -36,7 +36,7 @@ from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.fingerprint import Fingerprint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, no_progress
-from drill.stores.gcs import KIND
+from drill.stores.gcs import KIND, GcsOptions
 from drill.stores.gcs.objects import (
     INTERNAL_PREFIX,
     MANIFEST,
@@ -310,6 +310,20 @@ class GcsStore(Guarded):
                 self._bucket().delete()
         finally:
             self.config = saved
+
+    def restore_target_exists(self, name: str) -> bool:
+        try:
+            return bool(self._bucket(name).exists())
+        except gexc.GoogleAPICallError as exc:
+            raise _fail(f"looking for bucket gs://{name}", exc) from None
+
+    def drop_restore_target(self, name: str) -> None:
+        """Delete a bucket a restore into `name` made (a drill killed before its clean-up left it)."""
+        if name == self.bucket or not valid_bucket_name(name):
+            raise StoreError(f"{name!r} is not a restore target of {self.name!r}")
+        options = replace(GcsOptions.of(self.config), bucket=name)
+        GcsStore(name=name, config=replace(self.config, name=name, options=options), conn=self.conn,
+                 bucket=name).delete_bucket()
 
     def markers(self) -> GcsMarkerSink:
         return GcsMarkerSink(self.conn, self.bucket)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from drill.stores.capabilities import Removable, ScratchTargets
+from drill.names import database_name
+from drill.stores.capabilities import ExplainsDifferences, Removable, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, option, text
 
 
 @dataclass(frozen=True)
 class MongoOptions(KindOptions):
-    database: str | None = option(None, text, "the database (default: the store name; live: the URL's)")
+    database: str | None = option(None, database_name, "the database (default: the store name; live: the URL's)")
     image: str | None = option(None, text, "container: the image (default mongo:7)")
 
     def throwaway(self) -> MongoOptions:
@@ -27,8 +28,9 @@ KIND = KindSpec(
     kind="mongodb", names=("MongoDB",), unit="documents", part_label="collection",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({Removable, ScratchTargets}),
+    capabilities=frozenset({ExplainsDifferences, Removable, ScratchTargets}),
     options=MongoOptions,
+    live_schemes=("mongodb", "mongodb+srv"), live_example="mongodb://user:password@host:port/database",
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
     formats="drill.stores.mongodb.formats:READER",  # mongodump folders, their tar.gz, mongodump --archive [--gzip]
 )

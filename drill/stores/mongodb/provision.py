@@ -10,7 +10,7 @@ from drill.errors import ProvisionError
 from drill.provision.live import live_url
 from drill.redact import redact_text
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.mongodb import MongoOptions
+from drill.stores.mongodb import KIND, MongoOptions
 from drill.stores.mongodb.local import LocalMongoServer
 from drill.stores.mongodb.store import MongoServer, MongoStore
 
@@ -27,7 +27,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    live = live_url(config, ("mongodb", "mongodb+srv"), "mongodb://user:password@host:port/database")
+    live = live_url(config, KIND.live_schemes, KIND.live_example)
     database = MongoOptions.of(config).database or live.database or config.name
     server = MongoServer(uri=live.url, description=live.description)
     cleanup.push(f"close the MongoDB client of {config.name!r}", server.close)

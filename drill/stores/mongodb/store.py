@@ -56,6 +56,7 @@ from drill import found_backups, safe_paths
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.names import check_name
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -68,6 +69,7 @@ from drill.stores.base import (
 )
 from drill.stores.mongodb import KIND
 from drill.stores.mongodb import formats as found_formats
+from drill.tool_env import minimal_env
 
 MARKER_COLLECTION = "drill_markers"
 SUMS_FILE = "SHA256SUMS"
@@ -196,6 +198,54 @@ class _Accumulator:
 
 def _print(parts: dict[str, PartPrint]) -> Fingerprint:
     return KIND.fingerprint(parts, taken_at=time.time())
+
+
+# -- naming the documents that differ (after a failed comparison) ---------------------------------------
+
+_BSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"), (bson.int64.Int64, "int64"), (int, "int"), (float, "double"), (str, "string"),
+    (dict, "object"), (list, "array"), (dt.datetime, "date"), (ObjectId, "objectId"), (bytes, "binData"),
+    (bson.binary.Binary, "binData"), (bson.decimal128.Decimal128, "decimal"), (type(None), "null"),
+)
+
+
+def _type_name(value: Any) -> str:
+    """The BSON type of a decoded value (`3` is an int, `3.0` a double); ints say int32 or int64 by size."""
+    for kind, name in _BSON_TYPES:
+        if isinstance(value, kind):
+            if name == "int":
+                return "int32" if -(2**31) <= cast(int, value) < 2**31 else "int64"
+            return name
+    return type(value).__name__
+
+
+def _field_digests(document: Mapping[str, Any]) -> dict[str, tuple[str, bytes]]:
+    """Per top-level field: its BSON type and a digest of its canonical BSON (key order inside ignored)."""
+    return {key: (_type_name(value), hashlib.sha256(bson.encode(_canonical({key: value}))).digest()[:16])
+            for key, value in document.items()}
+
+
+def _field_changes(was: dict[str, tuple[str, bytes]], now: dict[str, tuple[str, bytes]]) -> list[str]:
+    lines = [f"field {k} missing (it is in the backup)" for k in sorted(was.keys() - now.keys())]
+    lines += [f"field {k} added (a {now[k][0]})" for k in sorted(now.keys() - was.keys())]
+    for key in sorted(was.keys() & now.keys()):
+        (was_type, was_digest), (now_type, now_digest) = was[key], now[key]
+        if was_type != now_type:
+            lines.append(f"field {key} was a {was_type} at the backup, is a {now_type} now")
+        elif was_digest != now_digest:
+            lines.append(f"field {key} changed value (a {now_type})")
+    return lines
+
+
+def _id_key(document: Mapping[str, Any]) -> bytes:
+    return bson.encode({"_id": document.get("_id")})
+
+
+def _id_text(value: Any) -> str:
+    """How a document is named in messages: its _id (an ObjectId's hex, a string as is, others as JSON)."""
+    if isinstance(value, ObjectId | str):
+        return str(value)
+    return json_dumps(value)
 
 
 # -- the layout on disk ----------------------------------------------------------------------------------
@@ -374,6 +424,47 @@ class MongoStore(Guarded):
             raise StoreError(f"fingerprinting {self.name!r} failed: {redact_text(str(exc))}") from None
         return _print(parts)
 
+    def explain_differences(self, artifact: BackupArtifact, parts: set[str], limit: int = 10) -> list[str]:
+        """Which documents and fields make the named collections differ from the backup (values are never shown).
+
+        Called only after a fingerprint comparison failed: it reads the backup's documents of those collections
+        and the store's again, keeping one small digest per field of each document (bounded by the size of the
+        differing collections). Nothing for a backup that is not in drill's mongodump layout.
+        """
+        if not artifact.path.is_dir() or not parts:
+            return []
+        try:
+            dumped = {c.name: c for c in dumped_collections(dump_database_dir(artifact.path)) if c.name in parts}
+        except (BackupError, OSError):
+            return []
+        found: list[str] = []
+        more = 0
+
+        def say(line: str) -> None:
+            nonlocal more
+            if len(found) < limit:
+                found.append(line)
+            else:
+                more += 1
+
+        db = self.database()
+        for name in sorted(parts):
+            expected = {_id_key(doc): _field_digests(doc) for doc in dumped[name].documents(raw=False)} \
+                if name in dumped else {}
+            for document in db.get_collection(name, codec_options=_PLAIN).find():
+                where = f"document {name}/{_id_text(document.get('_id'))}"
+                was = expected.pop(_id_key(document), None)
+                if was is None:
+                    say(f"{where}: present now but not at the backup")
+                    continue
+                for line in _field_changes(was, _field_digests(document)):
+                    say(f"{where}: {line}")
+            for key in expected:
+                say(f"document {name}/{_id_text(bson.decode(key).get('_id'))}: missing (it is in the backup)")
+        if more:
+            found.append(f"... and {more} more")
+        return found
+
     # -- backup ---------------------------------------------------------------------------------------
 
     def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact:
@@ -446,7 +537,7 @@ class MongoStore(Guarded):
         return str(path)
 
     def _run_tool(self, args: list[str], what: str) -> None:
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, env=minimal_env())  # the URI is in a 0600 file
         if done.returncode != 0:
             error = BackupError if what == "mongodump" else StoreError
             raise error(f"{what} of {self.name!r} failed (exit {done.returncode}): "
@@ -591,6 +682,19 @@ class MongoStore(Guarded):
             self.server.client().drop_database(self.database_name)
         except PyMongoError as exc:
             raise StoreError(f"dropping {self.name!r} failed: {redact_text(str(exc))}") from None
+
+    def restore_target_exists(self, name: str) -> bool:
+        return self.server.has_database(name)
+
+    def drop_restore_target(self, name: str) -> None:
+        """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
+        check_name(name, "restore target")
+        if name == self.database_name:
+            raise StoreError(f"{name!r} is the store's own database, not a restore target")
+        try:
+            self.server.client().drop_database(name)
+        except PyMongoError as exc:
+            raise StoreError(f"dropping restore target {name!r} failed: {redact_text(str(exc))}") from None
 
     def markers(self) -> MongoMarkerSink:
         return MongoMarkerSink(self.server, self.database_name)

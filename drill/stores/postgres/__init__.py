@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from drill.names import database_name
 from drill.stores import capabilities
 from drill.stores.capabilities import (
     AbortsRestore,
@@ -22,7 +23,7 @@ from drill.stores.capabilities import (
     ScratchTargets,
     ServerFaults,
 )
-from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, option, text, whole
+from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, matching, option, text, whole
 
 if TYPE_CHECKING:
     from drill.config import StoreConfig
@@ -40,11 +41,15 @@ capabilities.register(UsesWalArchive, "replays a base backup with a WAL archive 
 
 @dataclass(frozen=True)
 class PostgresOptions(KindOptions):
-    database: str | None = option(None, text, "the database (default: the store name; live: the URL's)")
+    database: str | None = option(None, database_name, "the database (default: the store name; live: the URL's)")
     restore_jobs: int | None = option(None, whole(1), "pg_restore -j (default: the CPU count, at most 4)")
     image: str | None = option(None, text, "container: the image (default postgres:16)")
     pitr: bool = option(False, flag, "archive the WAL, so that the store can be recovered to a point in time "
                                      "(local PostgreSQL stores only)")
+    restore_owners: str = option("auto", matching("auto|keep|skip", "must be one of: auto, keep, skip"),
+                                 "restore the dump's owners and grants (keep), leave them out (skip: pg_restore "
+                                 "--no-owner --no-privileges), or auto: keep on live servers, skip on the throwaway "
+                                 "servers drill starts itself (where the dump's roles do not exist)")
 
     def check(self, store: StoreConfig) -> None:
         if self.pitr and store.provision != "local":
@@ -52,7 +57,7 @@ class PostgresOptions(KindOptions):
                                       "stores only")
 
     def throwaway(self) -> PostgresOptions:
-        return PostgresOptions(database=self.database)
+        return PostgresOptions(database=self.database, restore_owners=self.restore_owners)
 
 
 _PROVISION = "drill.stores.postgres.provision"
@@ -63,6 +68,8 @@ KIND = KindSpec(
     capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
                             UsesWalArchive}),
     options=PostgresOptions,
+    live_schemes=("postgres", "postgresql"), live_example="postgresql://user:password@host:port/database",
+    live_creates_missing=True,  # `drill restore --overwrite` re-creates a dropped database, as the runbook does
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
     formats="drill.stores.postgres.formats:READER",  # pg_dump archives, (gzip'd) SQL, base_backup_*.tar.gz

@@ -100,9 +100,13 @@ class LocalPostgresCluster:
 
     def _run_as_server_user(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         user = _server_user()
-        return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                              user=user.pw_uid if user else None, group=user.pw_gid if user else None,
-                              start_new_session=True, cwd=str(self.root))
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                                  user=user.pw_uid if user else None, group=user.pw_gid if user else None,
+                                  start_new_session=True, cwd=str(self.root))
+        except OSError as exc:  # e.g. DRILL_PG_BIN in a folder the server's account cannot read
+            who = f" as {user.pw_name}" if user else ""
+            raise ProvisionError(f"cannot run {args[0]}{who}: {exc.strerror}") from None
 
     def start(self) -> None:
         sweep_stale_clusters()

@@ -9,8 +9,9 @@ from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.live import live_url
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.postgres import PostgresOptions, pitr
+from drill.stores.postgres import KIND, PostgresOptions, pitr
 from drill.stores.postgres import binaries as pg_binaries
+from drill.stores.postgres.database import check_postgres_database
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.store import PgServer, PostgresStore
 
@@ -37,13 +38,17 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     return store
 
 
-def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
+def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress, *,
+                   allow_missing: bool = False) -> Store:
+    """A live server's store. Its database must exist, unless `allow_missing` (`drill restore` in place, which
+    creates it as the runbook does: dropdb, createdb, restore; KindSpec.live_creates_missing)."""
     if PostgresOptions.of(config).pitr:
         raise ProvisionError(f"store {config.name!r}: pitr = true applies to local stores (drill runs their WAL "
                              f"archive); a live server's point-in-time recovery is not driven by drill yet")
-    live = live_url(config, ("postgres", "postgresql"), "postgresql://user:password@host:port/database")
+    live = live_url(config, KIND.live_schemes, KIND.live_example)
     query = dict(pair.split("=", 1) for pair in live.parts.query.split("&") if "=" in pair)
     database = PostgresOptions.of(config).database or live.database or config.name
+    check_postgres_database(database, f"the database of live store {config.name!r}")
     found = pg_binaries.available()
     if not found:
         raise ProvisionError("no PostgreSQL client programs found: install postgresql-client or "
@@ -53,7 +58,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progres
                       sslmode=query.get("sslmode"), description=live.description)
     server.tools = pg_binaries.for_client(server.server_major())
     store = PostgresStore(name=config.name, config=config, server=server, database=database)
-    if not server.database_exists(database):
+    if store.remember_database() is None and not allow_missing:
         raise ProvisionError(f"live store {config.name!r}: database {database!r} does not exist on "
                              f"{server.description}")
     cleanup.push(f"drop scratch databases of {config.name!r}", store.close)

@@ -43,12 +43,14 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
-from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults
+from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults, sql_guard
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
+from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, create_statement, read_info
 from drill.stores.postgres.formats import BASE_BACKUP
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
+from drill.tool_env import minimal_env
 
 MARKER_TABLE = "drill_markers"
 CUSTOM_MAGIC = b"PGDMP"
@@ -109,16 +111,21 @@ class PgServer:
         return psycopg.conninfo.make_conninfo(**parts)
 
     def tool_args(self, dbname: str) -> list[str]:
-        """Connection arguments for pg_dump/pg_restore/psql: never the password (it goes in the env)."""
-        return ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname]
+        """Connection arguments for pg_dump/pg_restore/psql: one libpq connection string, built with libpq's
+        quoting, so that a database name is only ever a name (one holding `=` or `postgresql://` would
+        otherwise be read as a connection string). Never the password: it goes in the environment."""
+        parts = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": dbname}
+        if self.sslmode:
+            parts["sslmode"] = self.sslmode
+        return ["-d", psycopg.conninfo.make_conninfo(**parts)]  # each tool names itself (application_name)
 
     def tool_env(self) -> dict[str, str]:
-        env = dict(os.environ)  # like psycopg, the tools fall back on the environment's PGPASSWORD
-        if self.password is not None:
-            env["PGPASSWORD"] = self.password
+        """A minimal environment (drill.tool_env): libpq's own PG* variables (like psycopg, the tools fall back on
+        an existing PGPASSWORD or PGPASSFILE when the URL has no password), the password, nothing else."""
+        values = {"PGPASSWORD": self.password} if self.password is not None else {}
         if self.sslmode:
-            env["PGSSLMODE"] = self.sslmode
-        return env
+            values["PGSSLMODE"] = self.sslmode
+        return minimal_env(("PG",), values=values)
 
     def connect(self, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
         try:
@@ -193,6 +200,18 @@ class PostgresStore(Guarded):
     local: LocalPostgresCluster | None = None  # the throwaway cluster of a local store (base backups recover into it)
     # Base backups made outside drill (base_backup_*.tar.gz) -> the WAL archive folder to replay with each.
     wal_archives: dict[Path, Path] = field(default_factory=dict)
+    # The database's owner, encoding and locale, read while it exists: an in-place restore re-creates it so.
+    database_info: DatabaseInfo | None = None
+    notes: list[str] = field(default_factory=list)  # what a restore could not keep (e.g. the owner), for evidence
+
+    @property
+    def skip_owners(self) -> bool:
+        """Leave the dump's owners and grants out (restore_owners; auto: on the servers drill starts itself, where
+        the dump's roles do not exist)."""
+        owners = PostgresOptions.of(self.config).restore_owners
+        if owners == "auto":
+            return not self.config.is_live
+        return owners == "skip"
 
     def describe(self) -> dict[str, str]:
         return {"kind": "postgres", "database": self.database, "location": self.server.description,
@@ -206,6 +225,32 @@ class PostgresStore(Guarded):
         if not self.server.database_exists(self.database):
             with self.server.connect() as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+
+    def remember_database(self) -> DatabaseInfo | None:
+        """Read (again) the database's owner, encoding and locale while it exists; None when it does not."""
+        with self.server.connect() as conn:
+            found = read_info(conn, self.database)
+        if found is not None:
+            self.database_info = found
+        return found
+
+    def target_settings(self) -> dict[str, Any]:
+        """What a later drill (`drill repair`) needs to re-create the database as it was."""
+        return {"database_info": self.database_info.to_dict() if self.database_info else None}
+
+    def use_target_settings(self, settings: dict[str, Any]) -> None:
+        if settings.get("database_info"):
+            self.database_info = DatabaseInfo.from_dict(settings["database_info"])
+
+    def restore_target_exists(self, name: str) -> bool:
+        return self.server.database_exists(name)
+
+    def drop_restore_target(self, name: str) -> None:
+        """Drop a database a restore into `name` made (a drill killed before its clean-up left it)."""
+        check_postgres_database(name, "restore target")
+        if name == self.database:
+            raise StoreError(f"{name!r} is the store's own database, not a restore target")
+        self._drop(name)
 
     def seed(self, count: int, progress: Progress = no_progress) -> None:
         self.require_writes("seed")
@@ -242,11 +287,23 @@ class PostgresStore(Guarded):
                 raise StoreError(f"SQL on {self.name!r} failed: {redact_text(str(exc)).strip()}") from None
 
     def query_value(self, query: str) -> object:
-        with self.server.connect(self.database) as conn:
+        """A check reads: one statement (a prepared statement, which the server refuses to hold two of: `DROP
+        TABLE x; SELECT 1` fails), inside a READ ONLY transaction on a live store that does not allow writes,
+        always rolled back."""
+        with self.server.connect(self.database, autocommit=False) as conn:
+            conn.read_only = self.config.read_only
             try:
-                row = conn.execute(query.encode()).fetchone()
+                row = conn.execute(query.encode(), prepare=True).fetchone()
             except psycopg.Error as exc:
-                raise StoreError(f"the query on {self.name!r} failed: {redact_text(str(exc)).strip()}") from None
+                why = redact_text(str(exc)).strip()
+                if "multiple commands" in why:
+                    why = "a query check runs one statement; write one SELECT"
+                elif "read-only transaction" in why:
+                    why = (f"{why}; a query check on live store {self.name!r} only reads (set `allow_writes = true` "
+                           f"under [stores.{self.name}] to let it write)")
+                raise StoreError(f"the query on {self.name!r} failed: {why}") from None
+            finally:
+                conn.rollback()
         return None if row is None else row[0]
 
     def fingerprint(self) -> Fingerprint:
@@ -336,6 +393,8 @@ class PostgresStore(Guarded):
 
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
+        if into is not None:
+            check_postgres_database(into, "restore target")
         self.verify_backup(artifact)  # before the target is touched
         if artifact.format == BASE_BACKUP.name:  # a whole cluster: replayed with its WAL archive, if one was named
             if into is not None:
@@ -345,6 +404,11 @@ class PostgresStore(Guarded):
             base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), None, progress)
             return self
         target = into or self.database
+        fmt = detect_format(artifact.path)
+        if fmt in ("sql", "sql.gz"):  # a plain SQL file is data for its target only: read it all before touching it
+            summary = sql_guard.check_file(artifact.path, fmt == "sql.gz", target, skip_owners=self.skip_owners)
+            progress(f"{artifact.path.name}: {summary.statements} statements and {summary.copies} COPY blocks, "
+                     f"checked: no psql meta-command, nothing outside the target")
         # A copy in a new database is drill's own: it may be written to and dropped, even on a live server.
         target_store = self if target == self.database else PostgresStore(
             name=into or self.name, config=replace(self.config, name=into or self.name, destructive=True),
@@ -352,31 +416,46 @@ class PostgresStore(Guarded):
         if self.server.database_exists(target):
             if target == self.database:
                 self.require_destructive("overwrite")
+                self.remember_database()  # its owner, encoding and locale, to create it again so
             elif into is not None and self.config.is_live:
                 raise StoreError(f"restore target database {target!r} already exists on the live server of "
                                  f"{self.name!r}; name a new database (drill never overwrites one it did not create)")
             self._drop(target)
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target))
-        if self.restore_tablespace:
-            create = sql.SQL("{} TABLESPACE {}").format(create, sql.Identifier(self.restore_tablespace))
-        with self.server.connect() as conn:
-            conn.execute(create)
+        elif target == self.database and self.database_info is None:
+            progress(f"database {target} does not exist: creating it (owner: the connecting role {self.server.user})")
+        self._create_database(target, self.database_info if target == self.database else None, progress)
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         pause_point(f"restore-started:{self.name}")
-        fmt = detect_format(artifact.path)
         if fmt in ("pg_dump-custom", "pg_dump-tar"):
             self._pg_restore(artifact.path, target, progress, parallel=fmt == "pg_dump-custom")
         else:
             self._psql_restore(artifact.path, target, fmt, progress)
         return target_store
 
+    def _create_database(self, target: str, info: DatabaseInfo | None, progress: Progress) -> None:
+        with self.server.connect() as conn:
+            try:
+                conn.execute(create_statement(target, info, tablespace=self.restore_tablespace))
+                return
+            except psycopg.errors.InsufficientPrivilege as exc:
+                if info is None:
+                    raise StoreError(f"cannot create database {target!r}: {redact_text(str(exc)).strip()}") from None
+                # Only a superuser or a member of the owner role may give the database to it.
+                note = (f"database {target!r} was re-created owned by {self.server.user!r}, not by its original owner "
+                        f"{info.owner!r}: {redact_text(str(exc)).strip()} (connect as {info.owner!r} or a member of it "
+                        f"to keep the owner)")
+            conn.execute(create_statement(target, info, tablespace=self.restore_tablespace, owner=False))
+        self.notes.append(note)
+        progress(note)
+
     def _pg_restore(self, path: Path, target: str, progress: Progress, parallel: bool = True) -> None:
         # pg_restore -j needs the custom (or directory) format; a tar archive is restored by one job.
         jobs = (PostgresOptions.of(self.config).restore_jobs or max(1, min(4, os.cpu_count() or 1))) if parallel else 1
+        owners = ["--no-owner", "--no-privileges"] if self.skip_owners else []
         args = [self.server.tools.path("pg_restore"), *self.server.tool_args(target), "-j", str(jobs),
-                "--exit-on-error", "--verbose", str(path)]
-        progress(f"pg_restore -j {jobs} into {target}")
+                "--exit-on-error", "--verbose", *owners, str(path)]
+        progress(f"pg_restore -j {jobs} {' '.join(owners)} into {target}".replace("  ", " "))
         self._run_with_progress(args, progress, "pg_restore")
 
     def _psql_restore(self, path: Path, target: str, fmt: str, progress: Progress) -> None:
@@ -389,16 +468,19 @@ class PostgresStore(Guarded):
         errors: list[bytes] = []
         reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        opener = gzip.open if fmt == "sql.gz" else open
         sent = 0
         try:
-            with opener(path, "rb") as source:
-                while block := source.read(1 << 20):
-                    proc.stdin.write(block)
-                    sent += len(block)
+            # Checked again while it is sent (the file could change after the check), owners and grants left out
+            # when they are skipped; a problem stops the stream and psql (ON_ERROR_STOP) with it.
+            for block in sql_guard.filtered(path, fmt == "sql.gz", target, skip_owners=self.skip_owners):
+                proc.stdin.write(block)
+                sent += len(block)
             proc.stdin.close()
         except BrokenPipeError:
             pass
+        except BaseException:
+            proc.kill()
+            raise
         finally:
             proc.wait()
             reader.join()
@@ -430,6 +512,7 @@ class PostgresStore(Guarded):
 
     def lose(self) -> None:
         self.require_destructive("drop")
+        self.remember_database()  # how to create it again: owner, encoding, locale
         self._drop(self.database)
 
     def exists(self) -> bool:

@@ -7,7 +7,7 @@ from drill.config import StoreConfig
 from drill.errors import ProvisionError, StoreError
 from drill.provision.live import live_url
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.redis import RedisOptions
+from drill.stores.redis import KIND, RedisOptions
 from drill.stores.redis.local import LocalRedisServer, redis_server_binary, redis_server_version
 from drill.stores.redis.store import RedisServer, RedisStore
 
@@ -26,7 +26,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress) -> Store:
-    live = live_url(config, ("redis", "rediss"), "redis://[user:password@]host:port")
+    live = live_url(config, KIND.live_schemes, KIND.live_example)
     server = RedisServer(host=live.parts.hostname or "localhost", port=live.parts.port or 6379,
                          password=live.password, username=live.username,
                          ssl=live.parts.scheme == "rediss", description=live.description)

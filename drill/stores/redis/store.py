@@ -29,6 +29,7 @@ import redis
 from drill.config import StoreConfig
 from drill.errors import ProvisionError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.pause import pause_point
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -106,8 +107,6 @@ class RedisMarkerSink:
 
 @dataclass
 class RedisStore(Guarded):
-    # A live Redis has no "new database" to restore into: drill restores it in place (destructive only).
-    live_restore_into_new_target = False
     name: str
     config: StoreConfig
     server: RedisServer
@@ -262,8 +261,8 @@ class RedisStore(Guarded):
                                  f"(PEXPIRETIME), found {source.version}")
             self._call(lambda c: c.flushall())
             copied = 0
-            for db in source_store.databases():
-                copied += self._replay_db(source.client(db), db)
+            for index, db in enumerate(source_store.databases()):
+                copied += self._replay_db(source.client(db), db, first=index == 0)
             progress(f"replayed {copied} keys into {self.name} with DUMP/RESTORE")
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"replaying {artifact.id} into {self.name!r} failed: {redact_text(str(exc))}") from None
@@ -271,7 +270,7 @@ class RedisStore(Guarded):
             source.stop()
         return self
 
-    def _replay_db(self, source: redis.Redis, db: int) -> int:
+    def _replay_db(self, source: redis.Redis, db: int, first: bool = False) -> int:
         target = self.server.client(db)
         copied = 0
         try:
@@ -299,6 +298,9 @@ class RedisStore(Guarded):
                         copied += 1
                     out.execute()
                     batch = []
+                    if first:  # the first batch is in, the rest is not: a test may catch the replay here
+                        first = False
+                        pause_point(f"restore-started:{self.name}")
                 if key is None:
                     return copied
         finally:

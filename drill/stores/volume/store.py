@@ -443,6 +443,15 @@ class VolumeStore(Guarded):
             return
         _remove_volume(self.client, self.volume)
 
+    def restore_target_exists(self, name: str) -> bool:
+        return self._volume_exists(name)
+
+    def drop_restore_target(self, name: str) -> None:
+        """Remove a volume a restore into `name` made (a drill killed before its clean-up left it)."""
+        if name == self.volume:
+            raise StoreError(f"{name!r} is the store's own volume, not a restore target")
+        _remove_volume(self.client, name)
+
     def markers(self) -> VolumeMarkerSink:
         return VolumeMarkerSink(self)
 

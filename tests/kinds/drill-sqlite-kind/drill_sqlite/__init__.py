@@ -25,7 +25,6 @@ KIND = KindSpec(
     provisioners={"local": "drill_sqlite.store:provision_local", "live": "drill_sqlite.store:provision_live"},
     options=SqliteOptions,
     capabilities=frozenset({RunsSql, Removable}),
-    live_restore_in_place=True,  # a file has no server to hold a second database: restore over it (destructive)
     steps=("drill_sqlite.steps",),
     summary="a SQLite database file: online backups with the sqlite3 backup API, checked with integrity_check",
 )
