@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from drill import age_files, crypto, found_backups, notify, safe_paths
+from drill import age_files, crypto, found_backups, found_listing, notify, safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
 from drill.durations import format_duration
@@ -379,11 +379,12 @@ def _list(run: Run, store: str | None, as_json: bool) -> str:
     repo, key = _repository(run.config)
     entries = repo.entries(_plain_name(store) if store else None)
     rows = [_row(e) for e in entries]
-    found = [_found_row(run.config, name, path, when) for name, path, when in _found(run.config, store)]
+    found = [found_listing.row(run.config, name, path, when)
+             for name, path, when in found_listing.matching(run.config, _plain_name(store) if store else None)]
     if as_json:
         print(json.dumps(rows + found, indent=2))
         return ""
-    _print_found(found, store)
+    found_listing.print_rows(found)
     if not rows:
         if not found:
             print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
@@ -412,10 +413,11 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     if backup_id is not None:
         safe_paths.backup_id(backup_id)
     entries = [e for e in repo.entries(_plain_name(store) if store else None) if backup_id is None or e.id == backup_id]
-    found = [f for f in _found(run.config, store) if backup_id is None or f[1].name == backup_id]
+    found = [f for f in found_listing.matching(run.config, _plain_name(store) if store else None)
+             if backup_id is None or f[1].name == backup_id]
     if backup_id is not None and not entries and not found:
         raise BackupError(f"no backup {backup_id!r} in {repo.location} or in a `backups` glob")
-    failures = _verify_found(run, found)
+    failures = found_listing.verify(run.config, found, run.say)
     note = _unauthenticated_note(entries, key)
     if note:
         print(note, flush=True)
@@ -434,59 +436,6 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     unauthenticated = sum(1 for e in entries if e.manifest.mac is None)
     return f"{checked} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
                                                if unauthenticated else "")
-
-
-# -- backups made outside drill: [stores.NAME] backups = "glob" ------------------------------------------
-
-def _found(config: Config, store: str | None) -> list[tuple[str, Path, float]]:
-    """Every backup file (or folder) the `backups` globs of the configured stores match, oldest first."""
-    from drill.scenario.backups import date_of
-
-    names = [_plain_name(store)] if store else sorted(config.stores)
-    out = []
-    for name in names:
-        pattern = config.stores[name].backups if name in config.stores else None
-        if pattern:
-            dated = [(date_of(p), p) for p in found_backups.matches(pattern, config.base_dir)]
-            out += [(name, path, when) for when, path in sorted(dated)]
-    return out
-
-
-def _found_row(config: Config, name: str, path: Path, when: float) -> dict[str, Any]:
-    from drill.stores import formats, kinds
-
-    configured = kinds.spec(config.stores[name].kind)
-    reader = formats.reader_of(configured)
-    try:
-        fmt = formats.identify(configured, reader, path).name if reader else found_backups.UNKNOWN_FORMAT
-    except BackupError:
-        fmt = "unknown"
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
-    return {"store": name, "id": path.name, "created": iso(when), "consistent": iso(when), "size": size,
-            "format": fmt, "kind": configured.kind, "key_id": None, "verified": "-", "verified_at": None,
-            "authenticated": False, "path": str(path), "source": "external"}
-
-
-def _print_found(rows: list[dict[str, Any]], store: str | None) -> None:
-    if not rows:
-        return
-    print(f"{'store':<12} {'backup made outside drill':<40} {'dated (UTC)':<21} {'size':>12}  format")
-    for row in rows:
-        print(f"{row['store']:<12} {row['id']:<40} {row['created']:<21} {row['size']:>12}  {row['format']}")
-
-
-def _verify_found(run: Run, found: list[tuple[str, Path, float]]) -> list[str]:
-    """Each found backup readable in its format (gzip to its end, pg_restore, RDB checksum, tar through...)."""
-    failures = []
-    for name, path, when in found:
-        try:
-            artifact = found_backups.found_backup(name, run.config.stores[name].kind, path, when)
-            found_backups.check_found(artifact)
-            run.say(f"ok      {name} {path.name} ({artifact.format}, {artifact.size} bytes, sha256 {artifact.sha256})")
-        except BackupError as exc:
-            failures.append(str(exc))
-            print(f"FAILED  {name} {path.name}: {redact_text(str(exc))}", flush=True)
-    return failures
 
 
 def _prune(run: Run, store: str | None, dry_run: bool) -> str:

@@ -87,6 +87,8 @@ class PostgresFormats:
         return SQL if _looks_like_sql(data) else None
 
     def check(self, path: Path, fmt: BackupFormat) -> None:
+        if fmt == TAR:
+            check_pg_dump_tar(path)  # before pg_restore, which loops forever on a truncated tar archive
         if fmt in (CUSTOM, TAR):
             _pg_restore_reads(path)
         elif fmt == SQL_GZ:
@@ -107,6 +109,24 @@ class PostgresFormats:
                                   f"or backup_label")
         else:
             raise BackupError(f"{path}: PostgreSQL stores do not read the format {fmt.name!r}")
+
+
+def check_pg_dump_tar(path: Path) -> None:
+    """A `pg_dump -Ft` archive read through as a tar (every member to its end) and holding toc.dat: pg_restore
+    (15, 16) loops forever on a truncated one, so it only sees a whole tar."""
+    names = set()
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                names.add(member.name)
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    while extracted.read(1 << 20):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: damaged tar ({exc})") from None
+    if "toc.dat" not in names:
+        raise BackupError(f"backup {path} is not a readable pg_dump archive: a tar file without toc.dat")
 
 
 def _pg_restore_reads(path: Path) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -47,7 +46,7 @@ from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults, s
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
 from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, create_statement, read_info
-from drill.stores.postgres.formats import BASE_BACKUP
+from drill.stores.postgres.formats import BASE_BACKUP, check_pg_dump_tar
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
 from drill.tool_env import minimal_env
@@ -372,7 +371,7 @@ class PostgresStore(Guarded):
         actual_format = detect_format(path)
         check_recorded_sha256(artifact)
         if actual_format == "pg_dump-tar":
-            _check_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it whole first
+            check_pg_dump_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it first
         if actual_format in ("pg_dump-custom", "pg_dump-tar"):
             # A matching sha256 proves the file is the one pg_dump completed, so reading the table of
             # contents suffices; a file with no recorded checksum is decoded whole (data included), so
@@ -638,22 +637,6 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
 def _strip_schema_names(definition: str) -> str:
     # pg_get_indexdef qualifies the table (ON public.users); keep definitions comparable across targets.
     return re.sub(r" ON (ONLY )?\S+\.", r" ON \1", definition)
-
-
-def _check_tar(path: Path) -> None:
-    names = set()
-    try:
-        with tarfile.open(path, "r:") as archive:
-            for member in archive:
-                names.add(member.name)
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    while extracted.read(1 << 20):
-                        pass
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BackupError(f"backup {path} is not a readable pg_dump archive: damaged tar ({exc})") from None
-    if "toc.dat" not in names:
-        raise BackupError(f"backup {path} is not a readable pg_dump archive: a tar file without toc.dat")
 
 
 def detect_format(path: Path) -> str:
