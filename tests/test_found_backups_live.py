@@ -141,3 +141,55 @@ def test_a_live_redis_changed_after_a_found_restore_is_still_put_back(drill_dir:
     assert run.code == 1, run.output
     check = live_check(run.results, "cache")
     assert check["outcome"] == "put back" and check["verified"] is True, check
+
+
+def _hostile_archive(path: Path, kind: str) -> str:
+    """A certificate archive with one member that would leave the folder it is extracted into; that member."""
+    import io
+    import tarfile
+
+    def member(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, io.BytesIO]:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        return info, io.BytesIO(data)
+
+    with tarfile.open(path, "w:gz") as archive:
+        archive.addfile(*member("./cert.pem", b"-----BEGIN CERTIFICATE-----\n"))
+        bad = tarfile.TarInfo({"dotdot": "./../escape.pem", "absolute": "/tmp/escape.pem", "symlink": "./key.pem",
+                               "hardlink": "./key.pem", "fifo": "./key.pem"}[kind])
+        if kind == "symlink":
+            bad.type, bad.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+        elif kind == "hardlink":
+            bad.type, bad.linkname = tarfile.LNKTYPE, "/etc/passwd"
+        elif kind == "fifo":
+            bad.type = tarfile.FIFOTYPE
+        if kind in ("dotdot", "absolute"):
+            archive.addfile(*member(bad.name, b"planted"))
+        else:
+            archive.addfile(bad)
+    return bad.name
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink", "fifo"])
+def test_a_found_archive_with_a_member_leaving_its_folder_is_refused_before_the_live_folder_is_touched(
+        drill_dir: Path, tmp_path: Path, kind: str) -> None:
+    archive = drill_dir / "backups" / f"ssl-certificates_{stamp()}.tar.gz"
+    archive.parent.mkdir(parents=True)
+    bad = _hostile_archive(archive, kind)
+    live = tmp_path / "etc-ssl"
+    live.mkdir()
+    (live / "cert.pem").write_text("the live one\n")
+    write(drill_dir, '''Feature: f
+  Scenario: a hostile archive
+    Given the files store "ssl"
+    And the latest backup of "ssl" in "backups/ssl-certificates_*.tar.gz"
+    When "ssl" is restored from its latest backup
+''', LIVE_FILES.format(path=live) + "destructive = true\n")
+    run = run_drill(drill_dir, "run")
+    assert run.code == 1, run.output
+    [error] = only_scenario(run.results)["errors"]  # type: ignore[misc]
+    message = error["message"]
+    assert message.startswith(f"{archive} holds ") and bad in message and "\n" not in message.strip(), message
+    assert sorted(p.name for p in live.iterdir()) == ["cert.pem"] and (live / "cert.pem").read_text() == (
+        "the live one\n")  # the live folder as it was
+    assert not (drill_dir / "backups" / "escape.pem").exists() and not Path("/tmp/escape.pem").exists()
