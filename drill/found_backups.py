@@ -22,6 +22,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from drill import backup_dates
+from drill.backup_dates import BackupDate
 from drill.errors import BackupError
 from drill.evidence import FileEvidence
 from drill.fingerprint import Fingerprint
@@ -39,17 +41,24 @@ def matches(pattern: str, base: Path) -> list[Path]:
     return sorted(p for p in found if (p.is_dir() if folders else p.is_file()) and not p.is_symlink())
 
 
-def newest(pattern: str, base: Path, what: str) -> tuple[Path, float]:
-    """The newest match by the date in its name (else its mtime), and that date; BackupError if none matches."""
-    from drill.scenario.backups import date_of  # one dating rule for drills, `drill restore` and `drill backups`
-
+def newest_dated(pattern: str, base: Path, what: str, zone: str = "UTC") -> tuple[Path, BackupDate]:
+    """The newest match by the date in its name (read in `zone`), else its mtime, and that date; BackupError if
+    none matches."""
     found = matches(pattern, base)
     if not found:
         full = pattern if os.path.isabs(pattern) else str(base / pattern)
         kind = "folder" if pattern.endswith("/") else "file"
         raise BackupError(f"no backup {kind} of {what} matches {pattern!r} (searched {full})")
-    when, path = max(((date_of(p), p) for p in found), key=lambda pair: (pair[0], str(pair[1])))
-    return path, when
+    date, path = max(((backup_dates.backup_date(p, zone), p) for p in found), key=lambda pair: (pair[0].at,
+                                                                                                  str(pair[1])))
+    return path, date
+
+
+def newest(pattern: str, base: Path, what: str, zone: str = "UTC") -> tuple[Path, float]:
+    """newest_dated's match and its date as epoch seconds (one dating rule for drills, `drill restore` and
+    `drill backups`: drill.backup_dates)."""
+    path, date = newest_dated(pattern, base, what, zone)
+    return path, date.at
 
 
 def folder_files(folder: Path) -> list[FileEvidence]:

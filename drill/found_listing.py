@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drill import found_backups
+from drill import backup_dates, found_backups
 from drill.config import Config
 from drill.errors import BackupError
 from drill.redact import redact_text
@@ -23,14 +23,13 @@ Found = tuple[str, Path, float]  # store, the file or folder, its date (epoch se
 
 def matching(config: Config, store: str | None) -> list[Found]:
     """Every backup file (or folder) the `backups` globs of the configured stores match, oldest first."""
-    from drill.scenario.backups import date_of
-
     names = [store] if store else sorted(config.stores)
     out = []
     for name in names:
         pattern = config.stores[name].backups if name in config.stores else None
         if pattern:
-            dated = [(date_of(p), p) for p in found_backups.matches(pattern, config.base_dir)]
+            zone = config.time_zone_of(name)
+            dated = [(backup_dates.date_of(p, zone), p) for p in found_backups.matches(pattern, config.base_dir)]
             out += [(name, path, when) for when, path in sorted(dated)]
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drill import backup_dates
 from drill.errors import StoreError
 from drill.scenario import DrillScenario
 from drill.stores.capabilities import ObjectStore, ObjectVersions
@@ -41,8 +42,11 @@ def latest_dated_copy(drill: DrillScenario, store: str, bucket: str, pattern: st
     found = drill.store(store)
     if not isinstance(found, ReadsDatedCopies):
         raise StoreError(f"{store!r} is a {found.kind} store: only a GCS store has dated copies in a backup bucket")
+    zone = drill.config.time_zone_of(store)
     with drill.clock.phase("fetch", store):
-        artifact = found.dated_copy(bucket, pattern)
+        artifact = found.dated_copy(bucket, pattern, zone)
+    backup_dates.require_not_future(f"the latest backup of {store!r}, {artifact.id},",
+                                    backup_dates.BackupDate(artifact.created_at, "name", zone))
     drill.record_backup(artifact)
     drill.reporter.info(f"latest backup of {store}: {artifact.id} ({artifact.size} bytes, manifest sha256 "
                         f"{artifact.sha256})", force=True)

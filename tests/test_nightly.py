@@ -46,14 +46,15 @@ from tests.runbook_fixtures import (
 )
 
 DAY = 86400
+# The nightly examples prove their checks bite: a fault planted in each restored copy must be caught.
+SELF_TEST = "[drill]\nself_test = true\n\n"
 
 
 def nightly(project: Path, kind: str, toml: str = "", timeout: float = 900) -> DrillRun:
-    """Run the repository's features/nightly_<kind>.feature in `project` (where the backups are)."""
+    """Run the repository's features/nightly_<kind>.feature in `project` (where the backups are), self_test on."""
     (project / "features").mkdir(exist_ok=True)
     shutil.copy(REPO / "features" / f"nightly_{kind}.feature", project / "features")
-    if toml:
-        (project / "drill.toml").write_text(toml)
+    (project / "drill.toml").write_text(SELF_TEST + toml)
     return run_drill(project, "run", f"features/nightly_{kind}.feature", timeout=timeout)
 
 
@@ -73,6 +74,15 @@ def assert_passed_with_sha256(run: DrillRun, project: Path, expected: dict[str, 
     for name, sha256 in expected.items():
         assert sha256 in html, f"the sha256 of {name} is not in report.html"
         assert properties.get(f"drill.backup[{name}].sha256") == sha256, name
+    # self_test = true: in every scenario, a fault planted in each restored copy was caught and removed.
+    summary = (report / "summary.md").read_text()
+    for scenario in run.results["scenarios"]:
+        proofs = scenario["evidence"].get("self_test", {})
+        assert proofs, f"no self-test in {scenario['name']!r}"
+        for store, proof in proofs.items():
+            assert proof["status"] == "proven" and proof["removed"] is True, (scenario["name"], store, proof)
+            assert proof["fault"].startswith("changed ") and proof["part"] in proof["message"], proof
+            assert any(f"| {store} |" in line and "caught" in line for line in summary.splitlines()), summary
     return backups
 
 
@@ -209,7 +219,7 @@ def test_nightly_gcs_restores_the_newest_dated_copy_in_the_backup_bucket(drill_d
         source.blob("models/written-after-the-copy.bin").upload_from_string(b"not in the backup")
         toml = ('[stores.models]\nkind = "gcs"\nprovision = "live"\nurl_env = "MODELS_GCS"\n'
                 'bucket = "eyewearml-models"\n')
-        (drill_dir / "drill.toml").write_text(toml)
+        (drill_dir / "drill.toml").write_text(SELF_TEST + toml)
         run = run_nightly_with_env(drill_dir, "gcs", {"MODELS_GCS": f"{live.endpoint}?project=test-project"})
         copies = sorted(f"{b.name[len(f'models/{today}/'):]}:{b.md5_hash}" for b in
                         client.list_blobs(backups, prefix=f"models/{today}/"))

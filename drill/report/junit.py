@@ -37,6 +37,13 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(f"drill.backup[{backup.id}].source", backup.source)
         if backup.files is not None:  # a folder: its sha256 is that of its files' sha256sum lines
             add(f"drill.backup[{backup.id}].files", len(backup.files))
+    for store, fresh in scenario.evidence.freshness.items():
+        add(f"drill.freshness[{store}].age_seconds", fresh.age_seconds)
+        add(f"drill.freshness[{store}].fresh", "true" if fresh.fresh else "false")
+    for store, test in scenario.evidence.self_test.items():  # checks proven to bite
+        add(f"drill.self_test[{store}]", test.status)
+        if test.fault:
+            add(f"drill.self_test[{store}].fault", test.fault)
 
 
 def _steps_text(scenario: ScenarioResult) -> str:

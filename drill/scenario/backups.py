@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import re
 import time
 from pathlib import Path
 
+from drill import backup_dates
 from drill.errors import StoreError
-from drill.results import iso
 from drill.scenario.state import ScenarioState
 from drill.stores import capabilities
 from drill.stores.base import BackupArtifact
@@ -53,17 +50,21 @@ class Backups:
 
     def find(self, name: str, pattern: str) -> BackupArtifact:
         """The newest file (or folder, for a glob ending in `/`) matching a glob, dated by its name
-        (…_20240115_143000…) or its mtime; its format read from its content by the store's kind, its sha256 and
-        size taken (a folder: of each of its files). Not yet the store's latest backup."""
+        (…_20240115_143000…, in backup_time_zone) or its mtime; a date in the future is an error. Its format read
+        from its content by the store's kind, its sha256 and size taken (a folder: of each of its files). Not yet
+        the store's latest backup."""
         from drill import found_backups
 
         state = self.state
         store = state.store(name)
-        newest, when = found_backups.newest(pattern, state.config.base_dir, repr(name))
+        zone = state.config.time_zone_of(name)
+        newest, date = found_backups.newest_dated(pattern, state.config.base_dir, repr(name), zone)
+        backup_dates.require_not_future(f"the latest backup of {name!r}, {newest},", date)
+        when = date.at
         with state.clock.phase("fetch", name):
             artifact = found_backups.found_backup(name, store.kind, newest, when,
                                                   fingerprint=state.fingerprints_by_path.get(newest.resolve()))
-        state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {iso(when)}, sha256 "
+        state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {date.text}, sha256 "
                    f"{artifact.sha256})")
         return artifact
 
@@ -85,18 +86,7 @@ class Backups:
         return artifact
 
 
-# 20240115_143000, 2024-01-15T14:30:00 (gcloud's export folders), 20240115-1430, 2024-01-15.
-_NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
-                        r"(?:[_T-]?(?P<H>[0-2]\d):?(?P<M>[0-5]\d)(?::?(?P<S>[0-5]\d))?)?")
-
-
-def date_of(path: Path) -> float:
-    """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz), else its mtime."""
-    match = _NAME_DATE.search(path.name)
-    if match:
-        with contextlib.suppress(ValueError):
-            parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
-            stamp = dt.datetime(parts["y"], parts["m"], parts["d"], parts.get("H", 0), parts.get("M", 0),
-                                parts.get("S", 0), tzinfo=dt.UTC)
-            return stamp.timestamp()
-    return path.stat().st_mtime
+def date_of(path: Path, zone_name: str = "UTC") -> float:
+    """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz, read in `zone_name`), else
+    its mtime (drill.backup_dates)."""
+    return backup_dates.date_of(path, zone_name)

@@ -6,8 +6,9 @@ throwaway scratch folder (local, the default) or an existing folder named by `pa
 restored from a tar.gz with drill's tar rules, counted and fingerprinted file by file, and checked
 with its own sentences: a file is there, a certificate is valid for long enough.
 
-The folder: store.py (the adapter), provision.py, formats.py (the archives it reads), steps.py (its
-sentences), certificates.py (reading X.509 certificates with `cryptography`).
+The folder: store.py (the adapter), provision.py, formats.py (the archives it reads), checks.py (counts by
+pattern, the self-test's planted change), steps.py (its sentences), certificates.py (reading X.509
+certificates with `cryptography`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from drill.stores import capabilities
-from drill.stores.capabilities import Removable, ScratchTargets
+from drill.stores.capabilities import CountsMatching, PlantsChanges, Removable, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, OptionError, option, text
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ _PROVISION = "drill.stores.files.provision"
 KIND = KindSpec(
     kind="files", names=("files",), unit="files", part_label="directory",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({HoldsFiles, Removable, ScratchTargets}),
+    capabilities=frozenset({HoldsFiles, Removable, ScratchTargets, CountsMatching, PlantsChanges}),
     options=FilesOptions,
     live_url=False,  # a live folder is named by `path`
     extra="files",

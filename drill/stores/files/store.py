@@ -28,7 +28,8 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
-from drill.stores.files import KIND, FilesOptions
+from drill.stores.capabilities import PlantedChange
+from drill.stores.files import KIND, FilesOptions, checks
 
 PREFIX = "drill-files-"
 ROOT_PART = "."
@@ -157,6 +158,14 @@ class FilesStore(Guarded):
 
     def fingerprint(self) -> Fingerprint:
         return folder_fingerprint(self.root)
+
+    # -- richer counts and the self-test (checks.py) -----------------------------------------------------------
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self, ROOT_PART)
 
     # -- backup and restore ---------------------------------------------------------------------------------
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from drill import safe_paths
+from drill import backup_dates, safe_paths
 from drill.errors import BackupError
 from drill.stores.base import BackupArtifact, sha256_file
 from drill.stores.gcs.objects import MANIFEST, MANIFEST_VERSION, _entry, _FingerprintBuilder, _remove_tree
@@ -57,14 +56,13 @@ def matching_prefixes(store: GcsStore, bucket: str, pattern: str) -> list[str]:
     return found
 
 
-def _newest(store: GcsStore, bucket: str, prefixes: list[str]) -> tuple[str, float]:
-    from drill.scenario.backups import _NAME_DATE, date_of  # one dating rule for every found backup
-
+def _newest(store: GcsStore, bucket: str, prefixes: list[str], zone: str) -> tuple[str, float]:
     dated = []
     for prefix in prefixes:
         name = prefix.rstrip("/").rsplit("/", 1)[-1]
-        if _NAME_DATE.search(name):
-            when = date_of(Path(name))
+        from_name = backup_dates.name_date(name, zone)  # one dating rule for every found backup
+        if from_name is not None:
+            when = from_name
         else:  # no date in its name: its newest object's time (a bucket's mtime)
             times = [b.updated.timestamp() for b in store._list(prefix, bucket) if b.updated is not None]
             when = max(times, default=0.0)
@@ -73,14 +71,15 @@ def _newest(store: GcsStore, bucket: str, prefixes: list[str]) -> tuple[str, flo
     return prefix, when
 
 
-def found_dated_copy(store: GcsStore, bucket: str, pattern: str) -> BackupArtifact:
-    """The newest dated copy of `store`'s bucket under `pattern` in `bucket`, with a manifest drill wrote of it."""
+def found_dated_copy(store: GcsStore, bucket: str, pattern: str, zone: str = "UTC") -> BackupArtifact:
+    """The newest dated copy of `store`'s bucket under `pattern` in `bucket` (dates in names read in `zone`), with a
+    manifest drill wrote of it."""
     if not pattern.endswith("/"):
         raise BackupError(f"{pattern!r} must end in '/': a dated copy is a folder of the backup bucket")
     prefixes = matching_prefixes(store, bucket, pattern)
     if not prefixes:
         raise BackupError(f"no copy of {store.name!r} in gs://{bucket} matches {pattern!r}")
-    prefix, when = _newest(store, bucket, prefixes)
+    prefix, when = _newest(store, bucket, prefixes, zone)
     work = safe_paths.private_temp("drill-gcs-copy-")
     store.closers.append(lambda: _remove_tree(work))
     root = work / "manifest"

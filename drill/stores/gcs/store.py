@@ -36,7 +36,8 @@ from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.fingerprint import Fingerprint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, no_progress
-from drill.stores.gcs import KIND, GcsOptions
+from drill.stores.capabilities import PlantedChange
+from drill.stores.gcs import KIND, GcsOptions, checks
 from drill.stores.gcs.objects import (
     INTERNAL_PREFIX,
     MANIFEST,
@@ -214,6 +215,14 @@ class GcsStore(Guarded):
             out.append(f"... and {extra} more objects differ")
         return out
 
+    # -- richer counts and the self-test (checks.py) ------------------------------------------------------------
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self)
+
     # -- faults and setup (tests, plugins) ---------------------------------------------------------------------
 
     def put_object(self, name: str, data: bytes, content_type: str = "application/octet-stream",
@@ -255,10 +264,10 @@ class GcsStore(Guarded):
                 progress: Progress = no_progress) -> Store:
         return Transfers(self).restore(artifact, into, progress)
 
-    def dated_copy(self, bucket: str, pattern: str) -> BackupArtifact:
+    def dated_copy(self, bucket: str, pattern: str, zone: str = "UTC") -> BackupArtifact:
         from drill.stores.gcs.dated_copies import found_dated_copy
 
-        return found_dated_copy(self, bucket, pattern)
+        return found_dated_copy(self, bucket, pattern, zone)
 
     def versions_artifact(self, backup: BackupArtifact) -> BackupArtifact:
         return Transfers(self).versions_artifact(backup)

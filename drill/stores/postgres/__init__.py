@@ -17,6 +17,7 @@ from drill.stores import capabilities
 from drill.stores.capabilities import (
     AbortsRestore,
     DumpsSql,
+    PlantsChanges,
     PointInTime,
     Removable,
     RunsSql,
@@ -66,7 +67,7 @@ KIND = KindSpec(
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
-                            UsesWalArchive}),
+                            PlantsChanges, UsesWalArchive}),
     options=PostgresOptions,
     live_schemes=("postgres", "postgresql"), live_example="postgresql://user:password@host:port/database",
     live_creates_missing=True,  # `drill restore --overwrite` re-creates a dropped database, as the runbook does
