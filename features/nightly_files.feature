@@ -21,3 +21,4 @@ Feature: Nightly: the configuration and certificate archives production made res
     Then "config" holds the file "nginx/nginx.conf"
     And "config" holds the file "docker-compose.override.yml"
     And "config" holds 3 files
+    And "config" holds 1 files matching "nginx/*.conf"
