@@ -53,3 +53,15 @@ def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
     assert all(found["seconds"]["median"] > 0 for found in report["provisioning"].values())
     assert set(report["verdicts"]) == {"redis", "mongodb"}
     assert "firestore: local server ready" in stdout and "gcs: local server ready" in stdout
+
+
+def test_many_scenarios_benchmark_smoke_run_measures_the_overhead_per_scenario(tmp_path: Path) -> None:
+    report, stdout = run_bench_smoke("many_scenarios_bench.py", tmp_path / "many.json", timeout=300)
+    (size,) = report["sizes"]
+    (only,) = size["rounds"]
+    drill, native = only["default"], only["native"]
+    assert size["scenarios"] == 3 and drill["scenarios"] == drill["passed"] == 3, drill
+    assert drill["left_behind"] == [] and drill["leftover_server_processes"] == [], drill
+    assert size["default"]["overhead_per_scenario"]["median"] == (drill["seconds"] - native["seconds"]) / 3
+    assert drill["peak_rss_mb"] > 10 and size["default"]["all_passed"] and size["default"]["nothing_left_behind"]
+    assert "drill (default)" in stdout and "native script" in stdout
