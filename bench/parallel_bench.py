@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "parallel.json")
     args = parser.parse_args()
     say = method.quiet if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
+    machine = method.machine()  # its load average at the start: before the runs
     with tempfile.TemporaryDirectory(prefix="drill-parallel-bench-") as tmp:
         cwd, paths = REPO, []
         rounds, warm_up = max(method.MIN_RUNS, args.rounds), 1
@@ -82,7 +83,7 @@ def main() -> None:
                                ratio="baseline/drill", say=say)
     every = [run for r in found["rounds"] + found["warm_up"] for run in (r["drill"], r["baseline"])]
     report = {
-        "machine": method.machine(), "workers": args.workers, "method": method.__doc__, "comparison": found,
+        "machine": machine, "workers": args.workers, "method": method.__doc__, "comparison": found,
         "serial_median_seconds": found["baseline_seconds"]["median"],
         "parallel_median_seconds": found["drill_seconds"]["median"], "speedup": found["ratio"],
         "same_outcomes": all(run["outcomes"] == every[0]["outcomes"] for run in every),

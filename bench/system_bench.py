@@ -109,11 +109,12 @@ def main() -> None:
         {"rows": args.rows, "keys": args.keys, "docs": args.docs}
     runs = 1 if args.smoke else max(method.MIN_RUNS, args.runs)
     say = method.quiet if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
+    machine = method.machine()  # its load average at the start: before the runs
     found = method.compare("whole-system restore vs its slowest store alone", lambda: parallel_run(sizes),
                            lambda: slowest_alone(sizes), runs=runs, warm_up=0 if args.smoke else 1, say=say)
     sums = [r["baseline"]["sum_of_stores_alone"] for r in found["rounds"]]
     vs_sum = [r["drill"]["seconds"] / r["baseline"]["sum_of_stores_alone"] for r in found["rounds"]]
-    report = {"machine": method.machine(), "smoke": args.smoke, "sizes": sizes, "goal_vs_slowest": GOAL_VS_SLOWEST,
+    report = {"machine": machine, "smoke": args.smoke, "sizes": sizes, "goal_vs_slowest": GOAL_VS_SLOWEST,
               "method": method.__doc__, "vs_slowest": found, "sum_of_stores_alone": method.spread(sums),
               "parallel_vs_sum": method.spread(vs_sum),
               "verdict": method.met(found, GOAL_VS_SLOWEST)}
