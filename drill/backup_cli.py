@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from drill import age_files, crypto, notify, safe_paths
+from drill import age_files, backup_dates, canary, crypto, notify, restore_checks, safe_paths
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
 from drill.durations import format_duration
@@ -62,6 +62,7 @@ def add_parsers(commands: Any) -> None:
                        help="restore into a throwaway local store and verify it; production is not touched")
     restore.add_argument("--overwrite", action="store_true",
                          help="allow restoring over the store itself when its configuration lacks destructive = true")
+    restore_checks.add_arguments(restore)  # --max-age, --expect-rows, --expect-at-least
     _common(restore)
 
     backups = commands.add_parser("backups", help="list, verify or prune the repository's backups")
@@ -210,6 +211,10 @@ def _provisioned(config: StoreConfig, run: Run, *,
         cleanup.run()
 
 
+# The machinery other cron-friendly commands share (drill canary): one log line, notifications, exit codes.
+guarded, configured, plain_name, provisioned = _guarded, _configured, _plain_name, _provisioned
+
+
 # -- drill backup ---------------------------------------------------------------------------------------
 
 def _backup(run: Run, name: str) -> str:
@@ -267,9 +272,14 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
     repo, key = _repository(run.config)
     configured = run.config.stores.get(name)
     with repo.lock(name, "restore"), _restore_dir() as work:
-        # 1. The backup, checked completely (checksums, decryption, the store's own check) ...
+        # 1. The backup, checked completely (checksums, decryption, the store's own check), and dated ...
         artifact = _source(run, repo, key, name, args.source, work, configured)
         kind = configured.kind if configured else artifact.kind
+        expected = restore_checks.Expectations.of(args)
+        label = run.details.get("file") or f"backup {artifact.id}"
+        date = (backup_dates.backup_date(Path(run.details["file"]), run.config.time_zone_of(name))
+                if "file" in run.details else backup_dates.BackupDate(artifact.consistent_at, "repository", "UTC"))
+        aged = restore_checks.check_age(label, date, expected.max_age)
         # 2. ... and only then a target.
         if args.test_mode:
             target_config = StoreConfig(name=name, kind=kind, provision="local",
@@ -298,11 +308,17 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
             else:
                 cleanup.push("close the restored store", restored.close)
             checked = _check_restored(restored, artifact)
-    rpo = max(0.0, time.time() - artifact.consistent_at)
+            counted = restore_checks.check_counts(label, restored, expected)
+            interval = (configured.canary_interval if configured else None) or canary.DEFAULT_INTERVAL
+            from_canary = restore_checks.canary_point(name, restored, artifact, interval)
+    point = from_canary if from_canary is not None else artifact.consistent_at
+    rpo = max(0.0, time.time() - point)
     run.details.update({"backup": artifact.id, "into": "test-mode" if args.test_mode else (args.into or name),
-                        "recovery_point": iso(artifact.consistent_at) or "", "data_since": format_duration(rpo)})
-    summary = (f"restored {name} from {artifact.id} into {target_label}: {checked}; recovery point "
-               f"{iso(artifact.consistent_at)} ({format_duration(rpo)} ago)")
+                        "recovery_point": iso(point) or "", "data_since": format_duration(rpo),
+                        "rpo_method": "canary" if from_canary is not None else "backup-date"})
+    asserted = "".join(f"; {text}" for text in (aged, counted) if text)
+    summary = (f"restored {name} from {artifact.id} into {target_label}: {checked}{asserted}; recovery point "
+               f"{iso(point)} ({format_duration(rpo)} ago{', from its newest canary' if from_canary else ''})")
     print(redact_text(summary), flush=True)  # the on-call engineer's answer, also on success
     return summary
 
@@ -320,9 +336,11 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
     if configured is None:
         raise ConfigError(f"store {name!r} is not configured, so the kind of {source!r} is unknown; add a "
                           f"[stores.{name}] table with its kind")
-    found, when = newest_matching(source, run.config.base_dir) if not path.is_file() else (
-        path, _date(path))
+    zone = run.config.time_zone_of(name)
+    found, when = newest_matching(source, run.config.base_dir, zone) if not path.is_file() else (
+        path, _date(path, zone))
     run.say(f"newest backup file: {found} (dated {iso(when)})")
+    run.details["file"] = str(found)
     plain = found
     if crypto.is_encrypted(found) or age_files.is_age(found):
         if key is None:
@@ -337,10 +355,10 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
                           source="external")
 
 
-def _date(path: Path) -> float:
+def _date(path: Path, zone: str) -> float:
     from drill.repository import date_of
 
-    return date_of(path)
+    return date_of(path, zone)
 
 
 def _check_restored(restored: Store, artifact: BackupArtifact) -> str:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drill import __version__, backup_cli, status_cli
+from drill import __version__, backup_cli, canary_cli, status_cli
 from drill.config import Config, load_config
 from drill.errors import DrillError, FeatureError, UnsupportedStep
 from drill.features import check, find_features, unevidenced_controls
@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--signing", action="store_true",
                         help="an ed25519 signing key; its public key goes to PATH.pub")
     backup_cli.add_parsers(commands)  # backup, restore, backups list|verify|prune
+    canary_cli.add_parser(commands)
     status_cli.add_parser(commands)
     from drill.report.cli import add_pack_parser
     from drill.report.merge_cli import add_parser as add_merge_parser
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, profile=getattr(args, "profile", None))
         if args.command in backup_cli.COMMANDS:
             return backup_cli.main(args, config)
+        if args.command == "canary":
+            return canary_cli.command(args, config)
         if args.command == "repair":
             return _repair(config)
         if args.command == "report-pack":

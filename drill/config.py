@@ -60,16 +60,20 @@ class StoreConfig:
     restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
     stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
+    canary_interval: float | None = None  # seconds between two `drill canary` runs (cron); None: 1 hour
+    backup_time_zone: str | None = None  # the zone of the dates in its backups' file names (None: [drill]'s)
     options: KindOptions = field(default_factory=KindOptions)  # the kind's own keys
     profile: str | None = None  # the profile whose [profiles.P.stores.NAME] table changed this store, if any
 
     def __init__(self, name: str, kind: str, provision: str = "local", url_env: str | None = None,
                  destructive: bool = False, allow_writes: bool = False, depends_on: tuple[str, ...] = (),
                  restore_timeout: float | None = None, stage: str | None = None, rto: float | None = None,
+                 canary_interval: float | None = None, backup_time_zone: str | None = None,
                  options: KindOptions | None = None, profile: str | None = None, **kind_options: Any) -> None:
         values = {"name": name, "kind": kind, "provision": provision, "url_env": url_env,
                   "destructive": destructive, "allow_writes": allow_writes, "depends_on": tuple(depends_on),
                   "restore_timeout": restore_timeout, "stage": stage, "rto": rto,
+                  "canary_interval": canary_interval, "backup_time_zone": backup_time_zone,
                   "options": _kind_options(name, kind, options, kind_options), "profile": profile}
         for key, value in values.items():
             object.__setattr__(self, key, value)
@@ -104,7 +108,8 @@ class StoreConfig:
 
     def flat(self) -> dict[str, Any]:
         """Every key as drill.toml spells it, common and kind's own (the configuration digest reads this)."""
-        common = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "profile")}
+        common = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "profile")
+                  and not (f.name in _LATER_KEYS and getattr(self, f.name) is None)}
         return {**common, **asdict(self.options)}
 
     if not TYPE_CHECKING:  # typed code reads `config.options`; this keeps `config.database` readable
@@ -113,6 +118,11 @@ class StoreConfig:
             if options is not None and key in options.key_names():
                 return getattr(options, key)
             raise AttributeError(f"{type(self).__name__} of a {self.__dict__.get('kind')} store has no {key!r}")
+
+
+# Keys added after configuration digests were first recorded: left out while unset, so that the digest of a
+# configuration that does not use them stays what it was.
+_LATER_KEYS = frozenset({"canary_interval", "backup_time_zone"})
 
 
 def _kind_options(name: str, kind: str, options: KindOptions | None, values: dict[str, Any]) -> KindOptions:
@@ -204,6 +214,8 @@ class Config:
     signing_key_file: Path | None = None  # ed25519 private key: drill run signs results.json and the history
     signing_public_key: Path | None = None  # its public key: drill report --verify checks the signatures
     controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
+    backup_time_zone: str = "UTC"  # the zone of dates in backup file names (a store's own backup_time_zone wins)
+    self_test: bool = False  # after a passing drill, plant a changed item in each restored copy and require it caught
     history: str | None = None  # [drill] history: a path, "repository" or gs://…/history.jsonl (None: report_dir's)
     worker_dir: Path | None = None  # a parallel worker's private folder (drill.parallel); None in a serial run
 
@@ -218,6 +230,11 @@ class Config:
     @property
     def repository_path(self) -> Path:
         return self.repository.path or self.backup_dir
+
+    def time_zone_of(self, store: str) -> str:
+        """The zone the dates in a store's backup file names are written in (IANA name, e.g. Europe/Paris)."""
+        found = self.stores.get(store)
+        return (found.backup_time_zone if found is not None else None) or self.backup_time_zone
 
     def store(self, name: str, kind: str) -> StoreConfig:
         """The configuration of a store a feature names; unnamed stores are local, of the named kind."""
@@ -244,6 +261,9 @@ class Config:
             "stores": {k: v.flat() for k, v in sorted(self.stores.items())},
             "backup_dir": str(self.backup_dir),
         }
+        for key, default in (("backup_time_zone", "UTC"), ("self_test", False)):
+            if getattr(self, key) != default:  # only when set, as controls below
+                payload[key] = getattr(self, key)
         if self.controls:  # only when declared, so that digests of configurations without controls stay as they were
             payload["controls"] = {k: {"title": c.title, "every": c.every} for k, c in sorted(self.controls.items())}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -318,13 +338,13 @@ class _Validator:
          "smtp_starttls", "smtp_ssl", "on_success"})
     DRILL_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
-         "signing_key_file", "signing_public_key", "history"})
+         "signing_key_file", "signing_public_key", "history", "backup_time_zone", "self_test"})
     TIER_KEYS: ClassVar[frozenset[str]] = frozenset({"rto", "rpo"})
     COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
-         "rto"})
+         "rto", "canary_interval", "backup_time_zone"})
     STORE_KEYS = _EveryStoreKey()  # the common keys and every kind's own (the README documents each)
-    PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir"})
+    PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir", "self_test"})
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
@@ -430,6 +450,9 @@ class _Validator:
             signing_public_key=self.optional_path("drill", drill_table, "signing_public_key", base_dir),
             controls=self.controls(self.table("", data, "controls")),
             history=self.history_location(drill_table),
+            backup_time_zone=self.time_zone("drill", drill_table) if "backup_time_zone" in drill_table
+            else defaults.backup_time_zone,
+            self_test=self.flag("drill", drill_table, "self_test", defaults.self_test),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)
@@ -493,6 +516,10 @@ class _Validator:
             else (base.restore_timeout if base else None),
             stage=data.get("stage", base.stage if base else None),
             rto=self.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
+            canary_interval=self.positive_duration(table, data, "canary_interval") if "canary_interval" in data
+            else (base.canary_interval if base else None),
+            backup_time_zone=self.time_zone(table, data) if "backup_time_zone" in data
+            else (base.backup_time_zone if base else None),
         )
         try:
             options.check(merged)
@@ -600,6 +627,28 @@ class _Validator:
                                                  line=self.locate(table, None))
         return controls
 
+    def flag(self, table: str, data: dict[str, Any], key: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error("must be true or false", table, key)
+        return value
+
+    def positive_duration(self, table: str, data: dict[str, Any], key: str) -> float:
+        seconds = self.duration(table, data, key)
+        if not seconds > 0:
+            raise self.error("must be a duration above zero, e.g. \"1h\"", table, key)
+        return seconds
+
+    def time_zone(self, table: str, data: dict[str, Any]) -> str:
+        from drill.backup_dates import TimeZoneError, zone
+
+        value = data["backup_time_zone"]
+        try:
+            zone(value)
+        except TimeZoneError as exc:
+            raise self.error(str(exc), table, "backup_time_zone") from None
+        return str(value)
+
     def history_location(self, data: dict[str, Any]) -> str | None:
         value = data.get("history")
         if value is None:
@@ -662,6 +711,7 @@ class _Validator:
             config, profile=name, stores=stores, tiers=tiers,
             seed_scale=self.scale(table, prof) if "seed_scale" in prof else config.seed_scale,
             backup_dir=self.path_value(table, prof, "backup_dir", config.backup_dir, config.base_dir),
+            self_test=self.flag(table, prof, "self_test", config.self_test),
         )
 
     def check_dependencies(self, config: Config) -> None:

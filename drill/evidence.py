@@ -76,6 +76,40 @@ class FingerprintEvidence:
 class CountEvidence:
     expected: int
     actual: int
+    at_least: bool = False  # `holds at least N`: a lower bound, met when actual >= expected
+
+
+@dataclass
+class FreshnessEvidence:
+    """How old a store's latest backup was when a freshness step checked it (RPO evidence without a restore)."""
+
+    backup: str  # the backup's id (a file name for a backup found by glob)
+    path: str | None
+    dated_at: float  # what the backup claims to be from (epoch)
+    dated_by: str  # name (read in time_zone) | mtime | repository | drill
+    age_seconds: float
+    limit_seconds: float
+    fresh: bool
+    checked_at: float
+    time_zone: str = "UTC"
+
+
+@dataclass
+class SelfTestEvidence:
+    """One check proven to bite (or not): a fault planted in a restored copy, the failure it caused, its removal."""
+
+    status: str  # proven | not-caught | skipped (a live store, or a kind that cannot plant a change)
+    check: str = ""  # the check re-run with the fault: "matches its state at the backup", ...
+    fault: str = ""  # what was planted: "changed row ... of table public.users"
+    part: str = ""  # the part the failure had to name
+    message: str = ""  # the failure the check raised with the fault in place, or why nothing was planted
+    removed: bool = False  # the fault was removed and the check passed again
+    seconds: float = 0.0
+    passed: list[str] = field(default_factory=list)  # the scenario's checks of the store that had passed
+
+
+_TYPED_SECTIONS: dict[str, type] = {"counts": CountEvidence, "freshness": FreshnessEvidence,
+                                    "self_test": SelfTestEvidence}
 
 
 @dataclass
@@ -94,6 +128,8 @@ class Evidence:
     system: dict[str, Any] = field(default_factory=dict)  # the whole-system plan, per-store outcomes
     health: list[dict[str, Any]] = field(default_factory=list)
     interrupted_restores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    freshness: dict[str, FreshnessEvidence] = field(default_factory=dict)  # by store: its latest backup's age
+    self_test: dict[str, SelfTestEvidence] = field(default_factory=dict)  # by store: checks proven to bite
     other: dict[str, Any] = field(default_factory=dict)  # sections a newer drill wrote, kept as read
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +142,7 @@ class Evidence:
                 value = [b.to_dict() for b in value]
             elif item.name == "fingerprints":
                 value = {k: f.to_dict() for k, f in value.items()}
-            elif item.name == "counts":
+            elif item.name in _TYPED_SECTIONS:
                 value = {k: dataclasses.asdict(c) for k, c in value.items()}
             out[item.name] = value
         return {**out, **self.other}
@@ -121,8 +157,9 @@ class Evidence:
                 value = [BackupEvidence.from_dict(b) for b in value if isinstance(b, dict)]
             elif name == "fingerprints":
                 value = {k: FingerprintEvidence.from_dict(f) for k, f in value.items() if isinstance(f, dict)}
-            elif name == "counts":
-                value = {k: _build(CountEvidence, c) for k, c in value.items() if isinstance(c, dict)}
+            elif name in _TYPED_SECTIONS:
+                typed = _TYPED_SECTIONS[name]
+                value = {k: _build(typed, c) for k, c in value.items() if isinstance(c, dict)}
             setattr(evidence, name, value)
         return evidence
 

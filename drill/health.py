@@ -81,6 +81,29 @@ def check_query(store: Store, query: str, expected: str) -> dict[str, Any]:
     return evidence
 
 
+def check_query_at_least(store: Store, query: str, minimum: int) -> dict[str, Any]:
+    """Run a query on a store that runs SQL; the first column of its first row must be a number >= `minimum`
+    (read as check_query reads: one statement, read-only on a live store without writes, rolled back)."""
+    if not isinstance(store, RunsSql):
+        raise StoreError(capabilities.lacks(store.name, store.kind, RunsSql, "a query check"))
+    try:
+        value = store.query_value(query)
+    except StoreError as exc:
+        raise VerificationError(str(exc)) from None
+    evidence = {"store": store.name, "query": query, "at_least": minimum,
+                "actual": None if value is None else str(value), "read_only": store.config.read_only}
+    try:
+        number = float(str(value)) if value is not None and not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise VerificationError(f"the query {query!r} on {store.name!r} returned {value!r}, not a number: it must "
+                                f"return at least {minimum}")
+    if number < minimum:
+        raise VerificationError(f"the query {query!r} on {store.name!r} returned {value}, expected at least {minimum}")
+    return evidence
+
+
 def _same(value: Any, actual: str, expected: str) -> bool:
     if isinstance(value, bool):  # psql prints t/f, Python True/False: both spellings read the same
         return expected.strip().lower() in (("t", "true") if value else ("f", "false"))

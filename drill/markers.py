@@ -24,6 +24,7 @@ class MarkerWriter:
         self.error: BaseException | None = None
         self.started_at: float | None = None
         self.stopped_at: float | None = None
+        self._first_seq = 1
         self._stop = threading.Event()
         self._first = threading.Event()  # set once the first marker is written (or the writer failed)
         self._thread = threading.Thread(target=self._run, name=f"drill-markers-{store}", daemon=True)
@@ -40,6 +41,10 @@ class MarkerWriter:
         """Start writing; return once the first marker is in the store, so that a backup taken in the next step
         holds it (otherwise whether the RPO comes from markers would depend on thread scheduling)."""
         self.sink.prepare()
+        # Markers already in the store (canaries `drill canary` wrote, an earlier drill's) keep their numbers:
+        # this writer's continue after the newest, so the newest marker is always the latest written.
+        existing = self.sink.newest()
+        self._first_seq = existing.seq + 1 if existing is not None else 1
         self.started_at = time.time()
         self._thread.start()
         self._first.wait(timeout=max(30.0, self.interval * 3))
@@ -48,7 +53,7 @@ class MarkerWriter:
                 from self.error
 
     def _run(self) -> None:
-        seq = 0
+        seq = self._first_seq - 1
         next_due = time.monotonic()
         try:
             while not self._stop.is_set():

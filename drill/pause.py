@@ -12,6 +12,7 @@ Points (`<store>` is the name in the feature):
     restore:<store>          the backup is chosen; the store's restore is about to start
     restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet;
                              Redis (live, replayed): the first batch of keys is restored, the rest is not
+    self-test:<store>        self_test = true: the fault is planted in the restored copy, not yet checked
 
 A second hook fixes the clock of retention decisions: with `DRILL_NOW` set to epoch seconds,
 `drill backups prune` decides as of that moment, so a test that computed the expected decision

@@ -297,6 +297,14 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             holder.scenario.enforce_targets(raise_on_miss=False)  # measured values still reach the report
         raise
     if holder is not None and holder.scenario is not None:
+        try:
+            holder.scenario.prove_checks_bite()  # self_test = true: each restored copy's checks must bite
+        except Exception:
+            for problem in holder.scenario.end():  # the live stores' final check still runs, and is reported
+                if holder.result is not None:
+                    holder.result.errors.append(ErrorResult("LiveStoreNotRestored", redact_text(problem)))
+            holder.scenario.enforce_targets(raise_on_miss=False)
+            raise
         problems = holder.scenario.end()
         if problems:
             holder.scenario.enforce_targets(raise_on_miss=False)

@@ -27,3 +27,24 @@ def latest_repository_backup(drill: DrillScenario, store: str) -> None:
     from drill.repository import use_in_drill
 
     use_in_drill(drill, store)
+
+
+# The store of a freshness check need not be declared (nothing is provisioned): its name is not a `store` group.
+_NAMED = r'"(?P<name>[^"]+)"'
+
+
+@sentence("then", rf"the latest backup of {_NAMED} in \"(?P<pattern>[^\"]+)\" is at most (?P<duration>.+) old",
+          "Freshness without a restore: the newest file (or, with a trailing `/`, folder) matching the glob is dated "
+          "within the duration, by its name (read in `backup_time_zone`) or its mtime; a date in the future fails. "
+          "No store is provisioned. The age is RPO evidence.",
+          'Then the latest backup of "userdb" in "backups/postgres/userdb_*.sql.gz" is at most 1 hour old')
+def latest_backup_in_is_fresh(drill: DrillScenario, name: str, pattern: str, duration: str) -> None:
+    drill.check_backup_age_in(name, pattern, duration)
+
+
+@sentence("then", rf"the latest backup of {_NAMED} is at most (?P<duration>.+) old",
+          "Freshness of the latest backup the scenario knows of the store (found by glob, taken, or from the "
+          "repository), else of the repository's newest backup of it (`drill backup`).",
+          'Then the latest backup of "userdb" is at most 1 hour old')
+def latest_backup_is_fresh(drill: DrillScenario, name: str, duration: str) -> None:
+    drill.check_backup_age(name, duration)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drill.scenario import DrillScenario
 from drill.stores.capabilities import RunsSql
-from drill.vocabulary import STORE, sentence
+from drill.vocabulary import STORE, parse_count, sentence
 
 
 @sentence("when", r"the whole system is restored",
@@ -44,3 +44,12 @@ def endpoint_answers(drill: DrillScenario, url: str, status: int) -> None:
           'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"', needs=RunsSql)
 def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
     drill.check_query(store, query, expected)
+
+
+@sentence("then", rf"the query \"(?P<query>[^\"]+)\" on {STORE} returns at least (?P<minimum>\d[\d,_]*)",
+          "Runs a query on a store that runs SQL; the first column of its first row must be a number of at least N "
+          "(not scaled by `seed_scale`).",
+          'Then the query "SELECT count(*) FROM users WHERE active" on "userdb" returns at least 1500',
+          needs=RunsSql, converters={"minimum": parse_count})
+def query_returns_at_least(drill: DrillScenario, query: str, store: str, minimum: int) -> None:
+    drill.check_query_at_least(store, query, minimum)

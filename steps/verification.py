@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drill.scenario import DrillScenario
+from drill.stores.capabilities import CountsExpiring, CountsMatching
 from drill.vocabulary import COUNT, STORE, UNITS, parse_count, sentence
 
 _OTHER = r'"(?P<other>[^"]+)"'
@@ -34,6 +35,39 @@ def holds(drill: DrillScenario, store: str, count: int, unit: str) -> None:
           'Then "userdb" holds 2000 rows in "users"', converters={"count": parse_count})
 def holds_in(drill: DrillScenario, store: str, count: int, unit: str, part: str) -> None:
     drill.assert_count(store, count, unit, part)
+
+
+@sentence("then", rf"{STORE} holds at least {COUNT} {UNITS}",
+          "A lower bound, for production data that keeps growing: every kind's unit (rows, documents, keys, objects, "
+          "files), as `holds N`.",
+          'Then "userdb_verify" holds at least 4700 rows', converters={"count": parse_count})
+def holds_at_least(drill: DrillScenario, store: str, count: int, unit: str) -> None:
+    drill.assert_count(store, count, unit, at_least=True)
+
+
+@sentence("then", rf"{STORE} holds at least {COUNT} {UNITS} in \"(?P<part>[^\"]+)\"",
+          "A lower bound in one part: a table, a collection (MongoDB, Firestore), a prefix (GCS), a directory "
+          "(volume), a logical database (Redis `db0`).",
+          'Then "userdb_verify" holds at least 1500 rows in "users"', converters={"count": parse_count})
+def holds_at_least_in(drill: DrillScenario, store: str, count: int, unit: str, part: str) -> None:
+    drill.assert_count(store, count, unit, part, at_least=True)
+
+
+@sentence("then", rf"{STORE} holds (?P<at_least>at least )?{COUNT} {UNITS} with a TTL",
+          "Counts what expires on its own (Redis: keys with a TTL); `holds at least N keys with a TTL` is a lower "
+          "bound.",
+          'Then "cache" holds 800 keys with a TTL', needs=CountsExpiring, converters={"count": parse_count})
+def holds_with_ttl(drill: DrillScenario, store: str, count: int, unit: str, at_least: str | None) -> None:
+    drill.assert_count_expiring(store, count, unit, at_least=bool(at_least))
+
+
+@sentence("then", rf"{STORE} holds (?P<at_least>at least )?{COUNT} {UNITS} matching \"(?P<pattern>[^\"]+)\"",
+          "Counts what has a name matching the pattern: Redis keys (Redis's own patterns), GCS objects, Firestore "
+          "document paths and volume files (`*` within one `/` segment, `**` across).",
+          'Then "cache" holds 200 keys matching "session:*"', needs=CountsMatching, converters={"count": parse_count})
+def holds_matching(drill: DrillScenario, store: str, count: int, unit: str, pattern: str,
+                   at_least: str | None) -> None:
+    drill.assert_count_matching(store, count, unit, pattern, at_least=bool(at_least))
 
 
 @sentence("then", r"the recovery time is within (?P<duration>.+)",

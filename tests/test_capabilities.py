@@ -9,9 +9,12 @@ import pytest
 
 from drill.stores import capabilities, kinds
 from drill.stores.capabilities import (
+    CountsExpiring,
+    CountsMatching,
     ExplainsDifferences,
     ObjectStore,
     ObjectVersions,
+    PlantsChanges,
     PointInTime,
     Removable,
     RunsSql,
@@ -46,7 +49,9 @@ def test_the_abilities_the_drills_rely_on() -> None:
     assert {ObjectStore, ObjectVersions, ExplainsDifferences} <= has["gcs"]
     assert {ExplainsDifferences, ScratchTargets} <= has["firestore"]
     assert {Removable, ScratchTargets} <= has["mongodb"]
-    assert has["redis"] == has["volume"] == set()
+    assert has["redis"] == {CountsExpiring, CountsMatching, PlantsChanges}
+    assert has["volume"] == {CountsMatching, PlantsChanges}
+    assert all(PlantsChanges in has[kind] for kind in ADAPTERS), "every kind of drill's own proves its checks bite"
 
 
 FEATURE = '''Feature: abilities

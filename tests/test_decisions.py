@@ -124,6 +124,18 @@ def test_the_recovery_point_prefers_a_known_point_then_markers_then_the_backup()
     assert rpo.recovery_point(None, 7.0, 3.0) == (7.0, "markers")
     assert rpo.recovery_point(None, 0.0, 3.0) == (0.0, "markers")  # a marker at time 0 is still a marker
     assert rpo.recovery_point(None, None, 3.0) == (3.0, "backup-consistent-time")
+    # A canary `drill canary` left in a production backup comes after the scenario's own markers, before its date.
+    assert rpo.recovery_point(None, None, 3.0, 2.0) == (2.0, "canary")
+    assert rpo.recovery_point(None, 0.0, 3.0, 2.0) == (0.0, "markers")
+    assert rpo.recovery_point((5.0, "recovery-target-time"), None, 3.0, 2.0) == (5.0, "recovery-target-time")
+    assert rpo.recovery_point(None, None, 3.0, 0.0) == (0.0, "canary")
+
+
+def test_a_backup_is_older_than_its_date_when_its_newest_canary_is_more_than_an_interval_older() -> None:
+    assert rpo.older_than_its_date(100.0, 40.0, 60.0) is None  # exactly one interval: the cron's rhythm
+    assert rpo.older_than_its_date(100.0, 39.5, 60.0) == 60.5
+    assert rpo.older_than_its_date(100.0, 100.0, 60.0) is None
+    assert rpo.older_than_its_date(100.0, 130.0, 60.0) is None  # a canary written after the backup's date
 
 
 def test_rpo_is_the_time_from_the_recovery_point_to_the_disaster_never_negative() -> None:
@@ -141,6 +153,8 @@ def test_markers_lost_and_the_worst_rpo() -> None:
     assert rpo.worst(2.0, 3.0) is True
     assert rpo.worst(3.0, 3.0) is False
     assert rpo.worst(3.0, 2.0) is False
+    assert rpo.worst(3.0, 2.0, "backup-age") is True  # a restore replaces the age of a backup only checked
+    assert rpo.worst(3.0, 2.0, "markers") is False
 
 
 # -- fingerprints and their comparison ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from drill.report.model import LoadedRun
 from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
 from drill.results import ScenarioResult
 
-KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded")
+KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "freshness", "self_test")
 
 
 def _environment() -> Any:
@@ -76,6 +76,7 @@ def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
     return {
         "stores": ev.stores, "backups": ev.backups, "fingerprints": fingerprints, "markers": ev.markers,
         "counts": {k: dataclasses.asdict(c) for k, c in ev.counts.items()}, "seeded": ev.seeded,
+        "freshness": ev.freshness, "self_test": ev.self_test,
         "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
                   for k, v in sections.items() if k not in KNOWN_EVIDENCE}}
 

@@ -32,6 +32,13 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(f"drill.live_store[{check.store}].verified", "true" if check.verified else "false")
     for backup in scenario.evidence.backups:
         add(f"drill.backup[{backup.id}].sha256", backup.sha256)
+    for store, fresh in scenario.evidence.freshness.items():
+        add(f"drill.freshness[{store}].age_seconds", fresh.age_seconds)
+        add(f"drill.freshness[{store}].fresh", "true" if fresh.fresh else "false")
+    for store, test in scenario.evidence.self_test.items():  # checks proven to bite
+        add(f"drill.self_test[{store}]", test.status)
+        if test.fault:
+            add(f"drill.self_test[{store}].fault", test.fault)
 
 
 def _steps_text(scenario: ScenarioResult) -> str:

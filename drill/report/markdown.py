@@ -28,6 +28,19 @@ def _controls(loaded: LoadedRun) -> list[str]:
     return lines
 
 
+def _self_tests(loaded: LoadedRun) -> list[str]:
+    """Checks proven to bite (self_test = true): per store, the fault planted and whether its check caught it."""
+    rows = [(s, store, test) for s in loaded.run.scenarios for store, test in s.evidence.self_test.items()]
+    if not rows:
+        return []
+    lines = ["", "### Checks proven to bite", "", "| Drill | Store | Fault planted | Result |", "|---|---|---|---|"]
+    marks = {"proven": "✅ caught", "not-caught": "❌ not caught"}
+    for scenario, store, test in rows:
+        result = marks.get(test.status, f"⏭️ {test.status}: {test.message}")
+        lines.append(f"| {_cell(scenario.name)} | {_cell(store)} | {_cell(test.fault or '-')} | {_cell(result)} |")
+    return lines
+
+
 def render_markdown(loaded: LoadedRun) -> str:
     run, summary = loaded.run, summarize(loaded)
     lines = [f"## Drill run {run.run_id}: {ICONS.get(run.status, '')} {summary.verdict}".replace("  ", " "), "",
@@ -71,6 +84,7 @@ def render_markdown(loaded: LoadedRun) -> str:
                     lines.append(f"- stopped at step {code_span(stopped[0].keyword + ' ' + stopped[0].text)} "
                                  f"(line {stopped[0].line}): {stopped[0].status}")
             lines.append("")
+    lines += _self_tests(loaded)
     lines += _controls(loaded)
     lines += ["", f"<sub>drill {run.drill_version} · commit {run.git_commit or '-'} · config digest "
                   f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]} · "

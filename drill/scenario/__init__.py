@@ -7,7 +7,8 @@ over one shared ScenarioState (state.py):
 - Safety (safety.py): rollback policy, safety copies, planted failures;
 - LiveStores (live_stores.py): the live stores' safety net, armed before a change, checked at the end;
 - PointInTimeRecovery (point_in_time.py);                - WholeSystem (whole_system.py): waves, health checks;
-- Verification (verification.py): fingerprints, counts;  - Targets (targets.py): RTO/RPO targets.
+- Verification (verification.py): fingerprints, counts;  - Targets (targets.py): RTO/RPO targets;
+- Freshness (freshness.py): a latest backup's age;       - SelfTest (self_test.py): checks proven to bite.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from drill.redact import redact_text
 from drill.results import ErrorResult, PhaseResult, ScenarioResult, iso
 from drill.scenario.backups import Backups
 from drill.scenario.backups import date_of as _date_of
+from drill.scenario.freshness import Freshness
 from drill.scenario.live_stores import LiveStores
 from drill.scenario.point_in_time import PointInTimeRecovery
 from drill.scenario.recovery import Recovery
 from drill.scenario.safety import Safety
+from drill.scenario.self_test import SelfTest
 from drill.scenario.state import RestoreRecord, ScenarioState
 from drill.scenario.stores import Stores
 from drill.scenario.targets import Targets
@@ -54,6 +57,8 @@ class DrillScenario:
         self.point_in_time = PointInTimeRecovery(self.state, self.safety, self.recovery)
         self.verification = Verification(self.state)
         self.whole_system = WholeSystem(self.state, self.recovery, self.verification)
+        self.freshness = Freshness(self.state)
+        self.self_test = SelfTest(self.state)
 
     # -- the shared state, as plugins and step modules read it -----------------------------------------
 
@@ -189,6 +194,9 @@ class DrillScenario:
     def check_query(self, name: str, query: str, expected: str) -> None:
         self.whole_system.check_query(name, query, expected)
 
+    def check_query_at_least(self, name: str, query: str, minimum: int) -> None:
+        self.whole_system.check_query_at_least(name, query, minimum)
+
     # -- verification and targets ------------------------------------------------------------------------
 
     def expected_fingerprint(self, name: str, source: str | None) -> tuple[Fingerprint, BackupArtifact]:
@@ -197,8 +205,26 @@ class DrillScenario:
     def assert_matches(self, name: str, source: str | None = None) -> None:
         self.verification.assert_matches(name, source)
 
-    def assert_count(self, name: str, count: int, unit: str, part: str | None = None) -> None:
-        self.verification.assert_count(name, count, unit, part)
+    def assert_count(self, name: str, count: int, unit: str, part: str | None = None, *,
+                     at_least: bool = False) -> None:
+        self.verification.assert_count(name, count, unit, part, at_least=at_least)
+
+    def assert_count_expiring(self, name: str, count: int, unit: str, *, at_least: bool = False) -> None:
+        self.verification.assert_count_expiring(name, count, unit, at_least=at_least)
+
+    def assert_count_matching(self, name: str, count: int, unit: str, pattern: str, *,
+                              at_least: bool = False) -> None:
+        self.verification.assert_count_matching(name, count, unit, pattern, at_least=at_least)
+
+    def check_backup_age_in(self, name: str, pattern: str, duration_text: str) -> None:
+        self.freshness.check_glob(name, pattern, duration_text)
+
+    def check_backup_age(self, name: str, duration_text: str) -> None:
+        self.freshness.check_latest(name, duration_text)
+
+    def prove_checks_bite(self) -> None:
+        """After the steps passed: with self_test = true, plant a fault in each restored copy and require it caught."""
+        self.self_test.prove()
 
     def assert_holds_object(self, name: str, object_name: str) -> None:
         self.verification.assert_holds_object(name, object_name)

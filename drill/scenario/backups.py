@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import glob
 import os
-import re
 import time
 from pathlib import Path
 
+from drill import backup_dates
 from drill.errors import BackupError, StoreError
 from drill.results import iso
 from drill.scenario.state import ScenarioState
@@ -54,15 +52,18 @@ class Backups:
         return path
 
     def use_latest(self, name: str, pattern: str) -> BackupArtifact:
-        """The newest file matching a glob, dated by its name (…_20240115_143000…) or its mtime."""
+        """The newest file matching a glob, dated by its name (…_20240115_143000…, in backup_time_zone) or its mtime."""
         state = self.state
         store = state.store(name)
         full = pattern if os.path.isabs(pattern) else str(state.config.base_dir / pattern)
         matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
         if not matches:
             raise BackupError(f"no backup of {name!r} matches {pattern!r} (searched {full})")
-        dated = sorted(((date_of(p), p) for p in matches), key=lambda pair: pair[0])
-        when, newest = dated[-1]
+        zone = state.config.time_zone_of(name)
+        dated = sorted(((backup_dates.backup_date(p, zone), p) for p in matches), key=lambda pair: pair[0].at)
+        date, newest = dated[-1]
+        backup_dates.require_not_future(f"the latest backup of {name!r}, {newest},", date)
+        when = date.at
         artifact = BackupArtifact(
             id=newest.name, store=name, kind=store.kind, format="external", path=newest,
             sha256=None, size=newest.stat().st_size, created_at=when, consistent_at=when,
@@ -82,17 +83,7 @@ class Backups:
         return artifact
 
 
-_NAME_DATE = re.compile(r"(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)"
-                        r"(?:[_T-]?(?P<H>[0-2]\d)(?P<M>[0-5]\d)(?P<S>[0-5]\d)?)?")
-
-
-def date_of(path: Path) -> float:
-    """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz), else its mtime."""
-    match = _NAME_DATE.search(path.name)
-    if match:
-        with contextlib.suppress(ValueError):
-            parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
-            stamp = dt.datetime(parts["y"], parts["m"], parts["d"], parts.get("H", 0), parts.get("M", 0),
-                                parts.get("S", 0), tzinfo=dt.UTC)
-            return stamp.timestamp()
-    return path.stat().st_mtime
+def date_of(path: Path, zone_name: str = "UTC") -> float:
+    """A backup's date from its name (runbook style: userdb_20240115_143000.sql.gz, read in `zone_name`), else
+    its mtime (drill.backup_dates)."""
+    return backup_dates.date_of(path, zone_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from drill import rpo
+from drill import canary, rpo
 from drill.durations import format_duration, parse_duration
 from drill.errors import DrillError, StoreError
 from drill.markers import MarkerWriter
@@ -19,7 +19,7 @@ from drill.pause import pause_point
 from drill.scenario.live_stores import LiveStores
 from drill.scenario.safety import Safety
 from drill.scenario.state import RestoreRecord, ScenarioState
-from drill.stores.base import Store
+from drill.stores.base import Marker, Store
 from drill.stores.capabilities import PointInTime
 
 
@@ -129,15 +129,35 @@ class Recovery:
                         "lost": rpo.markers_lost(writer.last.seq if writer.last else None,
                                                  newest.seq if newest else None, len(writer.written))}
         preset = (record.recovery_point, record.rpo_method or "") if record.recovery_point is not None else None
+        # No writer's marker survived (or none ran): the newest canary `drill canary` left in the data, if any.
+        newest_canary = self._newest_canary(record, target, evidence) if preset is None and newest is None else None
         record.recovery_point, record.rpo_method = rpo.recovery_point(
-            preset, newest.written_at if newest else None, record.artifact.consistent_at)
+            preset, newest.written_at if newest else None, record.artifact.consistent_at,
+            newest_canary.written_at if newest_canary else None)
         loss = rpo.rpo_seconds(disaster, record.recovery_point)
         evidence.update({"disaster_at": disaster, "recovery_point": record.recovery_point,
                          "rpo_seconds": loss, "method": record.rpo_method, "backup": record.artifact.id})
         state.evidence.markers[record.target] = evidence
-        if rpo.worst(state.result.rpo_seconds, loss):
+        if rpo.worst(state.result.rpo_seconds, loss, state.result.rpo_method):
             state.result.rpo_seconds, state.result.rpo_method = loss, record.rpo_method
         state.info(f"RPO {format_duration(loss)} (recovery point from {record.rpo_method})")
+        if newest_canary is not None and record.artifact.source != "drill":
+            # A production backup: its canaries say when its data is from, whatever its name or manifest says.
+            canary.check_against_date(record.source, record.artifact, newest_canary,
+                                      canary.interval_of(state.store(record.source)))
+
+    def _newest_canary(self, record: RestoreRecord, target: Store, evidence: dict[str, object]) -> Marker | None:
+        """The newest canary (a marker `drill canary` wrote before the backup) in the restored data, if any."""
+        try:
+            newest = target.markers().newest()
+        except DrillError as exc:  # the restored data could not be read for canaries: RPO from the backup's date
+            evidence["canary_error"] = str(exc)
+            return None
+        if newest is not None:
+            evidence.update({"canary_seq": newest.seq, "canary_at": newest.written_at,
+                             "backup_dated_at": record.artifact.consistent_at,
+                             "canary_interval_seconds": canary.interval_of(self.state.store(record.source))})
+        return newest
 
     def close(self) -> None:
         """Record every writer's evidence (those the scenario never stopped included)."""

@@ -53,6 +53,8 @@ class ScenarioState:
     # Fingerprints of backups this scenario wrote to a path (e.g. a runbook-style dump found later by glob).
     fingerprints_by_path: dict[Path, Fingerprint] = field(default_factory=dict)
     current_line: int = 0  # line of the step being run (set by the plugin), for target sources
+    # The checks that passed, by the store they checked (what a self-test proves bites at the end).
+    passed_checks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def evidence(self) -> Evidence:

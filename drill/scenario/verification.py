@@ -14,7 +14,9 @@ from drill.scenario.state import ScenarioState
 from drill.scenario.stores import check_unit
 from drill.stores import capabilities
 from drill.stores.base import BackupArtifact, Store
-from drill.stores.capabilities import ExplainsDifferences, ObjectStore
+from drill.stores.capabilities import CountsExpiring, CountsMatching, ExplainsDifferences, ObjectStore
+
+MATCHES = "matches its state at the backup"
 
 
 class Verification:
@@ -47,20 +49,49 @@ class Verification:
                 differences=[d.to_dict() for d in differences], details=details)
             if differences:
                 raise VerificationError(mismatch_message(name, artifact.store, artifact.id, differences, details))
-        state.verified(name)
+        self.passed(name, MATCHES if source is None else f"matches the state of {source!r} at the backup")
 
-    def assert_count(self, name: str, count: int, unit: str, part: str | None = None) -> None:
+    def assert_count(self, name: str, count: int, unit: str, part: str | None = None, *,
+                     at_least: bool = False) -> None:
+        """`holds N rows [in "part"]`, exactly or (at_least) as a lower bound for data that keeps growing."""
+        where = f" in {part!r}" if part else ""
+        self._count(name, unit, count, where, at_least, lambda store: store.count(part))
+
+    def assert_count_expiring(self, name: str, count: int, unit: str, *, at_least: bool = False) -> None:
+        """`holds N keys with a TTL`: units that expire on their own."""
+        store = self.state.store(name)
+        if not isinstance(store, CountsExpiring):
+            raise StoreError(capabilities.lacks(name, store.kind, CountsExpiring, "a count of what expires"))
+        self._count(name, unit, count, " with a TTL", at_least, lambda _store: store.count_expiring())
+
+    def assert_count_matching(self, name: str, count: int, unit: str, pattern: str, *,
+                              at_least: bool = False) -> None:
+        """`holds N keys matching "session:*"`: units whose names match a pattern."""
+        store = self.state.store(name)
+        if not isinstance(store, CountsMatching):
+            raise StoreError(capabilities.lacks(name, store.kind, CountsMatching, "a count by name pattern"))
+        self._count(name, unit, count, f" matching {pattern!r}", at_least,
+                    lambda _store: store.count_matching(pattern))
+
+    def _count(self, name: str, unit: str, count: int, where: str, at_least: bool,
+               counter: Callable[[Store], int]) -> None:
         state = self.state
         store = state.store(name)
         check_unit(store, unit)
         expected = state.config.scaled(count)
         with state.clock.phase("verify", name):
-            actual = store.count(part)
-            where = f" in {part!r}" if part else ""
-            state.evidence.counts[f"{name}{where}"] = CountEvidence(expected=expected, actual=actual)
-            if actual != expected:
-                raise VerificationError(f"{name!r} holds {actual} {store.unit}{where}, expected {expected}")
-        state.verified(name)
+            actual = counter(store)
+            state.evidence.counts[f"{name}{where}"] = CountEvidence(expected=expected, actual=actual,
+                                                                    at_least=at_least)
+            if actual < expected if at_least else actual != expected:
+                raise VerificationError(f"{name!r} holds {actual} {store.unit}{where}, expected "
+                                        f"{'at least ' if at_least else ''}{expected}")
+        self.passed(name, f"holds {'at least ' if at_least else ''}{expected} {store.unit}{where}")
+
+    def passed(self, name: str, check: str) -> None:
+        """A check of `name` passed: the RTO clock stops if it was restored; the self-test will come back to it."""
+        self.state.passed_checks.setdefault(self.state.store(name).name, []).append(check)
+        self.state.verified(name)
 
     def assert_holds_object(self, name: str, object_name: str) -> None:
         store = self.state.store(name)
@@ -75,4 +106,4 @@ class Verification:
         store = state.store(name)
         with state.clock.phase("verify", name):
             check(store)
-        state.verified(name)
+        self.passed(name, f"its kind's own check at line {state.current_line}")

@@ -112,6 +112,16 @@ class WholeSystem:
         with state.clock.phase("verify", name):
             evidence = health.check_query(store, query, expected)
         state.evidence.health.append(evidence)
+        state.passed_checks.setdefault(store.name, []).append(f"the query {query!r} returns {expected!r}")
+        self._health_verified()
+
+    def check_query_at_least(self, name: str, query: str, minimum: int) -> None:
+        state = self.state
+        store = state.store(name)
+        with state.clock.phase("verify", name):
+            evidence = health.check_query_at_least(store, query, minimum)
+        state.evidence.health.append(evidence)
+        state.passed_checks.setdefault(store.name, []).append(f"the query {query!r} returns at least {minimum}")
         self._health_verified()
 
     def _health_verified(self) -> None:

@@ -10,7 +10,9 @@ tests/test_capabilities.py holds every kind to its declaration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -86,6 +88,34 @@ class AbortsRestore(Protocol):
         """Stop a restore running in another thread (its time limit passed); best effort."""
 
 
+@runtime_checkable
+class CountsExpiring(Protocol):
+    def count_expiring(self) -> int:
+        """Units that will expire on their own (Redis: keys with a TTL); drill's markers left out."""
+
+
+@runtime_checkable
+class CountsMatching(Protocol):
+    def count_matching(self, pattern: str) -> int:
+        """Units whose name matches a glob pattern (`session:*`, `models/*.pb`); drill's markers left out."""
+
+
+@dataclass
+class PlantedChange:
+    """One small fault a self-test planted in a restored copy, and how to take it out again."""
+
+    part: str  # the part (table, collection, key-space, prefix, directory) the changed item is in
+    item: str  # the item changed, for people: "key session:1", "row (0,3) of public.users, column email"
+    undo: Callable[[], None]  # puts the item back exactly as it was
+
+
+@runtime_checkable
+class PlantsChanges(Protocol):
+    def plant_change(self) -> PlantedChange:
+        """Change one item of the data (a row, key, document, object or file) in place, keeping the counts;
+        only ever called on a throwaway or scratch copy (`self_test = true`)."""
+
+
 # -- abilities the live stores' safety net uses (drill.safety_net, drill.repair) ------------------------------
 # No sentence needs them, so kinds do not declare them and they are not in ABILITIES: the net checks a
 # store with isinstance when it acts.
@@ -120,6 +150,9 @@ ABILITIES: dict[type, str] = {
     ScratchTargets: "restores into new targets it drops when it is closed",
     ServerFaults: "runs on a server drill can kill or starve of disk during a restore",
     AbortsRestore: "can stop a running restore",
+    CountsExpiring: "can count what expires on its own (keys with a TTL)",
+    CountsMatching: "can count items whose names match a pattern",
+    PlantsChanges: "can plant a changed item in a restored copy (self_test = true)",
 }
 
 

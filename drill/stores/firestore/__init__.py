@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from drill.stores.capabilities import ExplainsDifferences, ScratchTargets
+from drill.stores.capabilities import CountsMatching, ExplainsDifferences, PlantsChanges, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
 
 
@@ -29,7 +29,7 @@ _PROVISION = "drill.stores.firestore.provision"
 KIND = KindSpec(
     kind="firestore", names=("Firestore",), unit="documents", part_label="collection",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({ExplainsDifferences, ScratchTargets}),
+    capabilities=frozenset({ExplainsDifferences, ScratchTargets, CountsMatching, PlantsChanges}),
     options=FirestoreOptions,
     live_schemes=("firestore", "http"),
     live_example="firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator",

@@ -30,6 +30,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.bulk_writer import BulkWriterOptions
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from drill import name_patterns
 from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.fingerprint import Fingerprint
@@ -42,6 +43,7 @@ from drill.stores.base import (
     Store,
     no_progress,
 )
+from drill.stores.capabilities import PlantedChange
 from drill.stores.firestore import KIND
 from drill.stores.firestore.codec import (
     FORMAT,
@@ -57,6 +59,8 @@ from drill.stores.firestore.codec import (
 from drill.stores.firestore.common import FLUSH_EVERY, _record_failure, project_id
 from drill.stores.firestore.seed import SEED_COLLECTIONS, seed_documents
 from drill.stores.firestore.transfers import Transfers
+
+SELF_TEST_FIELD = "drill_self_test"  # the field a self-test adds to one document of a restored copy
 
 # The Google client libraries are only partly typed: their objects are handled as Any here.
 Client = Any
@@ -256,6 +260,34 @@ class FirestoreStore(Guarded):
             raise StoreError(f"{self.name!r} has no documents in collection {part!r} (name a collection path such "
                              f"as \"users\" or \"users/*/sessions\")")
         return total
+
+    def count_matching(self, pattern: str) -> int:
+        """Documents whose path matches the pattern (`users/*`, `users/*/sessions/*`; drill.name_patterns)."""
+        try:
+            return sum(1 for snapshot in self._walk(self.client(), None, names_only=True)
+                       if snapshot.reference.path.split("/", 1)[0] != MARKER_COLLECTION
+                       and name_patterns.matches(pattern, snapshot.reference.path))
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("counting", exc) from None
+
+    def plant_change(self) -> PlantedChange:
+        """The self-test's fault: the first document gets one more field; its undo sets its fields back."""
+        client = self.client()
+        try:
+            snapshot = next((s for s in self._walk(client, None)
+                             if s.reference.path.split("/", 1)[0] != MARKER_COLLECTION), None)
+            if snapshot is None:
+                raise StoreError(f"the self-test found no document to change in {self.name!r}")
+            original = snapshot.to_dict() or {}
+            snapshot.reference.update({SELF_TEST_FIELD: True})
+        except gexc.GoogleAPIError as exc:
+            raise self._fail("changing a document of", exc) from None
+        reference = snapshot.reference
+
+        def undo() -> None:
+            reference.set(original)
+
+        return PlantedChange(part=part_of(reference.path), item=f"document {reference.path}", undo=undo)
 
     def fingerprint(self) -> Fingerprint:
         client = self.client()

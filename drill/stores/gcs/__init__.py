@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from drill.stores.capabilities import ExplainsDifferences, ObjectStore, ObjectVersions
+from drill.stores.capabilities import (
+    CountsMatching,
+    ExplainsDifferences,
+    ObjectStore,
+    ObjectVersions,
+    PlantsChanges,
+)
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
 
 _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
@@ -28,7 +34,7 @@ _PROVISION = "drill.stores.gcs.provision"
 KIND = KindSpec(
     kind="gcs", names=("GCS", "Google Cloud Storage"), unit="objects", part_label="prefix",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions}),
+    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions, CountsMatching, PlantsChanges}),
     options=GcsOptions,
     live_schemes=("gs", "http", "https"), live_example="gs://PROJECT, or http://127.0.0.1:4443 for an emulator",
     steps=("drill.steps.gcs",),  # its own sentences

@@ -36,7 +36,8 @@ from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.fingerprint import Fingerprint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, no_progress
-from drill.stores.gcs import KIND, GcsOptions
+from drill.stores.capabilities import PlantedChange
+from drill.stores.gcs import KIND, GcsOptions, checks
 from drill.stores.gcs.objects import (
     INTERNAL_PREFIX,
     MANIFEST,
@@ -213,6 +214,14 @@ class GcsStore(Guarded):
         if extra:
             out.append(f"... and {extra} more objects differ")
         return out
+
+    # -- richer counts and the self-test (checks.py) ------------------------------------------------------------
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self)
 
     # -- faults and setup (tests, plugins) ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 
 from drill.names import database_name
-from drill.stores.capabilities import ExplainsDifferences, Removable, ScratchTargets
+from drill.stores.capabilities import ExplainsDifferences, PlantsChanges, Removable, ScratchTargets
 from drill.stores.kinds import KindOptions, KindSpec, option, text
 
 
@@ -28,7 +28,7 @@ KIND = KindSpec(
     kind="mongodb", names=("MongoDB",), unit="documents", part_label="collection",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({ExplainsDifferences, Removable, ScratchTargets}),
+    capabilities=frozenset({ExplainsDifferences, Removable, ScratchTargets, PlantsChanges}),
     options=MongoOptions,
     live_schemes=("mongodb", "mongodb+srv"), live_example="mongodb://user:password@host:port/database",
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",

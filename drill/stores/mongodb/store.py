@@ -66,7 +66,8 @@ from drill.stores.base import (
     no_progress,
     sha256_file,
 )
-from drill.stores.mongodb import KIND
+from drill.stores.capabilities import PlantedChange
+from drill.stores.mongodb import KIND, self_test
 from drill.stores.mongodb.prefetch import documents_ahead
 from drill.tool_env import minimal_env
 
@@ -409,6 +410,10 @@ class MongoStore(Guarded):
                 raise StoreError(f"{self.name!r} has no collection {part!r}")
             return int(db[part].count_documents({}))
         return sum(int(db[c].count_documents({})) for c in self._collections())
+
+    def plant_change(self) -> PlantedChange:
+        """The self-test's fault (self_test.py): one more field in one document; undone byte for byte."""
+        return self_test.plant_change(self, self._collections())
 
     def fingerprint(self) -> Fingerprint:
         db = self.database()

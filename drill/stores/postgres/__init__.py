@@ -15,6 +15,7 @@ from drill.names import database_name
 from drill.stores.capabilities import (
     AbortsRestore,
     DumpsSql,
+    PlantsChanges,
     PointInTime,
     Removable,
     RunsSql,
@@ -53,7 +54,8 @@ KIND = KindSpec(
     kind="postgres", names=("PostgreSQL",), unit="rows", part_label="table",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore}),
+    capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
+                            PlantsChanges}),
     options=PostgresOptions,
     live_schemes=("postgres", "postgresql"), live_example="postgresql://user:password@host:port/database",
     live_creates_missing=True,  # `drill restore --overwrite` re-creates a dropped database, as the runbook does

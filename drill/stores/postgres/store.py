@@ -42,7 +42,8 @@ from drill.stores.base import (
     require_backup_file,
     sha256_file,
 )
-from drill.stores.postgres import KIND, PostgresOptions, faults, sql_guard
+from drill.stores.capabilities import PlantedChange
+from drill.stores.postgres import KIND, PostgresOptions, faults, self_test, sql_guard
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
 from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, create_statement, read_info
@@ -508,6 +509,12 @@ class PostgresStore(Guarded):
     def _drop(self, database: str) -> None:
         with self.server.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+    def plant_change(self) -> PlantedChange:
+        """The self-test's fault: one value of one row changed (self_test.py); its undo puts it back."""
+        with self.server.connect(self.database) as conn:
+            tables = [(str(s), str(t)) for _oid, s, t in conn.execute(_TABLES).fetchall()]
+        return self_test.plant_change(self, tables)
 
     def markers(self) -> PgMarkerSink:
         return PgMarkerSink(self.server, self.database)

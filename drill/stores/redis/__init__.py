@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from drill.stores.capabilities import CountsExpiring, CountsMatching, PlantsChanges
 from drill.stores.kinds import KindOptions, KindSpec, flag, option, text
 
 
@@ -23,7 +24,7 @@ KIND = KindSpec(
     kind="redis", names=("Redis",), unit="keys", part_label="key-space",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset(),  # the Store contract only
+    capabilities=frozenset({CountsExpiring, CountsMatching, PlantsChanges}),
     options=RedisOptions,
     live_schemes=("redis", "rediss"), live_example="redis://[user:password@]host:port",
     live_restore_into=False,  # a live server has no "new database" next to it: restored in place only

@@ -39,7 +39,8 @@ from drill.stores.base import (
     Store,
     no_progress,
 )
-from drill.stores.redis import KIND
+from drill.stores.capabilities import PlantedChange
+from drill.stores.redis import KIND, checks
 from drill.stores.redis.aof import AOF_FORMAT, _place_backup
 from drill.stores.redis.commands import MARKER_KEY, SCAN_BATCH, _as_int, _cmd
 from drill.stores.redis.fingerprint import _db_number, _fingerprint_db
@@ -331,6 +332,17 @@ class RedisStore(Guarded):
 
     def markers(self) -> RedisMarkerSink:
         return RedisMarkerSink(self.server)
+
+    # -- richer counts and the self-test (checks.py) ------------------------------------------------------
+
+    def count_expiring(self) -> int:
+        return checks.count_expiring(self)
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self)
 
     def close(self) -> None:
         while self.closers:

@@ -9,6 +9,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from drill.stores.capabilities import CountsMatching, PlantsChanges
 from drill.stores.kinds import KindOptions, KindSpec, OptionError, names, option, text
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ KIND = KindSpec(
     kind="volume", names=("Docker volume",), unit="files", part_label="directory",
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset(),  # the Store contract only
+    capabilities=frozenset({CountsMatching, PlantsChanges}),
     options=VolumeOptions,
     live_url=False,  # a live volume is named by `volume`, on the engine DOCKER_HOST names
     extra="docker",

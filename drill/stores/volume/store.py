@@ -37,7 +37,8 @@ from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
-from drill.stores.volume import KIND, VolumeOptions
+from drill.stores.capabilities import PlantedChange
+from drill.stores.volume import KIND, VolumeOptions, checks
 
 MOUNT = "/volume"
 ROOT_PART = "."
@@ -238,11 +239,19 @@ class VolumeStore(Guarded):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 
-    def _stream(self, volume: str | None = None) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes] | None]]:
-        """Every entry of the volume (path relative to its root), read through the engine's archive API."""
+    def _stream(self, volume: str | None = None, folder: str = ".") -> Iterator[tuple[str, tarfile.TarInfo,
+                                                                                     IO[bytes] | None]]:
+        """Every entry of the volume (path relative to its root), read through the engine's archive API; with
+        `folder`, only that top-level folder's (nothing when it does not exist)."""
+        import docker.errors
+
         with self._helper(volume, read_only=True) as helper:
             try:
-                chunks, _stat = helper.get_archive(MOUNT + "/.", chunk_size=CHUNK)
+                chunks, _stat = helper.get_archive(f"{MOUNT}/{folder}", chunk_size=CHUNK)
+            except docker.errors.NotFound:
+                if folder == ".":
+                    raise StoreError(f"volume {volume or self.volume!r} cannot be read: its root is missing") from None
+                return
             except Exception as exc:
                 raise StoreError(f"cannot read volume {volume or self.volume!r}: {_short(exc)}") from None
             reader = io.BufferedReader(_StreamReader(iter(chunks)), buffer_size=CHUNK)
@@ -298,6 +307,14 @@ class VolumeStore(Guarded):
         for path, member, data in self._stream():
             printer.add(path, member, data)
         return printer.fingerprint()
+
+    # -- richer counts and the self-test (checks.py) -----------------------------------------------------------
+
+    def count_matching(self, pattern: str) -> int:
+        return checks.count_matching(self, pattern, MARKER_DIR)
+
+    def plant_change(self) -> PlantedChange:
+        return checks.plant_change(self, MARKER_DIR, ROOT_PART)
 
     # -- the files themselves (setup steps, planted faults) -------------------------------------------------
 
@@ -494,7 +511,7 @@ class VolumeMarkerSink:
         if not self.store._volume_exists():
             return None
         best: Marker | None = None
-        for path, _member, _data in self.store._stream():
+        for path, _member, _data in self.store._stream(folder=MARKER_DIR):  # that folder only, not the whole volume
             if path.startswith(MARKER_DIR + "/"):
                 seq, _, written = path.split("/", 1)[1].partition("-")
                 with contextlib.suppress(ValueError):
