@@ -14,6 +14,7 @@ from types import ModuleType
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
+from drill.distribution import install_hint
 from drill.errors import ProvisionError
 from drill.provision.live import live_url
 from drill.stores import kinds
@@ -29,7 +30,7 @@ def _kind_module(name: str, spec: kinds.KindSpec) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name is None or name == exc.name or name.startswith(f"{exc.name}."):
             raise ProvisionError(f"{spec.kind} stores: their provisioner module {name!r} is not installed") from None
-        extra = f"pip install 'drill[{spec.extra}]'" if spec.extra else "install the package that provides it"
+        extra = install_hint(spec.extra) if spec.extra else "install the package that provides it"
         raise ProvisionError(f"{spec.kind} stores need the Python package {exc.name!r}: {extra}") from None
 
 

@@ -41,7 +41,7 @@ class Backups:
         store = state.store(name)
         stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
         path = Path(path_template.replace("{timestamp}", stamp))
-        path = path if path.is_absolute() else state.config.base_dir / path
+        path = Path(os.path.normpath(path if path.is_absolute() else state.config.base_dir / path))  # no dr/../x
         if not isinstance(store, DumpsSql):
             raise StoreError(capabilities.lacks(name, store.kind, DumpsSql, "a gzip'd SQL dump"))
         with state.clock.phase("backup", name):
@@ -55,7 +55,7 @@ class Backups:
         """The newest file matching a glob, dated by its name (…_20240115_143000…, in backup_time_zone) or its mtime."""
         state = self.state
         store = state.store(name)
-        full = pattern if os.path.isabs(pattern) else str(state.config.base_dir / pattern)
+        full = os.path.normpath(pattern if os.path.isabs(pattern) else state.config.base_dir / pattern)
         matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
         if not matches:
             raise BackupError(f"no backup of {name!r} matches {pattern!r} (searched {full})")

@@ -173,7 +173,7 @@ class KindSpec:
     # Its live provisioner takes `allow_missing=True`: an in-place `drill restore` then creates a store that no
     # longer exists, as a runbook does (PostgreSQL: dropdb, createdb, restore).
     live_creates_missing: bool = False
-    extra: str = ""  # the pip extra that brings the packages its adapter needs: drill[extra]
+    extra: str = ""  # the pip extra that brings the packages its adapter needs: dr-drill[extra]
     steps: tuple[str, ...] = ()  # modules of sentences only this kind understands (pytest-bdd step modules)
     summary: str = ""  # one line for docs and `drill check`
 
