@@ -258,7 +258,7 @@ def test_drill_restore_overwrite_keeps_owner_encoding_and_locale(pg: LivePostgre
 
 
 def test_consent_from_a_profile_is_named_in_the_messages(pg: LivePostgres, tmp_path: Path) -> None:
-    make_ledger(pg, "ledger_profile")
+    before = make_ledger(pg, "ledger_profile")
     toml = '''[stores.ledger]
 kind = "postgres"
 
@@ -276,10 +276,14 @@ url_env = "LEDGER_URL"
     refused = run_drill(tmp_path, "run", "--profile", "readonly", env=env)
     message = refused.scenario("the ledger is lost and restored")["errors"][0]["message"]
     assert "Set `destructive = true` under [profiles.readonly.stores.ledger] in drill.toml" in message, message
+    assert pg_state(pg, "ledger_profile") == before["state"]  # refused: untouched
     allowed = run_drill(tmp_path, "run", "--profile", "quarterly", env=env)
     assert allowed.code == 0, allowed.output
     assert ("ledger is live and may be lost: `destructive = true` in [profiles.quarterly.stores.ledger] "
             "(profile 'quarterly', which this run uses)") in allowed.output
+    # The allowed run lost and restored it in place: every row and the catalog as before, same owner and locale.
+    assert pg_state(pg, "ledger_profile") == before["state"]
+    assert pg.database_info("ledger_profile") == before["info"]
 
 
 def test_a_live_redis_store_is_not_told_to_restore_into_a_new_target(tmp_path: Path) -> None:
