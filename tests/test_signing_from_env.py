@@ -104,3 +104,35 @@ def test_a_run_is_signed_with_the_key_from_the_environment(tmp_path: Path, form:
     assert verified.code == 0 and f"signed by key {_key_id(public)}: valid" in verified.stdout, verified.output
     assert f"signed by key {_key_id(public)}: valid" in (run_dir / "report.html").read_text()
     _assert_key_nowhere(private, [project, tmp_path], done.output + verified.output)
+
+
+def test_a_merged_run_and_its_history_entry_are_signed_with_the_configured_key(tmp_path: Path) -> None:
+    """Two shares (`drill run --shard I/2`), merged by `drill report merge` with `[drill] signing_key_file`: the
+    merged run's results.json.sig and its history entry (the only one: shares are not runs of their own) verify
+    with the test's public key through cryptography; the other shares' outcomes are all in it."""
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    project = _project(tmp_path / "p", '[drill]\nsigning_key_file = "keys/signing.pem"\n')
+    key_file = project / "keys" / "signing.pem"
+    key_file.parent.mkdir()
+    key_file.write_text(_forms(private)["pem"])
+    key_file.chmod(0o600)
+    printed = ""
+    for index in (1, 2):
+        share = run_drill(project, "run", "--quiet", "--shard", f"{index}/2", "--shard-by", "count",
+                          "--output-dir", f"shares/{index}")
+        assert share.code == 0 and share.results is not None, share.output
+        printed += share.output
+    history = project / "reports" / "history.jsonl"
+    assert not history.exists() or history.read_text().strip() == ""  # shares wait for the merge
+    merged = run_drill(project, "report", "merge", "shares", "-o", "merged")
+    assert merged.code == 0, merged.output
+    result = json.loads((project / "merged" / "results.json").read_text())
+    assert sorted(s["name"] for s in result["scenarios"]) == ["cache one", "cache two"]
+    assert len(result["merged_from"]) == 2
+    run_dir = project / "reports" / result["run_id"]
+    [entry] = [json.loads(line) for line in history.read_text().splitlines()]
+    assert entry["run_id"] == result["run_id"]
+    _check_signed_run(run_dir, history, public, _key_id(public))
+    _assert_key_nowhere(private, [project / "reports", project / "merged", project / "shares"],
+                        printed + merged.output)
