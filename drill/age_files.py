@@ -26,7 +26,7 @@ def _pyrage() -> Any:
     try:
         import pyrage
     except ImportError:
-        raise ConfigError("encrypted backups need the Python package 'pyrage' (age): pip install 'drill[crypto]'") \
+        raise ConfigError("encrypted backups need the Python package 'pyrage' (age): pip install 'dr-drill[crypto]'") \
             from None
     return pyrage
 

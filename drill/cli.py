@@ -43,13 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_ci_arguments(run)
 
     listing = commands.add_parser("list", help="list scenarios with their tags and targets")
-    listing.add_argument("paths", nargs="*", type=Path)
-    listing.add_argument("--profile", default=None)
+    listing.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
+    listing.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml (its tiers set the targets)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     checking = commands.add_parser("check", help="validate features and configuration without running anything")
-    checking.add_argument("paths", nargs="*", type=Path)
-    checking.add_argument("--profile", default=None)
+    checking.add_argument("paths", nargs="*", type=Path, help=".feature files or folders (default: features/)")
+    checking.add_argument("--profile", default=None, help="a [profiles.NAME] of drill.toml to validate against")
 
     repair = commands.add_parser("repair", help="finish what a drill killed with SIGKILL left on live stores: "
                                                 "drop its restore targets, put the stores back, verified")

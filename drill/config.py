@@ -345,7 +345,7 @@ class _Validator:
     COMMON_STORE_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
          "rto", "backups", "canary_interval", "backup_time_zone"})
-    STORE_KEYS = _EveryStoreKey()  # the common keys and every kind's own (the README documents each)
+    STORE_KEYS = _EveryStoreKey()  # the common keys and every kind's own (docs: reference/configuration.md)
     PROFILE_KEYS: ClassVar[frozenset[str]] = frozenset({"stores", "seed_scale", "tiers", "backup_dir", "self_test"})
 
     def __init__(self, path: Path, text: str) -> None:

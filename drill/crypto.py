@@ -4,7 +4,7 @@ New backups are encrypted in the standard age format (drill/age_files.py), so th
 decrypt them with the `age` command when drill itself is missing or broken. The key file is an
 age identity (`drill keygen backup.key`, or `age-keygen -o backup.key`); an older key file of 32
 raw bytes, 64 hex digits or base64 still works: its age identity is derived from it (HKDF, see
-`legacy_age_identity` and the emergency procedure in the README).
+`legacy_age_identity` and the emergency procedure in docs/backups.md).
 
 From the key, HKDF-SHA256 derives the key that authenticates every manifest (HMAC-SHA256): the
 repository trusts no metadata that the key does not vouch for.
@@ -21,7 +21,7 @@ authenticated as every chunk's associated data), a file cut at a chunk boundary 
 that is not final, and bytes appended after the final chunk are found too. The key never leaves
 the process; the key id (a hash of it) is what manifests record.
 
-Needs the `cryptography` and `pyrage` packages: pip install 'drill[crypto]'.
+Needs the `cryptography` and `pyrage` packages: pip install 'dr-drill[crypto]'.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def hkdf(material: bytes, info: bytes, length: int = 32) -> bytes:
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
     except ImportError:
         raise ConfigError("encrypted backups need the Python package 'cryptography': "
-                          "pip install 'drill[crypto]'") from None
+                          "pip install 'dr-drill[crypto]'") from None
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(material)
 
 
@@ -200,7 +200,7 @@ def new_key_file(path: Path) -> Key:
         from pyrage import x25519
     except ImportError:
         raise ConfigError("making a backup key needs the Python package 'pyrage': "
-                          "pip install 'drill[crypto]'") from None
+                          "pip install 'dr-drill[crypto]'") from None
     identity = x25519.Identity.generate()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
@@ -229,7 +229,7 @@ def _aesgcm(material: bytes) -> Any:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError:
         raise ConfigError("encrypted backups need the Python package 'cryptography': "
-                          "pip install 'drill[crypto]'") from None
+                          "pip install 'dr-drill[crypto]'") from None
     return AESGCM(material)
 
 

@@ -19,7 +19,7 @@ from pytest_bdd.parser import FeatureParser
 from drill import vocabulary
 from drill.config import Config
 from drill.controls import control_ids, undeclared_tag_problems
-from drill.durations import DurationError, parse_duration
+from drill.durations import DurationError, format_duration, parse_duration
 from drill.errors import ConfigError, FeatureError, UnsupportedStep
 from drill.names import name_problem
 from drill.provision.factory import check_live_url
@@ -134,7 +134,7 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any],
                     environment: bool = True) -> list[FeatureError]:
     errors: list[FeatureError] = []
     try:
-        info.targets = [f"{t.metric.upper()} {t.target_seconds:g}s ({t.source})"
+        info.targets = [f"{t.metric.upper()} {format_duration(t.target_seconds)} ({t.source})"
                         for t in targets_from_tags(info.tags, config)]
     except TagError as exc:
         errors.append(FeatureError(str(exc), path=info.path, line=info.line))
@@ -165,7 +165,7 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any],
                     continue
                 for prefix, metric in (("the recovery time is within", "RTO"), ("the data loss is at most", "RPO")):
                     if step.name.startswith(prefix):
-                        info.targets.append(f"{metric} {seconds:g}s (step at line {step.line_number})")
+                        info.targets.append(f"{metric} {format_duration(seconds)} (step at line {step.line_number})")
         for key, what in (("store", "store name"), ("other", "restore target")):
             if key == "store" and "kind" not in groups:
                 continue  # a store's name is checked where it is declared
@@ -205,5 +205,5 @@ def _check_scenario(info: ScenarioInfo, config: Config, extra_steps: list[Any],
 def _undefined(step: Any) -> str:
     examples = [s.example for s in vocabulary.REGISTRY]
     close = difflib.get_close_matches(f"{step.keyword} {step.name}", examples, n=2, cutoff=0.5)
-    hint = f"; did you mean: {' | '.join(close)}" if close else "; see the Vocabulary section of the README"
+    hint = f"; did you mean: {' | '.join(close)}" if close else "; see the vocabulary (docs/reference/vocabulary.md)"
     return f"undefined step: {step.keyword} {step.name}{hint}"

@@ -1,6 +1,6 @@
 """`drill status --format prometheus`: the status as Prometheus metrics (text format), and a Pushgateway push.
 
-Written with prometheus_client (`pip install 'drill[metrics]'`), in the text format node_exporter's
+Written with prometheus_client (`pip install 'dr-drill[metrics]'`), in the text format node_exporter's
 textfile collector reads. Timestamps are exported next to ages: between two writes of the file an
 age goes stale, while `time() - drill_..._timestamp_seconds` in a rule stays right.
 """
@@ -20,7 +20,7 @@ def _client() -> Any:
     try:
         import prometheus_client
     except ImportError:
-        raise DrillError("Prometheus metrics need prometheus_client: pip install 'drill[metrics]'") from None
+        raise DrillError("Prometheus metrics need prometheus_client: pip install 'dr-drill[metrics]'") from None
     return prometheus_client
 
 

@@ -277,7 +277,7 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: A
     found = _step_result(holder, step)
     if found is not None:
         found.status = "failed"
-        found.error = f"undefined step: {step.keyword} {step.name} (see `drill check` and the README vocabulary)"
+        found.error = f"undefined step: {step.keyword} {step.name} (see `drill check` and the manual's vocabulary)"
         holder.failed_step = found
 
 

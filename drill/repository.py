@@ -489,7 +489,7 @@ def use_in_drill(drill: DrillScenario, name: str) -> BackupArtifact:
 
 def newest_matching(pattern: str, base: Path, zone: str = "UTC") -> tuple[Path, float]:
     """The newest file matching a glob (backups made outside drill), dated by its name (in `zone`) or its mtime."""
-    full = pattern if os.path.isabs(pattern) else str(base / pattern)
+    full = os.path.normpath(pattern if os.path.isabs(pattern) else base / pattern)  # no dr/../backups in messages
     matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
     if not matches:
         raise BackupError(f"no backup file matches {pattern!r} (searched {full})")

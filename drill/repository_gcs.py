@@ -9,7 +9,7 @@ elsewhere is not disturbed. Deletion removes the manifest first. Verification an
 download the files and check them exactly as for a local repository.
 
 The lock is the local machine's (fcntl, under `[drill] backup_dir/.locks`): it keeps two runs on
-this machine apart, not runs on two machines. Needs `pip install 'drill[repository-gcs]'`;
+this machine apart, not runs on two machines. Needs `pip install 'dr-drill[repository-gcs]'`;
 credentials as google-cloud-storage finds them (STORAGE_EMULATOR_HOST for an emulator).
 """
 
@@ -39,7 +39,7 @@ def _client() -> Any:
         import google.cloud.storage as storage
     except ImportError:
         raise ConfigError("a gs:// repository needs the Python package 'google-cloud-storage': "
-                          "pip install 'drill[repository-gcs]'") from None
+                          "pip install 'dr-drill[repository-gcs]'") from None
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 

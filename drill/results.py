@@ -152,6 +152,7 @@ class RunResult:
     operator: str = field(default_factory=lambda: _operator())
     drill_version: str = ""
     git_commit: str | None = None
+    git_commit_note: str | None = None  # why git_commit is missing (no git, not a repository, git failed)
     config_path: str | None = None
     config_digest: str = ""
     profile: str | None = None
@@ -196,11 +197,28 @@ def _operator() -> str:
 
 def git_commit(path: Path) -> str | None:
     """The commit of the repository holding the drills, with `-dirty` when it has local changes."""
+    return git_commit_and_note(path)[0]
+
+
+def git_commit_and_note(path: Path) -> tuple[str | None, str | None]:
+    """(the commit of the drills' repository, or None; and then why there is none, said so a reader can act)."""
     try:
         commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
+                                text=True, timeout=10)
+        if commit.returncode != 0:
+            error = " ".join(commit.stderr.split())
+            if "not a git repository" in error:
+                return None, f"{path} is not in a git repository"
+            if "HEAD" in error and ("unknown revision" in error or "ambiguous argument" in error):
+                return None, f"the git repository at {path} has no commit yet"
+            return None, f"git rev-parse failed in {path}: {error[:200] or f'exit code {commit.returncode}'}"
         dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if dirty else commit
+    except FileNotFoundError:
+        return None, "git is not installed on this machine"
+    except subprocess.TimeoutExpired:
+        return None, f"git did not answer within 10 s in {path}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"git could not be run in {path}: {exc}"
+    head = commit.stdout.strip()
+    return (f"{head}-dirty" if dirty else head), None

@@ -13,7 +13,7 @@ from drill import __version__
 from drill.config import Config
 from drill.errors import DrillError
 from drill.progress import Reporter
-from drill.results import RunResult, ScenarioResult, git_commit, iso
+from drill.results import RunResult, ScenarioResult, git_commit_and_note, iso
 
 if TYPE_CHECKING:
     from drill.parallel import ShardRequest
@@ -34,12 +34,13 @@ class DrillSession:
         self.report_dir = report_dir
         self.started = time.time()
         self.interrupted = False
+        commit, commit_note = git_commit_and_note(config.base_dir)
         self.shard_request: ShardRequest | None = None  # --shard I/N (drill.parallel)
         self._worker_results: list[tuple[int, ScenarioResult]] = []  # xdist: (collection index, result)
         self.sent: set[str] = set()  # on an xdist worker: node ids of the scenarios sent to the controller
         self.run = RunResult(
             run_id=run_id or new_run_id(), started_at=iso(self.started) or "", drill_version=__version__,
-            git_commit=git_commit(config.base_dir), config_path=str(config.path) if config.path else None,
+            git_commit=commit, git_commit_note=commit_note, config_path=str(config.path) if config.path else None,
             config_digest=config.digest(), profile=config.profile,
             command=[os.path.basename(sys.argv[0]), *sys.argv[1:]],
             controls={c.id: {"title": c.title, "every_seconds": c.every} for c in config.controls.values()},

@@ -2,12 +2,15 @@
 
 steps/ binds each sentence to pytest-bdd with `sentence(...)`; `drill check` matches feature
 steps against this registry without running anything, validates the arguments it knows
-(durations, store kinds, counts), and the README documents exactly this list.
+(durations, store kinds, counts), and the reference page docs/reference/vocabulary.md is generated
+from exactly this list (drill.reference): the summary, and the step function's docstring as details.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +41,8 @@ class Sentence:
     summary: str
     example: str  # one full line as it appears in a feature, keyword included
     needs: Needs = None
+    details: str = ""  # the step function's docstring: what the reference page says beyond the summary
+    module: str = ""  # the step module that binds it (the reference page groups sentences by module)
 
     def capability(self, groups: dict[str, str]) -> type | None:
         """The capability the store named in these words must have, if any."""
@@ -53,7 +58,7 @@ class Sentence:
         return self.regex.fullmatch(text)
 
 
-# The vocabulary's step modules (steps/, shipped as drill.steps): one per domain, in the README's order. Kinds
+# The vocabulary's step modules (steps/, shipped as drill.steps): one per domain, in the reference page's order. Kinds
 # add their own (KindSpec.steps).
 DOMAINS = ("drill.steps.stores", "drill.steps.backups", "drill.steps.recovery", "drill.steps.verification",
            "drill.steps.rollback", "drill.steps.system")
@@ -65,7 +70,7 @@ def step_modules() -> list[str]:
 
 
 def load() -> None:
-    """Import every step module, which fills the registry (drill check, the README's test)."""
+    """Import every step module, which fills the registry (drill check, the reference pages)."""
     for module in step_modules():
         try:
             importlib.import_module(module)
@@ -86,9 +91,11 @@ def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Nee
     e.g. {"count": parse_count}."""
     step_types = tuple(types.split())
     entry = Sentence(step_types, pattern, summary, example, needs)
+    position = len(REGISTRY)
     REGISTRY.append(entry)
 
     def bind(func: F) -> F:
+        REGISTRY[position] = dataclasses.replace(entry, details=inspect.getdoc(func) or "", module=func.__module__)
         for step_type in step_types:
             # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
             _DECORATORS[step_type](parsers.re(pattern), converters=converters, stacklevel=2)(func)

@@ -14,6 +14,10 @@ from drill.vocabulary import STORE, sentence
           "GCS: backs the bucket up by server-side copy into another bucket (metadata and hashes kept).",
           'Given a backup of "models" is taken into the bucket "eyewearml-backups"', needs=ObjectStore)
 def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> None:
+    """Backs the bucket up by server-side copy (rewrite) of every object into
+    `gs://<bucket>/<backup id>/<name>`, keeping metadata, content type and hashes; only the manifest is
+    written locally. The bucket is used for this store's later backups too (as `backup_bucket` in
+    drill.toml). A throwaway local store makes the bucket; a live one needs it to exist."""
     drill.take_backup_into_bucket(store, bucket)
 
 
@@ -21,6 +25,8 @@ def take_backup_into_bucket(drill: DrillScenario, store: str, bucket: str) -> No
           "GCS: a named object exists (the runbook's critical files check).",
           'Then "models" holds the object "models/face-analysis-v2.0/model.pb"', needs=ObjectStore)
 def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
+    """The named object exists in the bucket, as the runbook's critical-files check
+    (`GCS_CRITICAL_FILES`). For counts per prefix use `Then "models" holds 40 objects in "models/"`."""
     drill.assert_holds_object(store, object_name)
 
 
@@ -29,6 +35,11 @@ def holds_object(drill: DrillScenario, store: str, object_name: str) -> None:
           'When "eyewearml-assets" is restored from its object versions to the time of its latest backup',
           needs=ObjectVersions)
 def restore_from_versions(drill: DrillScenario, store: str) -> None:
+    """A point-in-time restore of a versioned bucket from its object generations, to the moment its latest backup
+    (taken by drill) started: every object as it was then, copied server-side from its old generation; objects made
+    since are deleted. `matches its state at the backup` then compares with that backup's fingerprint. A metadata-
+    only change makes no new generation, so this cannot undo it (the check then fails naming the object). On a live
+    store it restores in place (`destructive = true`), or `into` a new bucket."""
     drill.restore_from_versions(store)
 
 

@@ -21,6 +21,9 @@ def _server_fault(words: dict[str, str]) -> type | None:
           "(`pitr = true`).",
           'Given a base backup of "userdb" is taken', needs=PointInTime)
 def take_base_backup(drill: DrillScenario, store: str) -> None:
+    """`pg_basebackup -Fp -X stream -c fast` of a store that archives its WAL. The sha256 of its
+    `backup_manifest` is recorded; a fingerprint is kept when the data did not change while it ran
+    (markers aside)."""
     drill.take_base_backup(store)
 
 
@@ -30,6 +33,11 @@ def take_base_backup(drill: DrillScenario, store: str) -> None:
           "the disaster, exactly) or `N seconds before the disaster`.",
           'When "userdb" is restored to the point in time "2026-01-01T10:00:00Z"', needs=PointInTime)
 def restore_to_point(drill: DrillScenario, store: str, when: str) -> None:
+    """Point-in-time recovery from the newest base backup taken before that time and the archived WAL.
+    The time is an ISO 8601 timestamp with a zone (`Z` for UTC), `just before the disaster` (the WAL
+    position recorded right before the disaster, exclusive) or `N seconds before the disaster` (any
+    duration). Starts the RTO clock if no disaster ran; the RPO comes from the markers, else from the
+    target time."""
     drill.restore_to_point(store, when)
 
 
@@ -39,6 +47,9 @@ def restore_to_point(drill: DrillScenario, store: str, when: str) -> None:
           'Then "userdb" holds every marker written before the point in time and none after it',
           needs=PointInTime)
 def markers_at_point(drill: DrillScenario, store: str) -> None:
+    """After a point-in-time recovery: every RPO marker written before the target survived and none
+    written after it did. The one write in flight at the target instant may go either way. Failures list
+    the marker numbers."""
     drill.assert_markers_at_point(store)
 
 
@@ -47,6 +58,9 @@ def markers_at_point(drill: DrillScenario, store: str) -> None:
           "`on-failure` when the restore fails, `always` also at the end of the scenario, `never` (the default).",
           "Given the rollback policy is on-failure")
 def rollback_policy(drill: DrillScenario, policy: str) -> None:
+    """The scenario's rollback policy: `on-failure` keeps a safety copy before every in-place restore and
+    rolls back (verified) when the restore fails; `always` also rolls back at the end of the scenario,
+    after a success; `never` (the default, or `[drill] rollback`) keeps nothing."""
     drill.set_rollback_policy(policy)
 
 
@@ -55,6 +69,8 @@ def rollback_policy(drill: DrillScenario, policy: str) -> None:
           "under the rollback policy). Same as `restore_timeout` in drill.toml.",
           'Given the restore of "userdb" may take at most 10 minutes')
 def restore_timeout(drill: DrillScenario, store: str, duration: str) -> None:
+    """A time limit for the store's restores (like `restore_timeout` in drill.toml). Past it the restore is
+    stopped (PostgreSQL: its sessions are terminated) and fails."""
     drill.set_restore_timeout(store, duration)
 
 
@@ -64,6 +80,12 @@ def restore_timeout(drill: DrillScenario, store: str, duration: str) -> None:
           "full (a small tmpfs tablespace; root), or it times out.",
           'When the restore of "userdb" fails because the server is killed', needs=_server_fault)
 def restore_fails(drill: DrillScenario, store: str, cause: str | None = None) -> None:
+    """Plants a real failure into a restore from the latest backup, runs it, and requires it to fail.
+    Causes: `the backup is corrupt` (a copy with flipped bytes; the default when `because ...` is left
+    out), `the server is killed` (SIGKILL to the server process serving the restore), `the disk is full`
+    (the database is created in a tablespace on a tmpfs just big enough for an empty database; needs
+    root), `it times out`. The last three need a kind that can plant server faults (local PostgreSQL). A
+    fault that cannot be planted fails the step."""
     drill.restore_fails(store, cause)
 
 
@@ -71,6 +93,8 @@ def restore_fails(drill: DrillScenario, store: str, cause: str | None = None) ->
           "Rolls the store back now to the safety copy kept before its restore (rollback policy `always`).",
           'When "userdb" is rolled back')
 def roll_back(drill: DrillScenario, store: str) -> None:
+    """Rolls the store back now from the safety copy kept before its restore (policy `always`), and
+    verifies it."""
     drill.roll_back(store)
 
 
@@ -79,4 +103,6 @@ def roll_back(drill: DrillScenario, store: str) -> None:
           "the restore.",
           'Then "userdb" is rolled back to its state before the restore')
 def rolled_back(drill: DrillScenario, store: str) -> None:
+    """The store was rolled back and its fingerprint now equals the safety copy's, taken right before the
+    restore (or the store is absent again, when it did not exist then). Every difference is listed."""
     drill.assert_rolled_back(store)

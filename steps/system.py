@@ -13,6 +13,10 @@ from drill.vocabulary import STORE, parse_count, sentence
           "verified against its backup; records each store's own RTO.",
           "When the whole system is restored")
 def restore_whole_system(drill: DrillScenario) -> None:
+    """Stores are restored in waves: by `stage` in the order of `[drill] stages`, then by `depends_on`;
+    the stores of a wave in parallel, each verified against its backup. A failure stops the restore
+    after its wave and names the stores not restored. Health checks that pass after a restore stop the
+    RTO clock, like verifications."""
     drill.restore_whole_system()
 
 
@@ -20,6 +24,7 @@ def restore_whole_system(drill: DrillScenario) -> None:
           "A store's own RTO in a whole-system restore: from the disaster to its own verified restore.",
           'Then the recovery time of "userdb" is within 10 minutes')
 def store_rto_within(drill: DrillScenario, store: str, duration: str) -> None:
+    """From the disaster to this store's own verified restore, in a whole-system restore."""
     drill.check_store_rto(store, duration)
 
 
@@ -28,6 +33,9 @@ def store_rto_within(drill: DrillScenario, store: str, duration: str) -> None:
           "503 naming those that do not (a stand-in for the application tier).",
           "Given a health service for the stores is running")
 def health_service(drill: DrillScenario) -> None:
+    """drill's local health service stands in for an application tier that a drill has none of:
+    `{health}/health` answers 200 when every store of the scenario answers, else 503 with the failing
+    stores."""
     drill.start_health_service()
 
 
@@ -36,6 +44,9 @@ def health_service(drill: DrillScenario) -> None:
           "`{health}` is drill's health service.",
           'Then the HTTP endpoint "http://127.0.0.1:8080/health" answers 200', converters={"status": int})
 def endpoint_answers(drill: DrillScenario, url: str, status: int) -> None:
+    """GETs the URL and requires that status. A refused connection is retried for up to 30 s (a service
+    starting); any other status fails with the body's first 300 characters. `{health}` in the URL is
+    drill's health service."""
     drill.check_endpoint(url, status)
 
 
@@ -43,6 +54,10 @@ def endpoint_answers(drill: DrillScenario, url: str, status: int) -> None:
           "Runs a query on a PostgreSQL store; the first column of its first row must read as given.",
           'Then the query "SELECT count(*) FROM users" on "userdb" returns "200"', needs=RunsSql)
 def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -> None:
+    """Runs the query on a PostgreSQL store; the first column of the first row, as text, must equal the expected value
+    (a boolean reads `t`/`f` as psql prints it, or `true`/`false`). A check only reads: one statement (a prepared
+    statement: `DROP TABLE x; SELECT 1` fails), always rolled back, and on a live store without `allow_writes`
+    inside a `READ ONLY` transaction."""
     drill.check_query(store, query, expected)
 
 
@@ -52,4 +67,6 @@ def query_returns(drill: DrillScenario, query: str, store: str, expected: str) -
           'Then the query "SELECT count(*) FROM users WHERE active" on "userdb" returns at least 1500',
           needs=RunsSql, converters={"minimum": parse_count})
 def query_returns_at_least(drill: DrillScenario, query: str, store: str, minimum: int) -> None:
+    """The same reading rules as `returns "VALUE"` (one statement, rolled back, read-only on a live store),
+    as a lower bound: a value that is not a number fails too."""
     drill.check_query_at_least(store, query, minimum)

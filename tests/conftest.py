@@ -6,6 +6,7 @@ machine without PostgreSQL fails these tests (./dev test installs the embedded-p
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -21,6 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytester (behind the drill_dir fixture) puts sys.modules back as it found it after each test, so a
+# library first imported inside such a test would be purged and imported again by the next one, while
+# its C extensions keep the first import's classes: `isinstance` then fails inside requests' cookie
+# jar, cryptography's HKDF and the docker SDK, in whichever test runs second. Importing them here, once,
+# keeps them in every snapshot and makes each test file pass alone as well as in the whole suite.
+for _library in (
+    "cryptography.hazmat.primitives.hashes",
+    "cryptography.hazmat.primitives.kdf.hkdf",
+    "docker",
+    "google.cloud.firestore",
+    "google.cloud.storage",
+    "http.cookiejar",
+    "requests",
+):
+    importlib.import_module(_library)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -430,15 +430,15 @@ def test_metrics_pushed_to_a_real_pushgateway(audit: Audit, pushgateway: str) ->
     _check_metrics_against_results(samples, results, as_of)
 
 
-def test_the_readme_alert_rule_fires_after_26_hours_without_a_successful_drill(tmp_path: Path) -> None:
-    """The README's sample rules, checked by Prometheus' promtool: valid, and firing when (and only when) userdb
-    has had no successful drill for 26 hours."""
+def test_the_documented_alert_rule_fires_after_26_hours_without_a_successful_drill(tmp_path: Path) -> None:
+    """The sample rules of docs/monitoring.md, checked by Prometheus' promtool: valid, and firing when (and only
+    when) userdb has had no successful drill for 26 hours."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is not installed: run ./dev test (it installs Debian's prometheus) or apt-get install "
                     "prometheus")
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index("<!-- alert-rules -->"):]
+    page = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    block = page[page.index("<!-- alert-rules -->"):]
     rules = block[block.index("```yaml\n") + 8:block.index("\n```", block.index("```yaml"))] + "\n"
     (tmp_path / "drill.rules.yml").write_text(rules)
     checked = subprocess.run([promtool, "check", "rules", str(tmp_path / "drill.rules.yml")], capture_output=True,

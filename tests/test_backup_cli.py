@@ -192,18 +192,21 @@ def test_cron_behaviour_lock_exit_codes_and_one_log_line(drill_dir: Path, prod_d
     assert " drill backup userdb ok id=userdb-" in lines[-1] and "sha256=" in lines[-1]
 
 
-def test_the_readme_documents_every_backup_command_and_key() -> None:
+def test_the_manual_documents_every_backup_command_and_key() -> None:
     import re
 
     from drill.config import _Validator
+    from drill.reference import pages
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    generated = pages()
+    keys = generated["reference/configuration.md"]
     for key in sorted(_Validator.REPOSITORY_KEYS | _Validator.NOTIFY_KEYS):
-        assert re.search(rf"\| `{key}` \|", readme), f"README does not document the drill.toml key `{key}`"
+        assert re.search(rf"\| `{key}` \|", keys), f"the configuration reference lacks the drill.toml key `{key}`"
+    page = (REPO / "docs" / "backups.md").read_text(encoding="utf-8") + generated["reference/cli.md"]
     for command in ("drill backup STORE", "drill restore STORE", "drill backups list", "drill backups verify",
                     "drill backups prune", "--test-mode", "--overwrite", "--dry-run", "--from", "--into"):
-        assert command in readme, command
+        assert command in page, command
 
 
 def test_sigterm_during_a_backup_cleans_up_logs_and_exits_130(drill_dir: Path, prod_db: ProdDb) -> None:

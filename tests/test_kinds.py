@@ -14,7 +14,7 @@ from drill.errors import ConfigError
 from drill.stores import kinds
 from drill.stores.kinds import KindError, KindOptions, KindSpec
 
-# The documented vocabulary (README "Vocabulary" and "Configuration"), written out here as the oracle:
+# The documented kinds (docs: reference/vocabulary.md, reference/configuration.md), written out as the oracle:
 # kind -> (names in sentences, unit, part label, provision modes).
 DOCUMENTED = {
     "postgres": (("PostgreSQL",), "rows", "table", {"local", "container", "live"}),

@@ -14,7 +14,7 @@ testcontainers starts the container; drill adds what a drill needs around it:
 
 Networking: containers run in the host's network (`network="host"`) and the server is told to
 listen on 127.0.0.1 on a free port, so drill reaches it the same way on every engine that runs
-on this machine, including one without a bridge network (see README, "Containers").
+on this machine, including one without a bridge network (see docs/stores/containers.md).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def docker_client() -> Any:
         import docker
     except ModuleNotFoundError:
         raise ProvisionError("containers need the Python packages docker and testcontainers: "
-                             "pip install 'drill[docker]'") from None
+                             "pip install 'dr-drill[docker]'") from None
     where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
     try:
         client = docker.from_env(timeout=120)

@@ -14,7 +14,9 @@ from types import ModuleType
 
 from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
+from drill.distribution import install_hint
 from drill.errors import ProvisionError
+from drill.names import check_name
 from drill.provision.live import live_url
 from drill.stores import kinds
 from drill.stores.base import Progress, Store, no_progress
@@ -29,7 +31,7 @@ def _kind_module(name: str, spec: kinds.KindSpec) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name is None or name == exc.name or name.startswith(f"{exc.name}."):
             raise ProvisionError(f"{spec.kind} stores: their provisioner module {name!r} is not installed") from None
-        extra = f"pip install 'drill[{spec.extra}]'" if spec.extra else "install the package that provides it"
+        extra = install_hint(spec.extra) if spec.extra else "install the package that provides it"
         raise ProvisionError(f"{spec.kind} stores need the Python package {exc.name!r}: {extra}") from None
 
 
@@ -71,4 +73,7 @@ def check_live_url(config: StoreConfig) -> None:
     spec = kinds.find(config.kind)
     if not config.is_live or config.url_env is None or spec is None or not spec.live_url:
         return
-    live_url(config, spec.live_schemes, spec.live_example, check_scheme=bool(spec.live_schemes))
+    live = live_url(config, spec.live_schemes, spec.live_example, check_scheme=bool(spec.live_schemes))
+    database = getattr(config.options, "database", None) or live.database
+    if spec.live_url_database and database:
+        check_name(database, f"the database of live store {config.name!r} ({config.url_env})")

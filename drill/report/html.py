@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -16,7 +15,8 @@ from drill.report.model import LoadedRun
 from drill.report.view import TREND_RUNS, measure_text, metric_met, summarize, tightest, trends
 from drill.results import ScenarioResult
 
-KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "freshness", "self_test")
+KNOWN_EVIDENCE = ("stores", "backups", "fingerprints", "markers", "counts", "seeded", "health", "freshness",
+                  "self_test")
 
 
 def _environment() -> Any:
@@ -75,10 +75,28 @@ def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
     sections = ev.to_dict()  # the sections without a table of their own are shown as JSON, as recorded
     return {
         "stores": ev.stores, "backups": ev.backups, "fingerprints": fingerprints, "markers": ev.markers,
-        "counts": {k: dataclasses.asdict(c) for k, c in ev.counts.items()}, "seeded": ev.seeded,
+        "writers": {store: m for store, m in ev.markers.items() if isinstance(m, dict) and "interval_seconds" in m},
+        "recovery_points": {store: m for store, m in ev.markers.items()
+                            if isinstance(m, dict) and "recovery_point" in m},
+        "counts": [{"what": k, "expected": c.expected, "actual": c.actual, "at_least": c.at_least,
+                    "met": c.actual >= c.expected if c.at_least else c.expected == c.actual}
+                   for k, c in ev.counts.items()],
+        "seeded": ev.seeded, "health": [_health_row(check) for check in ev.health if isinstance(check, dict)],
         "freshness": ev.freshness, "self_test": ev.self_test,
         "other": {k: json.dumps(v, indent=2, sort_keys=True, default=str)
                   for k, v in sections.items() if k not in KNOWN_EVIDENCE}}
+
+
+def _health_row(check: dict[str, Any]) -> dict[str, Any]:
+    """One health check as a table row: an HTTP endpoint's status, or a query's first value on a store."""
+    if "url" in check:
+        what, kind = check["url"], "HTTP GET"
+    else:
+        what, kind = f"{check.get('query', '?')} on {check.get('store', '?')}", "SQL query"
+    expected, actual = check.get("expected"), check.get("status", check.get("actual"))
+    return {"kind": kind, "what": what, "expected": expected, "actual": actual,
+            "same": expected is not None and str(expected) == str(actual),
+            "seconds": check.get("seconds"), "error": check.get("error")}
 
 
 def context(loaded: LoadedRun) -> dict[str, Any]:

@@ -86,7 +86,8 @@ def render_markdown(loaded: LoadedRun) -> str:
             lines.append("")
     lines += _self_tests(loaded)
     lines += _controls(loaded)
-    lines += ["", f"<sub>drill {run.drill_version} · commit {run.git_commit or '-'} · config digest "
+    commit = run.git_commit or f"none ({markdown_text(run.git_commit_note or 'not recorded')})"
+    lines += ["", f"<sub>drill {run.drill_version} · commit {commit} · config digest "
                   f"{run.config_digest[:12]} · results sha256 {(loaded.content_sha256 or '-')[:12]} · "
                   f"{loaded.signature.text}</sub>", ""]
     return "\n".join(lines)

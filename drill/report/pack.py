@@ -187,7 +187,8 @@ def build_members(results: Path, config: Config, *, pdf: bool = True) -> tuple[L
     run = loaded.run
     members.append(Member("environment.json", _json({
         "run_id": run.run_id, "config_digest": run.config_digest, "profile": run.profile, **config_facts,
-        "drill_version": run.drill_version, "git_commit": run.git_commit, "host": run.host,
+        "drill_version": run.drill_version, "git_commit": run.git_commit,
+        "git_commit_note": run.git_commit_note, "host": run.host,
         "operator": run.operator, "command": run.command, "tool_versions": _tool_versions(loaded),
         "packed_by": {"drill_version": __version__, "python": sys.version.split()[0],
                       "platform": platform.platform(), "pdf_printed_by": browser}}), "configuration digest and "

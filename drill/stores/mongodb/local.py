@@ -48,7 +48,8 @@ def find_server() -> tuple[str, Path]:
         return "nx-27017", Path(found)
     raise ProvisionError("no MongoDB server to run a throwaway store: neither `mongod` on PATH nor the "
                          f"`nx-27017` wire-protocol server (looked in {beside.parent} and on PATH); "
-                         "install one: pip install nx-27017 (or drill[dev]), or install MongoDB's mongod")
+                         "install one: pip install 'dr-drill[mongodb]' (it brings nx-27017), or install MongoDB's "
+                         "mongod")
 
 
 def _kill(pid: int) -> None:

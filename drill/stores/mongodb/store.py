@@ -70,6 +70,7 @@ from drill.stores.base import (
 from drill.stores.capabilities import PlantedChange
 from drill.stores.mongodb import KIND, self_test
 from drill.stores.mongodb import formats as found_formats
+from drill.stores.mongodb.prefetch import documents_ahead
 from drill.tool_env import minimal_env
 
 MARKER_COLLECTION = "drill_markers"
@@ -422,7 +423,7 @@ class MongoStore(Guarded):
         try:
             for coll in self._collections():
                 acc = _Accumulator()
-                for document in db.get_collection(coll, codec_options=_RAW).find():
+                for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
                     acc.add(document)
                 parts[coll] = acc.part(index_schema(db[coll].list_indexes()))
         except PyMongoError as exc:

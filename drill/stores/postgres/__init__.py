@@ -70,6 +70,7 @@ KIND = KindSpec(
                             PlantsChanges, UsesWalArchive}),
     options=PostgresOptions,
     live_schemes=("postgres", "postgresql"), live_example="postgresql://user:password@host:port/database",
+    live_url_database=True,
     live_creates_missing=True,  # `drill restore --overwrite` re-creates a dropped database, as the runbook does
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",

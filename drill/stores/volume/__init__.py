@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class VolumeOptions(KindOptions):
     image: str | None = option(None, text, "the helper image that reads and writes the volume (default alpine)")
-    volume: str | None = option(None, text, "the Docker volume's name (live; default: a throwaway volume)")
-    stop_containers: tuple[str, ...] = option((), names, "containers stopped around backups and restores")
+    volume: str | None = option(None, text, "the Docker volume's name; required for a live store "
+                                                "(which uses it instead of url_env); default: a new throwaway "
+                                                "volume drill-<store>-<random>")
+    stop_containers: tuple[str, ...] = option((), names, "containers stopped (docker stop, 60 s grace) before a "
+                                                          "backup or an in-place restore and started again afterwards")
 
     def check(self, store: StoreConfig) -> None:
         if store.provision == "live" and not self.volume:
