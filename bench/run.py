@@ -1,7 +1,8 @@
 """drill against the native tools, side by side in one run. Every figure is a ratio to a baseline
-measured in the same run on the same data. Prints a table and writes JSON.
+measured in the same run on the same data, by the method of bench/method.py (interleaved, a warm-up,
+then at least 3 rounds; medians with their range; every sample in the JSON). Prints a table and writes JSON.
 
-    ./dev bench               the full run (about 1 GB of PostgreSQL data; ~10 minutes)
+    ./dev bench               the full run (about 1 GB of PostgreSQL data; ~10 minutes on 2 idle cores)
     ./dev bench --smoke       a tiny run that checks the suite itself works (part of the tests)
 
 1. overhead: a whole drill (backup with fingerprint, restore into a new database, verify, drop it) through
@@ -17,9 +18,8 @@ measured in the same run on the same data. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import method
 import psycopg
-from bench_table import HEADER, mark, print_rows, save_and_print
+from method import HEADER, comparison_row, mark, print_rows, save_and_print
 
 from drill.config import StoreConfig
 from drill.stores.postgres import binaries as pg_binaries
@@ -38,6 +39,7 @@ from drill.stores.postgres.store import PgServer, PostgresStore
 
 ROWS_PER_MB = 5200  # measured for drill's seed schema (rows of users/orders/order_items, with indexes)
 GOALS = {"overhead_vs_fc_j": 1.10, "fingerprint_vs_copy": 0.8, "peak_rss_mb": 200.0}
+REPO = Path(__file__).resolve().parent.parent
 
 FEATURE = """Feature: bench
   Scenario: bench drill
@@ -118,31 +120,33 @@ def native(script: str, cluster: LocalPostgresCluster, db: str, work: Path, bina
     return seconds
 
 
-def fingerprint_vs_copy(cluster: LocalPostgresCluster, db: str, binaries: pg_binaries.PgBinaries,
-                        repeats: int) -> dict[str, float]:
+def fingerprint_seconds(cluster: LocalPostgresCluster, db: str, binaries: pg_binaries.PgBinaries) -> float:
     server = PgServer("127.0.0.1", cluster.port, "postgres", None, binaries)
     store = PostgresStore("bench", StoreConfig(name="bench", kind="postgres"), server, db)
-    copies, prints = [], []
-    for _ in range(repeats):
-        with psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
-            start = time.monotonic()
-            for table in postgres_seed.SEED_TABLES:
-                conn.execute(f"COPY (SELECT * FROM {table}) TO '/dev/null'")
-            copies.append(time.monotonic() - start)
-        start = time.monotonic()
-        store.fingerprint()
-        prints.append(time.monotonic() - start)
-    copy, fingerprint = statistics.median(copies), statistics.median(prints)
-    return {"copy_seconds": copy, "fingerprint_seconds": fingerprint, "ratio": copy / fingerprint}
+    start = time.perf_counter()
+    store.fingerprint()
+    return time.perf_counter() - start
 
 
-def provisioning(binaries: pg_binaries.PgBinaries, repeats: int) -> dict[str, float]:
-    times = []
-    for _ in range(repeats):
-        start = time.monotonic()
-        with LocalPostgresCluster(binaries):
-            times.append(time.monotonic() - start)
-    return {"postgres_seconds": statistics.median(times)}
+def copy_seconds(cluster: LocalPostgresCluster, db: str) -> float:
+    with psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
+        start = time.perf_counter()
+        for table in postgres_seed.SEED_TABLES:
+            conn.execute(f"COPY (SELECT * FROM {table}) TO '/dev/null'")
+        return time.perf_counter() - start
+
+
+def provisioning_seconds(binaries: pg_binaries.PgBinaries) -> float:
+    start = time.perf_counter()
+    with LocalPostgresCluster(binaries):
+        return time.perf_counter() - start
+
+
+def compile_drill() -> None:
+    """drill's modules compiled to bytecode first, as `pip install` leaves them: otherwise a drill run under
+    PYTHONDONTWRITEBYTECODE (or from a read-only checkout) compiles every module at each start."""
+    for folder in ("drill", "steps"):
+        compileall.compile_dir(REPO / folder, quiet=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,48 +154,64 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suite, measures nothing")
     parser.add_argument("--size-mb", type=float, default=1024, help="dataset for overhead and verification")
     parser.add_argument("--scaling-mb", default="10,100,1024", help="sizes for the scaling run")
+    parser.add_argument("--runs", type=int, default=method.MIN_RUNS, help="rounds per comparison (at least 3)")
+    parser.add_argument("--no-gzip", action="store_true", help="leave out the comparison with the gzip'd SQL script")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
     args = parser.parse_args(argv)
     size = 2.0 if args.smoke else args.size_mb
     scaling = [1.0, 2.0] if args.smoke else [float(s) for s in args.scaling_mb.split(",")]
-    repeats = 1 if args.smoke else 3
+    runs = 1 if args.smoke else max(method.MIN_RUNS, args.runs)
+    warm_up = 0 if args.smoke else 1
     binaries = pg_binaries.for_local_cluster()
-    report: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                          "postgres": binaries.version, "postgres_source": binaries.source},
-                              "smoke": args.smoke, "goals": GOALS}
+    compile_drill()
+    report: dict[str, Any] = {"machine": {**method.machine(), "postgres": binaries.version,
+                                          "postgres_source": binaries.source},
+                              "smoke": args.smoke, "goals": GOALS, "method": method.__doc__}
+    say = method.quiet if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="drill-bench-") as tmp, LocalPostgresCluster(binaries) as cluster:
         work = Path(tmp)
-        say = (lambda *_: None) if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
         say(f"seeding {size:g} MB ...")
         db_bytes = seed(cluster, "bench", size)
-        say("drill run ...")
-        drill_seconds, drill_rss = drill_run(cluster, "bench", work)
-        say("native: pg_dump | gzip ... psql ...")
-        gzip_seconds = native(NATIVE_GZIP, cluster, "bench", work, binaries)
-        say("native: pg_dump -Fc ... pg_restore -j ...")
-        fc_seconds = native(NATIVE_FC, cluster, "bench", work, binaries)
-        report["overhead"] = {"database_mb": db_bytes / 1e6, "drill_seconds": drill_seconds,
-                              "native_gzip_psql_seconds": gzip_seconds, "native_fc_restore_j_seconds": fc_seconds,
-                              "ratio_vs_gzip_psql": drill_seconds / gzip_seconds,
-                              "ratio_vs_fc_j": drill_seconds / fc_seconds}
-        say("fingerprint vs COPY ...")
-        report["verification"] = {"postgres": fingerprint_vs_copy(cluster, "bench", binaries, repeats)}
+
+        def drill() -> dict[str, float]:
+            seconds, rss = drill_run(cluster, "bench", work)
+            return {"seconds": seconds, "peak_rss_mb": rss}
+
+        overhead = method.compare("drill vs pg_dump -Fc / pg_restore -j", drill,
+                                  lambda: native(NATIVE_FC, cluster, "bench", work, binaries),
+                                  runs=runs, warm_up=warm_up, say=say)
+        report["overhead"] = {"database_mb": db_bytes / 1e6, "vs_fc_j": overhead}
+        if not args.no_gzip:
+            report["overhead"]["vs_gzip_psql"] = method.compare(
+                "drill vs pg_dump | gzip, gunzip | psql", drill,
+                lambda: native(NATIVE_GZIP, cluster, "bench", work, binaries), runs=runs, warm_up=warm_up, say=say)
+        report["verification"] = {"postgres": method.compare(
+            "fingerprint vs COPY TO /dev/null", lambda: fingerprint_seconds(cluster, "bench", binaries),
+            lambda: copy_seconds(cluster, "bench"), runs=runs, warm_up=warm_up, ratio="baseline/drill", say=say)}
         points = []
         for megabytes in scaling:
             say(f"scaling: {megabytes:g} MB ...")
             if megabytes == size:
-                seconds, rss, actual = drill_seconds, drill_rss, db_bytes
+                samples = [r["drill"] for r in overhead["rounds"]]
+                actual = db_bytes
             else:
                 actual = seed(cluster, "scale", megabytes)
-                seconds, rss = drill_run(cluster, "scale", work)
-            points.append({"size_mb": megabytes, "database_mb": actual / 1e6, "drill_seconds": seconds,
-                           "peak_rss_mb": rss})
+                samples = method.repeated(f"drill run, {megabytes:g} MB",
+                                          lambda: dict(zip(("seconds", "peak_rss_mb"),
+                                                           drill_run(cluster, "scale", work), strict=True)),
+                                          runs=runs, warm_up=warm_up, say=say)["samples"]
+            points.append({"size_mb": megabytes, "database_mb": actual / 1e6, "samples": samples,
+                           "drill_seconds": method.spread([s["seconds"] for s in samples]),
+                           "peak_rss_mb": max(s["peak_rss_mb"] for s in samples)})
         report["scaling"] = points
     say("provisioning ...")
-    report["provisioning"] = provisioning(binaries, repeats)
+    report["provisioning"] = {"postgres": method.repeated("local PostgreSQL ready",
+                                                          lambda: provisioning_seconds(binaries),
+                                                          runs=runs, warm_up=warm_up, say=say)}
     report["verdicts"] = {
-        "overhead_vs_fc_j": report["overhead"]["ratio_vs_fc_j"] <= GOALS["overhead_vs_fc_j"],
-        "fingerprint_vs_copy": report["verification"]["postgres"]["ratio"] >= GOALS["fingerprint_vs_copy"],
+        "overhead_vs_fc_j": method.met(report["overhead"]["vs_fc_j"], GOALS["overhead_vs_fc_j"]),
+        "fingerprint_vs_copy": method.met(report["verification"]["postgres"], GOALS["fingerprint_vs_copy"],
+                                          at_most=False),
         "peak_rss_mb": max(p["peak_rss_mb"] for p in points) <= GOALS["peak_rss_mb"],
     }
     save_and_print(report, args.out, print_table)
@@ -199,24 +219,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    o, v, verdicts = report["overhead"], report["verification"]["postgres"], report["verdicts"]
+    o, v = report["overhead"], report["verification"]["postgres"]
     rows = [
         HEADER,
-        (f"PostgreSQL drill, {o['database_mb']:.0f} MB vs pg_dump -Fc / pg_restore -j",
-         f"{o['drill_seconds']:.1f}s", f"{o['native_fc_restore_j_seconds']:.1f}s", f"{o['ratio_vs_fc_j']:.2f}x",
-         f"<= {GOALS['overhead_vs_fc_j']}x {mark(verdicts['overhead_vs_fc_j'])}"),
-        ("PostgreSQL drill vs pg_dump | gzip, gunzip | psql", f"{o['drill_seconds']:.1f}s",
-         f"{o['native_gzip_psql_seconds']:.1f}s", f"{o['ratio_vs_gzip_psql']:.2f}x", "-"),
-        ("PostgreSQL fingerprint rate vs COPY TO /dev/null", f"{v['fingerprint_seconds']:.2f}s",
-         f"{v['copy_seconds']:.2f}s", f"{v['ratio']:.2f}x",
-         f">= {GOALS['fingerprint_vs_copy']}x {mark(verdicts['fingerprint_vs_copy'])}"),
-        ("local PostgreSQL ready", f"{report['provisioning']['postgres_seconds']:.2f}s", "-", "-", "-"),
+        comparison_row(f"PostgreSQL drill, {o['database_mb']:.0f} MB vs pg_dump -Fc / pg_restore -j", o["vs_fc_j"],
+                       GOALS["overhead_vs_fc_j"]),
     ]
+    if "vs_gzip_psql" in o:
+        rows.append(comparison_row("PostgreSQL drill vs pg_dump | gzip, gunzip | psql", o["vs_gzip_psql"]))
+    rows.append(comparison_row("PostgreSQL fingerprint rate vs COPY TO /dev/null", v, GOALS["fingerprint_vs_copy"],
+                               at_most=False))
+    ready = report["provisioning"]["postgres"]["seconds"]
+    rows.append(("local PostgreSQL ready", method.seconds(ready["median"]), "-",
+                 f"range {ready['min']:.2f}-{ready['max']:.2f}s", "-"))
     for point in report["scaling"]:
-        rows.append((f"scaling: {point['database_mb']:.0f} MB database", f"{point['drill_seconds']:.1f}s", "-",
-                     f"{point['peak_rss_mb']:.0f} MB RSS",
+        rows.append((f"scaling: {point['database_mb']:.0f} MB database",
+                     method.seconds(point["drill_seconds"]["median"]), "-", f"{point['peak_rss_mb']:.0f} MB RSS (max)",
                      f"<= {GOALS['peak_rss_mb']:.0f} MB {mark(point['peak_rss_mb'] <= GOALS['peak_rss_mb'])}"))
     print_rows(rows)
+    print(method.load_line(report))
 
 
 if __name__ == "__main__":

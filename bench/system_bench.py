@@ -6,8 +6,9 @@ differs (one stage for all, or one stage each, which makes the restore sequentia
     .venv/bin/python bench/system_bench.py --smoke    # tiny sizes: checks the script works
 
 Figures: the parallel whole-system time; the sequential one (= the sum of the stores' own restore and
-verify times, each alone); the slowest store alone; parallel / slowest (goal: close to 1) and
-parallel / sum (goal: well under 1). JSON goes to bench/results/system.json (or --out).
+verify times, each alone); the slowest store alone; parallel / slowest (goal: <= 1.2x) and parallel / sum
+(well under 1). By the method of bench/method.py: the two runs interleaved, one warm-up, then at least 3
+rounds; the median ratio with its range; every sample in the JSON (bench/results/system.json, or --out).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import method
+from method import HEADER, comparison_row, print_rows, save_and_print
+
 REPO = Path(__file__).resolve().parent.parent
+GOAL_VS_SLOWEST = 1.2
 
 FEATURE = '''Feature: whole-system benchmark
   Scenario: whole system
@@ -77,44 +82,62 @@ def run(toml: str, sizes: dict[str, int]) -> dict[str, Any]:
         return system
 
 
+def parallel_run(sizes: dict[str, int]) -> dict[str, Any]:
+    system = run(PARALLEL, sizes)
+    return {"seconds": system["seconds"], "stores": system["stores"]}
+
+
+def slowest_alone(sizes: dict[str, int]) -> dict[str, Any]:
+    """The stores one after the other: the slowest store's own time is the baseline."""
+    system = run(SEQUENTIAL, sizes)
+    alone = {name: s["seconds"] for name, s in system["stores"].items()}
+    return {"seconds": max(alone.values()), "sequential_seconds": system["seconds"],
+            "sum_of_stores_alone": sum(alone.values()), "slowest": max(alone, key=lambda n: alone[n]),
+            "stores": system["stores"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round")
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--keys", type=int, default=150_000)
     parser.add_argument("--docs", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=method.MIN_RUNS, help="rounds (at least 3)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "system.json")
     args = parser.parse_args()
     sizes = {"rows": 2000, "keys": 2000, "docs": 500} if args.smoke else \
         {"rows": args.rows, "keys": args.keys, "docs": args.docs}
-    sequential = run(SEQUENTIAL, sizes)
-    parallel = run(PARALLEL, sizes)
-    alone = {name: s["seconds"] for name, s in sequential["stores"].items()}
-    together = {name: s["seconds"] for name, s in parallel["stores"].items()}
-    slowest = max(alone.values())
-    report = {
-        "sizes": sizes, "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "sequential_seconds": sequential["seconds"], "sum_of_stores_alone": sum(alone.values()),
-        "parallel_seconds": parallel["seconds"], "slowest_store_alone_seconds": slowest,
-        "stores_alone": alone, "stores_in_parallel": together,
-        "phases_alone": sequential["stores"], "phases_in_parallel": parallel["stores"],
-        "parallel_vs_slowest": parallel["seconds"] / slowest,
-        "parallel_vs_sum": parallel["seconds"] / sum(alone.values()),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    runs = 1 if args.smoke else max(method.MIN_RUNS, args.runs)
+    say = method.quiet if args.smoke else (lambda text: print(text, file=sys.stderr, flush=True))
+    machine = method.machine()  # its load average at the start: before the runs
+    found = method.compare("whole-system restore vs its slowest store alone", lambda: parallel_run(sizes),
+                           lambda: slowest_alone(sizes), runs=runs, warm_up=0 if args.smoke else 1, say=say)
+    sums = [r["baseline"]["sum_of_stores_alone"] for r in found["rounds"]]
+    vs_sum = [r["drill"]["seconds"] / r["baseline"]["sum_of_stores_alone"] for r in found["rounds"]]
+    report = {"machine": machine, "smoke": args.smoke, "sizes": sizes, "goal_vs_slowest": GOAL_VS_SLOWEST,
+              "method": method.__doc__, "vs_slowest": found, "sum_of_stores_alone": method.spread(sums),
+              "parallel_vs_sum": method.spread(vs_sum),
+              "verdict": method.met(found, GOAL_VS_SLOWEST)}
+    save_and_print(report, args.out, print_table)
+
+
+def print_table(report: dict[str, Any]) -> None:
+    sizes, found = report["sizes"], report["vs_slowest"]
     print(f"sizes: {sizes['rows']} PostgreSQL rows, {sizes['keys']} Redis keys, {sizes['docs']} MongoDB documents")
-    print(f"{'store':<10} {'alone (s)':>10} {'restore+verify':>15} {'in parallel (s)':>16} {'restore+verify':>15}")
-    for name in alone:
-        a, b = sequential["stores"][name], parallel["stores"][name]
-        print(f"{name:<10} {alone[name]:>10.2f} {a.get('restore_seconds', 0):>7.2f}+{a.get('verify_seconds', 0):<7.2f} "
-              f"{together[name]:>16.2f} {b.get('restore_seconds', 0):>7.2f}+{b.get('verify_seconds', 0):<7.2f}")
-    print(f"sum of the stores alone: {report['sum_of_stores_alone']:.2f}s "
-          f"(sequential whole-system restore: {report['sequential_seconds']:.2f}s)")
-    print(f"parallel whole-system restore: {report['parallel_seconds']:.2f}s = "
-          f"{report['parallel_vs_slowest']:.2f}x the slowest store alone ({slowest:.2f}s), "
-          f"{report['parallel_vs_sum']:.2f}x the sum")
-    print(f"JSON: {args.out}")
+    rows = [HEADER, comparison_row("whole-system restore (parallel) vs the slowest store alone", found,
+                                   report["goal_vs_slowest"])]
+    vs_sum = report["parallel_vs_sum"]
+    rows.append(("whole-system restore (parallel) vs the stores one after the other",
+                 method.seconds(found["drill_seconds"]["median"]),
+                 method.seconds(report["sum_of_stores_alone"]["median"]), method.ratio_text(vs_sum), "-"))
+    for name in found["rounds"][0]["baseline"]["stores"]:
+        alone = [r["baseline"]["stores"][name] for r in found["rounds"]]
+        together = [r["drill"]["stores"][name] for r in found["rounds"]]
+        rows.append((f"{name}: restore + verify, in parallel vs alone",
+                     method.seconds(method.spread([s["seconds"] for s in together])["median"]),
+                     method.seconds(method.spread([s["seconds"] for s in alone])["median"]), "-", "-"))
+    print_rows(rows)
+    print(method.load_line(report))
 
 
 if __name__ == "__main__":

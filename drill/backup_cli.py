@@ -24,7 +24,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from drill import age_files, backup_dates, canary, crypto, notify, restore_checks, safe_paths
+from drill import (
+    age_files,
+    backup_dates,
+    canary,
+    crypto,
+    found_backups,
+    found_listing,
+    notify,
+    restore_checks,
+    safe_paths,
+)
 from drill.cleanup import CleanupStack
 from drill.config import Config, StoreConfig
 from drill.durations import format_duration
@@ -34,7 +44,7 @@ from drill.lock import LockBusy
 from drill.names import check_name
 from drill.pause import retention_now
 from drill.redact import redact_text
-from drill.repository import AUTHENTICATED, Entry, Repository, newest_matching, open_repository
+from drill.repository import AUTHENTICATED, Entry, Repository, open_repository
 from drill.results import iso
 from drill.retention import RetentionPolicy, decide
 from drill.stores.base import BackupArtifact, Store
@@ -337,12 +347,12 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
         raise ConfigError(f"store {name!r} is not configured, so the kind of {source!r} is unknown; add a "
                           f"[stores.{name}] table with its kind")
     zone = run.config.time_zone_of(name)
-    found, when = newest_matching(source, run.config.base_dir, zone) if not path.is_file() else (
-        path, _date(path, zone))
-    run.say(f"newest backup file: {found} (dated {iso(when)})")
+    found, when = found_backups.newest(source, run.config.base_dir, repr(name), zone) \
+        if not (path.is_file() or path.is_dir()) else (path, _date(path, zone))
+    run.say(f"newest backup: {found} (dated {iso(when)})")
     run.details["file"] = str(found)
     plain = found
-    if crypto.is_encrypted(found) or age_files.is_age(found):
+    if found.is_file() and (crypto.is_encrypted(found) or age_files.is_age(found)):
         if key is None:
             raise ConfigError(f"{found} is encrypted; set key_file under [repository] to the key it was made with")
         plain = work / (found.name.removesuffix(".enc").removesuffix(".age") or "backup")
@@ -350,9 +360,9 @@ def _source(run: Run, repo: Repository, key: crypto.Key | None, name: str, sourc
             age_files.decrypt_file(found, plain, key)
         else:
             crypto.decrypt_file(found, plain, key)
-    return BackupArtifact(id=found.name, store=name, kind=configured.kind, format="external", path=plain,
-                          sha256=None, size=plain.stat().st_size, created_at=when, consistent_at=when,
-                          source="external")
+    artifact = found_backups.found_backup(name, configured.kind, plain, when)  # its format, read from its content
+    run.say(f"{found.name}: {artifact.format}, {artifact.size} bytes, sha256 {artifact.sha256}")
+    return artifact
 
 
 def _date(path: Path, zone: str) -> float:
@@ -397,10 +407,15 @@ def _list(run: Run, store: str | None, as_json: bool) -> str:
     repo, key = _repository(run.config)
     entries = repo.entries(_plain_name(store) if store else None)
     rows = [_row(e) for e in entries]
+    found = [found_listing.row(run.config, name, path, when)
+             for name, path, when in found_listing.matching(run.config, _plain_name(store) if store else None)]
     if as_json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
-        print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
+        print(json.dumps(rows + found, indent=2))
+        return ""
+    found_listing.print_rows(found)
+    if not rows:
+        if not found:
+            print(f"no backups{f' of {store}' if store else ''} in {repo.location}")
     else:
         print(f"{'store':<12} {'id':<40} {'created (UTC)':<21} {'size':>12}  {'format':<15} {'encrypted':<17} verified")
         for row in rows:
@@ -426,9 +441,11 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
     if backup_id is not None:
         safe_paths.backup_id(backup_id)
     entries = [e for e in repo.entries(_plain_name(store) if store else None) if backup_id is None or e.id == backup_id]
-    if backup_id is not None and not entries:
-        raise BackupError(f"no backup {backup_id!r} in {repo.location}")
-    failures = []
+    found = [f for f in found_listing.matching(run.config, _plain_name(store) if store else None)
+             if backup_id is None or f[1].name == backup_id]
+    if backup_id is not None and not entries and not found:
+        raise BackupError(f"no backup {backup_id!r} in {repo.location} or in a `backups` glob")
+    failures = found_listing.verify(run.config, found, run.say)
     note = _unauthenticated_note(entries, key)
     if note:
         print(note, flush=True)
@@ -439,13 +456,14 @@ def _verify(run: Run, store: str | None, backup_id: str | None) -> str:
         except BackupError as exc:
             failures.append(str(exc))
             print(f"FAILED  {entry.manifest.store} {entry.id}: {redact_text(str(exc))}", flush=True)
-    run.details["checked"] = str(len(entries))
+    checked = len(entries) + len(found)
+    run.details["checked"] = str(checked)
     if failures:
         run.details["failed"] = str(len(failures))
-        raise BackupError(f"{len(failures)} of {len(entries)} backup(s) failed verification: {failures[0]}")
+        raise BackupError(f"{len(failures)} of {checked} backup(s) failed verification: {failures[0]}")
     unauthenticated = sum(1 for e in entries if e.manifest.mac is None)
-    return f"{len(entries)} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
-                                                    if unauthenticated else "")
+    return f"{checked} backup(s) verified" + (f" ({unauthenticated} with unauthenticated metadata)"
+                                               if unauthenticated else "")
 
 
 def _prune(run: Run, store: str | None, dry_run: bool) -> str:

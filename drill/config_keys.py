@@ -95,6 +95,10 @@ TABLES: tuple[Table, ...] = (
                   "the stage of a whole-system restore this store belongs to"),
               Key("rto", DURATION, "none",
                   "this store's own recovery time target in a whole-system restore (a miss fails the restore step)"),
+              Key("backups", "glob (relative to drill.toml; a trailing `/` matches folders)", "none",
+                  "the backups production makes of this store outside drill (`\"backups/postgres/userdb_*.sql.gz\"`): "
+                  "`drill backups list` lists them and `drill backups verify` reads each in its format (see "
+                  "[Verifying production's backups](../nightly.md))"),
               Key("canary_interval", "duration above zero", "`1h`",
                   "how often cron runs `drill canary` for this store: a restored production backup whose newest "
                   "canary is older than its date by more than this fails (\"the backup is older than its name "

@@ -15,6 +15,15 @@ from typing import Any, TypeVar
 ALWAYS = ("stores", "backups", "fingerprints", "markers")
 
 
+@dataclass(frozen=True)
+class FileEvidence:
+    """One file of a backup that is a folder (a mongodump folder, an AOF folder, a Firestore export)."""
+
+    path: str  # relative to the folder, with `/`
+    size: int
+    sha256: str
+
+
 @dataclass
 class BackupEvidence:
     """One backup a scenario took, found or fetched: where it is, how to check it, what it is consistent to."""
@@ -31,16 +40,22 @@ class BackupEvidence:
     tool_versions: dict[str, str] = field(default_factory=dict)
     server_version: str | None = None
     encryption: dict[str, Any] | None = None  # a repository backup's encryption (key id, cipher)
+    # A backup that is a folder: every file in it; `sha256` is then the sha256 of these lines as
+    # `sha256sum` prints them (`<sha256>  <path>`, sorted by path), `size` their total.
+    files: list[FileEvidence] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        if self.encryption is None:
-            del data["encryption"]  # only repository backups say how they were encrypted
+        for optional in ("encryption", "files"):  # only repository backups are encrypted; only folders have files
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> BackupEvidence:
-        return _build(cls, {"id": "", "store": "", **raw})
+        files = raw.get("files")
+        listed = [_build(FileEvidence, f) for f in files if isinstance(f, dict)] if isinstance(files, list) else None
+        return _build(cls, {"id": "", "store": "", **raw, "files": listed})
 
 
 @dataclass

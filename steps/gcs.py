@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from drill import backup_dates
+from drill.errors import StoreError
 from drill.scenario import DrillScenario
 from drill.stores.capabilities import ObjectStore, ObjectVersions
+from drill.stores.gcs import ReadsDatedCopies
 from drill.vocabulary import STORE, sentence
 
 
@@ -38,3 +41,23 @@ def restore_from_versions(drill: DrillScenario, store: str) -> None:
     only change makes no new generation, so this cannot undo it (the check then fails naming the object). On a live
     store it restores in place (`destructive = true`), or `into` a new bucket."""
     drill.restore_from_versions(store)
+
+
+@sentence("given when", rf"the latest backup of {STORE} in the bucket \"(?P<bucket>[^\"]+)\" under "
+                        rf"\"(?P<pattern>[^\"]+)\"",
+          "GCS: the newest dated copy production made of the bucket under a backup bucket (gcs_backup.sh), found by a "
+          "pattern of folders; its manifest's sha256 is recorded and restores copy it back server-side.",
+          'Given the latest backup of "models" in the bucket "eyewearml-backups" under "models/*/"',
+          needs=ReadsDatedCopies)
+def latest_dated_copy(drill: DrillScenario, store: str, bucket: str, pattern: str) -> None:
+    found = drill.store(store)
+    if not isinstance(found, ReadsDatedCopies):
+        raise StoreError(f"{store!r} is a {found.kind} store: only a GCS store has dated copies in a backup bucket")
+    zone = drill.config.time_zone_of(store)
+    with drill.clock.phase("fetch", store):
+        artifact = found.dated_copy(bucket, pattern, zone)
+    backup_dates.require_not_future(f"the latest backup of {store!r}, {artifact.id},",
+                                    backup_dates.BackupDate(artifact.created_at, "name", zone))
+    drill.record_backup(artifact)
+    drill.reporter.info(f"latest backup of {store}: {artifact.id} ({artifact.size} bytes, manifest sha256 "
+                        f"{artifact.sha256})", force=True)

@@ -144,7 +144,7 @@ def test_a_runbook_gzip_sql_backup_found_by_glob(drill_dir: Path, prod_db: ProdD
 
     missing = run_drill(drill_dir, "restore", "userdb", "--from", "backups/postgres/none_*.sql.gz", "--test-mode",
                         env=_env(prod_db))
-    assert missing.code == 1 and "no backup file matches 'backups/postgres/none_*.sql.gz'" in missing.stderr
+    assert missing.code == 1 and "no backup file of 'userdb' matches 'backups/postgres/none_*.sql.gz'" in missing.stderr
 
 
 @pytest.mark.parametrize("fmt", ["-Fc", "-Ft"])

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import run_bench_smoke
 
 
+def assert_interleaved(found: dict[str, Any]) -> None:
+    """bench/method.py's shape: every round's samples kept, the median ratio within its range."""
+    assert found["rounds"] and all(r["drill"]["seconds"] > 0 and r["baseline"]["seconds"] > 0
+                                   for r in found["rounds"])
+    ratio = found["ratio"]
+    assert ratio["min"] <= ratio["median"] <= ratio["max"]
+    assert ratio["median"] in [r["ratio"] for r in found["rounds"]] or len(found["rounds"]) % 2 == 0
+
+
 def test_benchmark_smoke_run_measures_every_figure(tmp_path: Path) -> None:
     report, stdout = run_bench_smoke("run.py", tmp_path / "bench.json", timeout=300)
-    overhead = report["overhead"]
-    assert overhead["drill_seconds"] > 0 and overhead["native_fc_restore_j_seconds"] > 0
-    assert overhead["ratio_vs_fc_j"] == overhead["drill_seconds"] / overhead["native_fc_restore_j_seconds"]
-    assert report["verification"]["postgres"]["ratio"] > 0
-    assert report["provisioning"]["postgres_seconds"] > 0
+    overhead = report["overhead"]["vs_fc_j"]
+    for found in (overhead, report["overhead"]["vs_gzip_psql"], report["verification"]["postgres"]):
+        assert_interleaved(found)
+    (only,) = overhead["rounds"]
+    assert only["ratio"] == only["drill"]["seconds"] / only["baseline"]["seconds"]
+    fingerprint = report["verification"]["postgres"]["rounds"][0]  # a rate: the baseline's time over drill's
+    assert fingerprint["ratio"] == fingerprint["baseline"]["seconds"] / fingerprint["drill"]["seconds"]
+    assert report["provisioning"]["postgres"]["seconds"]["median"] > 0
     assert [p["size_mb"] for p in report["scaling"]] == [1.0, 2.0]
     assert all(p["peak_rss_mb"] > 10 for p in report["scaling"])
+    assert report["machine"]["cpus"] and len(report["load_average_at_end"]) == 3
     assert set(report["verdicts"]) == {"overhead_vs_fc_j", "fingerprint_vs_copy", "peak_rss_mb"}
     assert "PostgreSQL drill" in stdout and "ratio" in stdout
 
@@ -25,10 +39,29 @@ def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
     assert set(report["stores"]) == {"redis", "mongodb"}
     for kind, found in report["stores"].items():
         assert [p["items"] for p in found["points"]] == [200, 1000], kind
-        assert all(p["peak_rss_mb"] > 10 and p["fingerprint_seconds"] > 0 for p in found["points"]), kind
-        assert found["native_seconds"] > 0 and found["provisioning_seconds"] > 0, kind
-        assert found["ratio"] == found["native_seconds"] / found["points"][-1]["fingerprint_seconds"]
-        assert f"{kind}: fingerprint rate" in stdout
+        assert all(p["peak_rss_mb"] > 10 and p["fingerprint_seconds"]["median"] > 0 for p in found["points"]), kind
+        assert all(s["total"] == p["items"] for p in found["points"] for s in p["samples"]), kind
+        assert_interleaved(found["vs_native"])
+    redis_round = report["stores"]["redis"]["vs_native"]["rounds"][0]  # a time ratio against DEBUG DIGEST
+    assert report["stores"]["redis"]["vs_native"]["baseline"] == "DEBUG DIGEST"
+    assert redis_round["ratio"] == redis_round["drill"]["seconds"] / redis_round["baseline"]["seconds"]
+    assert_interleaved(report["stores"]["redis"]["informative"])
+    mongo_round = report["stores"]["mongodb"]["vs_native"]["rounds"][0]  # a rate against a drained find()
+    assert mongo_round["ratio"] == mongo_round["baseline"]["seconds"] / mongo_round["drill"]["seconds"]
+    assert "redis: fingerprint time" in stdout and "mongodb: fingerprint rate" in stdout
     assert set(report["provisioning"]) == {"redis", "mongodb", "gcs", "firestore"}
-    assert all(seconds > 0 for seconds in report["provisioning"].values())
+    assert all(found["seconds"]["median"] > 0 for found in report["provisioning"].values())
+    assert set(report["verdicts"]) == {"redis", "mongodb"}
     assert "firestore: local server ready" in stdout and "gcs: local server ready" in stdout
+
+
+def test_many_scenarios_benchmark_smoke_run_measures_the_overhead_per_scenario(tmp_path: Path) -> None:
+    report, stdout = run_bench_smoke("many_scenarios_bench.py", tmp_path / "many.json", timeout=300)
+    (size,) = report["sizes"]
+    (only,) = size["rounds"]
+    drill, native = only["default"], only["native"]
+    assert size["scenarios"] == 3 and drill["scenarios"] == drill["passed"] == 3, drill
+    assert drill["left_behind"] == [] and drill["leftover_server_processes"] == [], drill
+    assert size["default"]["overhead_per_scenario"]["median"] == (drill["seconds"] - native["seconds"]) / 3
+    assert drill["peak_rss_mb"] > 10 and size["default"]["all_passed"] and size["default"]["nothing_left_behind"]
+    assert "drill (default)" in stdout and "native script" in stdout

@@ -26,7 +26,8 @@ from tests.conftest import run_drill
 # Each kind's adapter class, named here (not by drill) so that the declaration is held to the code.
 ADAPTERS = {"postgres": "drill.stores.postgres.store:PostgresStore", "mongodb": "drill.stores.mongodb.store:MongoStore",
             "redis": "drill.stores.redis.store:RedisStore", "volume": "drill.stores.volume.store:VolumeStore",
-            "gcs": "drill.stores.gcs.store:GcsStore", "firestore": "drill.stores.firestore.store:FirestoreStore"}
+            "gcs": "drill.stores.gcs.store:GcsStore", "firestore": "drill.stores.firestore.store:FirestoreStore",
+            "files": "drill.stores.files.store:FilesStore"}
 
 
 def _adapter(kind: str) -> type:
@@ -38,8 +39,10 @@ def _adapter(kind: str) -> type:
 @pytest.mark.parametrize("kind", sorted(ADAPTERS))
 def test_a_kind_declares_exactly_the_abilities_its_store_has(kind: str) -> None:
     adapter = _adapter(kind)
+    declared = set(kinds.spec(kind).capabilities)
     implemented = {ability for ability in capabilities.ABILITIES if issubclass(adapter, ability)}
-    assert implemented == set(kinds.spec(kind).capabilities), kind
+    assert implemented == declared & set(capabilities.ABILITIES), kind
+    assert all(issubclass(adapter, own) for own in declared), kind  # a kind's own abilities (files: HoldsFiles)
 
 
 def test_the_abilities_the_drills_rely_on() -> None:

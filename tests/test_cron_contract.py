@@ -2,7 +2,10 @@
 received (a real local webhook), exit 1 (2 for bad input), and a traceback only under -v. Faults are real:
 a URL with port 99999, a PostgreSQL server killed in the middle of a backup, a repository disk that fills up while
 the backup is encrypted (a 16 KiB tmpfs mounted in a private mount namespace). The full disk is also the error
-nobody named (an OSError drill does not turn into one of its own): one line without -v, its traceback with -v."""
+nobody named (an OSError drill does not turn into one of its own): one line without -v, its traceback with -v.
+The other cron commands get the same: a server killed in the middle of `drill restore` (held at its pause point),
+a directory where a backup's manifest file must be (`drill backups verify`), and a file where the repository's
+lock directory must be (`drill backups prune`): real errors root cannot chmod its way past."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from drill.provision import pg_binaries
 from drill.provision.local_postgres import LocalPostgresCluster
 from drill.repository import Repository
 from tests.backup_support import PASSWORD, ProdDb, pg_cluster, prod_db, write_config
-from tests.conftest import drill_env, run_drill
+from tests.conftest import drill_env, run_drill, start_paused_drill
 from tests.test_notify import Webhook, webhook
 
 __all__ = ["pg_cluster", "prod_db", "webhook"]
@@ -154,3 +157,84 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(drill_dir: Pa
     assert len(log.read_text().splitlines()) == 2 and len(webhook.received) == 2
     assert all(" drill backup userdb failed " in line for line in log.read_text().splitlines())
     assert not list((drill_dir / "repo").iterdir())  # nothing written through to the real folder
+
+
+def test_a_server_killed_in_the_middle_of_a_restore(drill_dir: Path, webhook: Webhook,
+                                                    doomed_cluster: LocalPostgresCluster) -> None:
+    """drill restore holds at restore-started (the target database exists, nothing loaded); the server is then
+    stopped with `pg_ctl -m immediate` under it. The restore fails: exit 1, a log line, a notification."""
+    prod = ProdDb(doomed_cluster, "userdb")
+    prod.execute("CREATE DATABASE userdb", "postgres")
+    prod.store().seed(50)
+    _notifying_config(drill_dir)
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod.url}
+    made = run_drill(drill_dir, "backup", "userdb", env=env)
+    assert made.code == 0, made.stderr
+    assert webhook.received == []  # a successful backup notifies nobody (no on_success)
+    paused = start_paused_drill(drill_dir, "restore-started:userdb", "restore", "userdb", "--into", "copy", env=env)
+    assert "copy" in prod.databases()  # held with its target created and empty
+    assert doomed_cluster.data_dir is not None
+    stop = subprocess.run(["runuser", "-u", "postgres", "--", doomed_cluster.binaries.path("pg_ctl"), "stop",
+                           "-m", "immediate", "-D", str(doomed_cluster.data_dir)], capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stderr
+    output = paused.finish()
+    log = drill_dir / "repo" / "drill-backup.log"
+    assert paused.proc.returncode == 1, output
+    assert "Traceback" not in output and PASSWORD not in output
+    last = log.read_text().splitlines()[-1]
+    assert " drill restore userdb failed " in last and PASSWORD not in log.read_text()
+    error = next(line for line in output.splitlines() if line.startswith("drill: error: "))
+    assert error.removeprefix("drill: error: ")[:60] in last  # the log line says what stderr said
+    assert len(webhook.received) == 1 and "FAILED" in webhook.received[0]["text"]
+    assert "restore" in webhook.received[0]["text"] and "userdb" in webhook.received[0]["text"]
+    assert error.removeprefix("drill: error: ")[:60] in webhook.received[0]["attachments"][0]["text"]
+
+
+def _assert_unexpected(drill_dir: Path, webhook: Webhook, env: dict[str, str], action: str, args: list[str],
+                       message: str) -> None:
+    """`drill ARGS` fails on an error nobody named: quiet, one line (exit 1), logged and notified; with -v, its
+    traceback too, and again logged and notified."""
+    log = drill_dir / "repo" / "drill-backup.log"
+    lines_before, sent_before = len(log.read_text().splitlines()), len(webhook.received)
+    quiet = run_drill(drill_dir, *args, env=env)
+    _assert_contract(quiet.code, quiet.stderr, log, webhook, action, message)
+    assert "drill: error: unexpected error: " in quiet.stderr, quiet.stderr
+    assert quiet.stderr.rstrip().endswith("(run again with -v for the traceback)")
+    verbose = run_drill(drill_dir, *args, "-v", env=env)
+    assert verbose.code == 1, verbose.stderr
+    assert "Traceback (most recent call last)" in verbose.stderr and message in verbose.stderr
+    assert "run again with -v" not in verbose.stderr
+    assert PASSWORD not in verbose.stderr + verbose.output + log.read_text()
+    assert len(log.read_text().splitlines()) == lines_before + 2 and len(webhook.received) == sent_before + 2
+    assert all(f" drill {action} userdb failed " in line for line in log.read_text().splitlines()[lines_before:])
+
+
+def test_a_backup_whose_manifest_is_a_directory_fails_verify(drill_dir: Path, webhook: Webhook,
+                                                             prod_db: ProdDb) -> None:
+    """A directory where a backup's manifest.json must be: reading it is EISDIR, an OSError drill does not name."""
+    _notifying_config(drill_dir, key=True)
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url}
+    made = run_drill(drill_dir, "backup", "userdb", env=env)
+    assert made.code == 0, made.stderr
+    ok = run_drill(drill_dir, "backups", "verify", "userdb", env=env)
+    assert ok.code == 0, ok.stderr  # the repository verifies before the damage
+    [entry] = Repository(drill_dir / "repo").entries("userdb")
+    (entry.directory / "manifest.json").unlink()
+    (entry.directory / "manifest.json").mkdir()
+    _assert_unexpected(drill_dir, webhook, env, "verify", ["backups", "verify", "userdb"], "Is a directory")
+
+
+def test_a_file_where_the_lock_directory_must_be_fails_prune(drill_dir: Path, webhook: Webhook,
+                                                             prod_db: ProdDb) -> None:
+    """A regular file at the repository's .locks: prune cannot take the store's lock (FileExistsError), deletes
+    nothing, and tells cron."""
+    _notifying_config(drill_dir)
+    env = {"DRILL_WEBHOOK": webhook.url, "USERDB_URL": prod_db.url}
+    made = run_drill(drill_dir, "backup", "userdb", env=env)
+    assert made.code == 0, made.stderr
+    [entry] = Repository(drill_dir / "repo").entries("userdb")
+    locks = drill_dir / "repo" / ".locks"
+    shutil.rmtree(locks)
+    locks.write_text("not a directory\n")
+    _assert_unexpected(drill_dir, webhook, env, "prune", ["backups", "prune", "userdb"], "File exists")
+    assert [e.id for e in Repository(drill_dir / "repo").entries("userdb")] == [entry.id]  # nothing deleted

@@ -23,6 +23,7 @@ DOCUMENTED = {
     "volume": (("Docker volume",), "files", "directory", {"local", "container", "live"}),
     "gcs": (("GCS", "Google Cloud Storage"), "objects", "prefix", {"local", "live"}),
     "firestore": (("Firestore",), "documents", "collection", {"local", "live"}),
+    "files": (("files",), "files", "directory", {"local", "live"}),
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import run_drill
 from tests.live_servers import LivePostgres
+from tests.oracles import pg_state
 
 FEATURE = '''Feature: query checks on a live store
   Scenario: a drop hidden before a select
@@ -37,6 +38,8 @@ def test_a_query_step_cannot_write_to_a_live_store_without_allow_writes(tmp_path
     with LivePostgres() as pg:
         pg.create_database("prod")
         pg.psql("SET ROLE ledger_owner; CREATE TABLE victim (id int); INSERT INTO victim VALUES (1), (2), (3)", "prod")
+        pg.seed_ledger("prod", rows=200)  # more than the victim: every table and the catalog are compared
+        before = pg_state(pg, "prod")
         (tmp_path / "features").mkdir()
         (tmp_path / "features" / "query.feature").write_text(FEATURE)
         (tmp_path / "drill.toml").write_text('[stores.prod]\nkind = "postgres"\nprovision = "live"\n'
@@ -53,6 +56,7 @@ def test_a_query_step_cannot_write_to_a_live_store_without_allow_writes(tmp_path
         assert through["status"] == "failed" and "read-only transaction" in through["errors"][0]["message"]
         booleans = run.scenario("booleans read as psql prints them")
         assert booleans["status"] == "passed", run.output
-        # psql's view: the table and its rows are all still there.
+        # psql's view: the table and its rows are all still there, and nothing else changed either.
         assert pg.psql("SELECT count(*) FROM victim", "prod") == "3"
+        assert pg_state(pg, "prod") == before
 

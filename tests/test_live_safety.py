@@ -258,7 +258,7 @@ def test_drill_restore_overwrite_keeps_owner_encoding_and_locale(pg: LivePostgre
 
 
 def test_consent_from_a_profile_is_named_in_the_messages(pg: LivePostgres, tmp_path: Path) -> None:
-    make_ledger(pg, "ledger_profile")
+    before = make_ledger(pg, "ledger_profile")
     toml = '''[stores.ledger]
 kind = "postgres"
 
@@ -276,10 +276,14 @@ url_env = "LEDGER_URL"
     refused = run_drill(tmp_path, "run", "--profile", "readonly", env=env)
     message = refused.scenario("the ledger is lost and restored")["errors"][0]["message"]
     assert "Set `destructive = true` under [profiles.readonly.stores.ledger] in drill.toml" in message, message
+    assert pg_state(pg, "ledger_profile") == before["state"]  # refused: untouched
     allowed = run_drill(tmp_path, "run", "--profile", "quarterly", env=env)
     assert allowed.code == 0, allowed.output
     assert ("ledger is live and may be lost: `destructive = true` in [profiles.quarterly.stores.ledger] "
             "(profile 'quarterly', which this run uses)") in allowed.output
+    # The allowed run lost and restored it in place: every row and the catalog as before, same owner and locale.
+    assert pg_state(pg, "ledger_profile") == before["state"]
+    assert pg.database_info("ledger_profile") == before["info"]
 
 
 def test_a_live_redis_store_is_not_told_to_restore_into_a_new_target(tmp_path: Path) -> None:
@@ -316,6 +320,63 @@ def test_writes_a_live_store_allows_are_reported_and_left(pg: LivePostgres, tmp_
     assert check["reference"] == "a safety copy taken before it was seeded"
     assert "table public.users: present now but not at the backup (60 rows)" in check["differences"], check
     assert pg.psql("SELECT count(*) FROM users", "ledger_writes") == "60"  # the seed stays, as allowed
+
+
+SQL_CHANGE = "UPDATE entries SET note = 'changed by the drill' WHERE id % 10 = 0; DELETE FROM entries WHERE id > 250"
+
+
+def _sql_feature(after: str = "") -> str:
+    return f'''Feature: f
+  Scenario: sql
+    Given the PostgreSQL store "ledger"
+    And SQL is run on "ledger":
+      """
+      {SQL_CHANGE}
+      """
+{after}'''
+
+
+def test_a_safety_copy_is_taken_before_sql_and_the_writes_allow_writes_permits_are_reported_and_left(
+        pg: LivePostgres, tmp_path: Path) -> None:
+    """allow_writes only: before the SQL step drill takes a safety copy; the final check reports the differences
+    and leaves the writes. The oracle: the same SQL applied by psql to a copy made before the drill."""
+    before = make_ledger(pg, "ledger_sql_writes")
+    pg.psql('CREATE DATABASE "ledger_sql_expected" TEMPLATE "ledger_sql_writes"')
+    pg.psql(SQL_CHANGE, "ledger_sql_expected")
+    expected = pg_state(pg, "ledger_sql_expected")
+    assert expected["tables"] != before["state"]["tables"]  # the SQL changes rows: the test can tell
+    project(tmp_path, _sql_feature(), LIVE_TOML.replace("destructive = true", "allow_writes = true"))
+    run = run_drill(tmp_path, "run", env={"LEDGER_URL": pg.url("ledger_sql_writes")})
+    assert run.code == 0, run.output
+    check = live_checks(run.scenario("sql"))["ledger"]
+    assert check["reference"] == "a safety copy taken before it was changed by SQL", check
+    assert check["outcome"] == "written by the drill" and check["ok"] is True, check
+    assert any("public.entries" in d for d in check["differences"]), check
+    assert pg_state(pg, "ledger_sql_writes") == expected  # the writes stay, exactly those of the SQL
+    assert pg.database_info("ledger_sql_writes") == before["info"]
+    assert not journal_dir(tmp_path, "ledger").exists()  # the check passed: the reference is gone
+
+
+def test_a_live_store_lost_after_sql_is_put_back_from_the_safety_copy_taken_before_the_sql(
+        pg: LivePostgres, tmp_path: Path) -> None:
+    """destructive: SQL changes the store, then it is lost and nothing restores it. The final check puts it back
+    from the safety copy taken before the SQL step, so it ends as it began (not as the SQL left it), and the
+    scenario fails saying what drill did."""
+    before = make_ledger(pg, "ledger_sql_lost")
+    project(tmp_path, _sql_feature('    When "ledger" is lost\n'))
+    run = run_drill(tmp_path, "run", env={"LEDGER_URL": pg.url("ledger_sql_lost")})
+    assert run.code == 1, run.output
+    scenario = run.scenario("sql")
+    assert scenario["status"] == "failed"
+    messages = "\n".join(e["message"] for e in scenario["errors"])
+    assert "live store 'ledger' did not exist at the end of the scenario" in messages, messages
+    assert "drill put it back from a safety copy taken before it was changed by SQL and verified it" in messages
+    check = live_checks(scenario)["ledger"]
+    assert check["outcome"] == "put back" and check["ok"] is False and check["verified"] is True, check
+    assert pg_state(pg, "ledger_sql_lost") == before["state"]  # psql: as before the SQL, every row
+    assert pg.database_info("ledger_sql_lost") == before["info"]
+    report = next((tmp_path / "reports").glob("*/report.html")).read_text()
+    assert "put back" in report and "a safety copy taken before it was changed by SQL" in report
 
 
 # -- decrypted temp files left by a killed drill ---------------------------------------------------------------

@@ -4,7 +4,10 @@ results, reports, backups or output."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -13,7 +16,8 @@ import pytest
 from drill.provision import pg_binaries
 from drill.provision.local_postgres import LocalPostgresCluster
 from tests.conftest import run_drill
-from tests.live_servers import secrets_in, secrets_in_files
+from tests.live_servers import postgres_bin_dir, secrets_in, secrets_in_files
+from tests.oracles import pg_state
 
 PASSWORD = "Sup3r-S3cret-pw"
 
@@ -26,7 +30,9 @@ FEATURE = '''Feature: live drills
     When "prod" is restored from its latest backup into "prod_drill"
     Then "prod_drill" matches the state of "prod" at the backup
     And "prod" holds 300 rows
+'''
 
+REFUSED = '''Feature: live drills refused
   Scenario: a plain restore of a live database that may not be overwritten is refused
     Given the PostgreSQL store "prod"
     And a backup of "prod" is taken
@@ -58,6 +64,21 @@ def live_server() -> Iterator[LocalPostgresCluster]:
         yield cluster
 
 
+@dataclass
+class _Psql:
+    """The oracle's way in (tests/oracles.py): the server's own psql, not drill."""
+
+    cluster: LocalPostgresCluster
+
+    def psql(self, sql: str, database: str) -> str:
+        env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "10"}
+        done = subprocess.run([str(postgres_bin_dir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-h", "127.0.0.1", "-p", str(self.cluster.port), "-U", "postgres", "-d", database,
+                               "-c", sql], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+
 def _databases(cluster: LocalPostgresCluster) -> set[str]:
     with psycopg.connect(cluster.conninfo("postgres")) as conn:
         return {str(r[0]) for r in conn.execute("SELECT datname FROM pg_database")}
@@ -71,6 +92,11 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     url = live_server.url("prod")
     assert PASSWORD in url
     run = run_drill(tmp_path, "run", env={"PROD_URL": url})
+    seeded = pg_state(_Psql(live_server), "prod")  # what the seed (allowed) left: the refusals must keep all of it
+    assert seeded["tables"]["public.users"][0] == 60, seeded["tables"].keys()
+    (tmp_path / "features" / "refused.feature").write_text(REFUSED)
+    (tmp_path / "features" / "live.feature").unlink()
+    refusals = run_drill(tmp_path, "run", env={"PROD_URL": url})
 
     restore = run.scenario("a test-mode restore of a live database")
     assert restore["status"] == "passed", run.output
@@ -78,13 +104,13 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     assert restore["evidence"]["stores"]["prod"]["location"] == f"postgresql://postgres@127.0.0.1:{live_server.port}/prod"
 
     # In place means in place: without `destructive = true` a plain restore is refused, naming both ways out.
-    plain = run.scenario("a plain restore of a live database that may not be overwritten is refused")
-    assert plain["status"] == "failed", run.output
+    plain = refusals.scenario("a plain restore of a live database that may not be overwritten is refused")
+    assert plain["status"] == "failed", refusals.output
     assert "refusing to restore live store 'prod' in place" in plain["errors"][0]["message"]
     assert '"prod" is restored from its latest backup into "prod_restored"' in plain["errors"][0]["message"]
     assert plain["rto_seconds"] is None
 
-    refused = run.scenario("losing a live database that may not be destroyed")
+    refused = refusals.scenario("losing a live database that may not be destroyed")
     assert refused["status"] == "failed"
     message = refused["errors"][0]["message"]
     assert "refusing to lose live store 'prod'" in message
@@ -98,9 +124,10 @@ def test_live_drill_restores_elsewhere_refuses_destruction_and_never_leaks_the_p
     with psycopg.connect(live_server.conninfo("prod")) as conn:
         row = conn.execute("SELECT count(*) FROM users").fetchone()
     assert row is not None and row[0] == 60
+    assert pg_state(_Psql(live_server), "prod") == seeded  # psql: every table's rows and the catalog unchanged
 
     # The password is nowhere: output, results, reports, backup manifests.
-    assert secrets_in(run.output, PASSWORD) == []
+    assert secrets_in(run.output + refusals.output, PASSWORD) == []
     written = {p.name for p in tmp_path.rglob("*") if p.is_file()}
     assert {"results.json", "report.html", "junit.xml"} <= written
     assert secrets_in_files(tmp_path, PASSWORD) == {}  # every byte of every file, raw, URL-encoded or base64

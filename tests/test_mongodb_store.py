@@ -244,3 +244,40 @@ def test_collection_names_become_file_names_as_mongodump_encodes_them(collection
     assert encode(collection) == file_stem
     assert "/" not in encode(collection) and encode(collection) not in (".", "..")
     assert urllib.parse.unquote(encode(collection)) == collection  # read back to the same name
+
+
+def test_documents_read_ahead_are_the_collections_documents_in_order_and_the_reader_stops_cleanly(
+        store: MongoStore) -> None:
+    import threading
+
+    from drill.stores.mongodb.prefetch import documents_ahead
+
+    store.seed(1000)
+    collection = store.database()["notifications"]
+    plain = list(collection.find())  # the oracle: pymongo's own cursor
+    assert len(plain) > 202  # more than two of the server's first batches: the thread really reads ahead
+    assert list(documents_ahead(collection)) == plain
+    reader = documents_ahead(collection)
+    assert [next(reader) for _ in range(5)] == plain[:5]
+    reader.close()  # the caller leaves the loop early
+    assert not [t for t in threading.enumerate() if t.name.startswith("drill-prefetch-")]
+
+
+def test_a_server_that_stops_answering_while_documents_are_read_ahead_raises_in_the_reader() -> None:
+    import pymongo
+
+    from drill.stores.mongodb.prefetch import documents_ahead
+
+    local = LocalMongoServer()
+    local.start()
+    try:
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(local.uri, serverSelectionTimeoutMS=2000)
+        client["t"]["c"].insert_many([{"_id": i, "v": "x" * 1000} for i in range(3000)])
+        reader = documents_ahead(client["t"]["c"])
+        next(reader)
+        local.stop()  # the server is gone while batches are still to come (it hands out ~100 documents each)
+        with pytest.raises(pymongo.errors.PyMongoError):
+            for _document in reader:
+                pass
+    finally:
+        local.stop()

@@ -131,3 +131,58 @@ def test_a_conninfo_into_is_refused_with_exit_2_and_no_connection_is_made(tmp_pa
         assert "into.feature:5: restore target 'host=127.0.0.1" in run.stderr
         assert evil.accepted == 0  # nothing ever connected to the host the name pointed at
         assert pg.databases() == databases and pg_state(pg, "ledger") == before
+
+
+def _connections_so_far(evil: Listener) -> int:
+    """Connections the listener got before now: the test's own last one is accepted after every earlier attempt
+    (accept() takes the backlog in order), so waiting for it, not a sleep, drains whatever drill may have sent."""
+    before = evil.accepted
+    with socket.create_connection(("127.0.0.1", evil.port), timeout=5):
+        pass
+    seen = threading.Event()
+    while evil.accepted <= before:
+        seen.wait(0.02)
+    return evil.accepted - 1
+
+
+@pytest.mark.parametrize("where", ["feature into", "drill.toml database", "URL database", "option-like URL database"])
+def test_drill_check_refuses_a_database_name_that_is_not_an_identifier(tmp_path: Path, where: str) -> None:
+    """`drill check` refuses a conninfo-style or option-like database name wherever it is written: exit 2, the
+    file and line named, nothing run, and no connection to the host it names (nor to the live one: here both
+    are the test's listener, so any connection attempt at all is counted)."""
+    with listener() as evil:
+        conninfo = f"host=127.0.0.1 port={evil.port} dbname=x"
+        toml = '[stores.ledger]\nkind = "postgres"\nprovision = "live"\nurl_env = "LEDGER_URL"\ndestructive = true\n'
+        database = "ledger"
+        into = ""
+        if where == "drill.toml database":
+            toml += f'database = "{conninfo}"\n'
+        elif where == "URL database":
+            database = conninfo.replace(" ", "%20")
+        elif where == "option-like URL database":
+            database = f"-h127.0.0.1%20-p{evil.port}"
+        else:
+            into = f'    And "ledger" is restored from its latest backup into "{conninfo}"\n'
+        (tmp_path / "drill.toml").write_text(toml)
+        (tmp_path / "features").mkdir()
+        (tmp_path / "features" / "names.feature").write_text(f'''Feature: names
+  Scenario: a database name
+    Given the PostgreSQL store "ledger"
+    And a backup of "ledger" is taken
+    When "ledger" is lost
+{into}''')
+        env = {"LEDGER_URL": f"postgresql://postgres:S3cret-pw@127.0.0.1:{evil.port}/{database}"}
+        good = run_drill(tmp_path, "check", env={**env, "LEDGER_URL": env["LEDGER_URL"].rsplit("/", 1)[0] + "/ledger"})
+        assert good.code == (2 if where in ("feature into", "drill.toml database") else 0), good.output
+        checked = run_drill(tmp_path, "check", env=env)
+        assert checked.code == 2, checked.output
+        expected = {"feature into": "names.feature:6: restore target 'host=127.0.0.1",
+                    "drill.toml database": "drill.toml:6: [stores.ledger.database] '",
+                    "URL database": "names.feature:3: the database of live store 'ledger' (LEDGER_URL) 'host=127.0.0.1",
+                    "option-like URL database": "names.feature:3: the database of live store 'ledger' (LEDGER_URL) "
+                                                "'-h127.0.0.1 -p"}[where]
+        assert expected in checked.stderr and "is refused" in checked.stderr, checked.stderr
+        assert "dbname=x' is refused" in checked.stderr or "-p" in checked.stderr
+        assert "S3cret-pw" not in checked.output and "valid" not in checked.stdout
+        assert not (tmp_path / "reports").exists()
+        assert _connections_so_far(evil) == 0

@@ -23,12 +23,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_drill
+from tests.conftest import closed_port, run_drill
 from tests.live_servers import LivePostgres, postgres_bin_dir, secrets_in
 from tests.oracles import pg_state
 
 SMTP_PASSWORD = "Smtp-Secret-pw-5Rv"
-WEBHOOK = "http://127.0.0.1:9/hooks/Webhook-Secret-8Qw"
+WEBHOOK_SECRET = "Webhook-Secret-8Qw"
+
+
+@pytest.fixture(scope="module")
+def nobody() -> Iterator[int]:
+    """A free 127.0.0.1 port, held closed for the module: the webhook and SMTP server nobody listens on."""
+    with closed_port() as port:
+        yield port.port
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +54,29 @@ def pg() -> Iterator[LivePostgres]:
         yield server
 
 
-def _project(root: Path, extra: str = "") -> Path:
+def _project(root: Path, nobody: int, extra: str = "") -> Path:
     (root / "drill.toml").write_text(
         '[repository]\npath = "repo"\n\n[notify]\nwebhook_url_env = "DRILL_WEBHOOK"\nemail_to = ["ops@example.org"]\n'
-        'smtp_host = "127.0.0.1"\nsmtp_port = 9\nsmtp_user = "drill"\nsmtp_password_env = "SMTP_PASSWORD"\n\n'
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {nobody}\nsmtp_user = "drill"\nsmtp_password_env = "SMTP_PASSWORD"\n\n'
         '[stores.ledger]\nkind = "postgres"\nprovision = "live"\nurl_env = "LEDGER_URL"\n' + extra)
     return root
 
 
-def _env(pg: LivePostgres) -> dict[str, str]:
-    return {"LEDGER_URL": pg.url("ledger"), "SMTP_PASSWORD": SMTP_PASSWORD, "DRILL_WEBHOOK": WEBHOOK}
+def _env(pg: LivePostgres, nobody: int, temp: Path | None = None) -> dict[str, str]:
+    """The live URL and the notification secrets; with `temp`, drill's temp folder (TMPDIR), for a secret scan."""
+    return {"LEDGER_URL": pg.url("ledger"), "SMTP_PASSWORD": SMTP_PASSWORD,
+            "DRILL_WEBHOOK": f"http://127.0.0.1:{nobody}/hooks/{WEBHOOK_SECRET}",
+            **({"TMPDIR": str(temp)} if temp else {})}
+
+
+@pytest.fixture
+def drill_tmp() -> Iterator[Path]:
+    """drill's temp folder in a test (TMPDIR): its own, so that the secret scan covers the temp files drill made;
+    one the server's account can enter too (a throwaway cluster runs as `postgres` when the tests are root)."""
+    folder = Path(tempfile.mkdtemp(prefix="drilltest-tmp-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pg_dump(pg: LivePostgres, database: str, *args: str) -> bytes:
@@ -65,9 +85,9 @@ def _pg_dump(pg: LivePostgres, database: str, *args: str) -> bytes:
                            "-d", database, *args], capture_output=True, check=True, env=env, timeout=120).stdout
 
 
-def _no_secret_anywhere(root: Path, pg: LivePostgres) -> None:
-    secrets = (pg.OWNER_PASSWORD, pg.SUPER_PASSWORD, SMTP_PASSWORD, "Webhook-Secret-8Qw")
-    for path in [p for p in root.rglob("*") if p.is_file()]:
+def _no_secret_anywhere(pg: LivePostgres, *roots: Path) -> None:
+    secrets = (pg.OWNER_PASSWORD, pg.SUPER_PASSWORD, SMTP_PASSWORD, WEBHOOK_SECRET)
+    for path in [p for root in roots for p in root.rglob("*") if p.is_file()]:
         assert not secrets_in(path.read_text(errors="replace"), *secrets), path
 
 
@@ -82,35 +102,39 @@ PLANTED = {
 @pytest.mark.parametrize(("case", "how"), [("a shell command writing the environment", "--test-mode"),
                                            ("a shell command writing the environment", "--into"),
                                            ("\\connect to the live database, then DROP TABLE", "--into")])
-def test_planted_sql_is_refused_before_anything_is_touched(pg: LivePostgres, tmp_path: Path, case: str,
-                                                           how: str) -> None:
+def test_planted_sql_is_refused_before_anything_is_touched(pg: LivePostgres, nobody: int, tmp_path: Path,
+                                                           drill_tmp: Path, case: str, how: str) -> None:
     planted, why = PLANTED[case]
     path = tmp_path / "dumps" / "ledger_20260101_000000.sql"
     path.parent.mkdir()
     path.write_bytes(planted + _pg_dump(pg, "ledger", "-Fp"))
-    _project(tmp_path)
+    _project(tmp_path, nobody)
     before, databases = {db: pg_state(pg, db) for db in ("ledger", "otherdb")}, pg.databases()
     args = ["--test-mode"] if how == "--test-mode" else ["--into", "scratch"]
-    run = run_drill(tmp_path, "restore", "ledger", "--from", str(path), *args, env=_env(pg))
+    run = run_drill(tmp_path, "restore", "ledger", "--from", str(path), *args, env=_env(pg, nobody, drill_tmp))
     assert run.code == 2, run.output
     assert "is refused before the target is touched" in run.stderr and why in run.stderr
     assert "restoring" not in run.output or how == "--test-mode"
     assert {db: pg_state(pg, db) for db in ("ledger", "otherdb")} == before  # psql's view: nothing changed
     assert pg.databases() == databases  # no scratch database was made
     assert not list(tmp_path.rglob("leak.txt")) and not Path("/tmp/leak.txt").exists()
-    _no_secret_anywhere(tmp_path, pg)
+    assert not list(drill_tmp.rglob("leak.txt"))
+    _no_secret_anywhere(pg, tmp_path, drill_tmp)
 
 
-def test_a_create_clean_dump_of_another_database_is_refused_into_a_scratch_database(pg: LivePostgres,
-                                                                                    tmp_path: Path) -> None:
+def test_a_create_clean_dump_of_another_database_is_refused_into_a_scratch_database(
+        pg: LivePostgres, nobody: int, tmp_path: Path, drill_tmp: Path) -> None:
     path = tmp_path / "otherdb_20260101_000000.sql.gz"
     path.write_bytes(gzip.compress(_pg_dump(pg, "otherdb", "-C", "-c")))
-    _project(tmp_path)
+    _project(tmp_path, nobody)
     before, databases = pg_state(pg, "otherdb"), pg.databases()
-    run = run_drill(tmp_path, "restore", "ledger", "--from", str(path), "--into", "scratch", env=_env(pg))
+    env = _env(pg, nobody, tmp_path)
+    run = run_drill(tmp_path, "restore", "ledger", "--from", str(path), "--into", "scratch", env=env)
     assert run.code == 2, run.output
     assert "creates, changes or drops a database" in run.stderr and "make the dump without -C" in run.stderr
     assert pg_state(pg, "otherdb") == before and pg.databases() == databases
+    assert not secrets_in(run.output, pg.OWNER_PASSWORD, pg.SUPER_PASSWORD, SMTP_PASSWORD, WEBHOOK_SECRET)
+    _no_secret_anywhere(pg, tmp_path, drill_tmp)  # the project (its repository, log, reports) and drill's temp
 
 
 def test_a_drill_refuses_a_planted_dump_before_its_local_store_is_touched(pg: LivePostgres, tmp_path: Path) -> None:
@@ -138,23 +162,24 @@ def test_a_drill_refuses_a_planted_dump_before_its_local_store_is_touched(pg: Li
 # -- owners and grants on throwaway targets ----------------------------------------------------------------
 
 
-def test_dumps_owned_by_another_role_restore_in_test_mode(pg: LivePostgres, tmp_path: Path) -> None:
-    _project(tmp_path)
+def test_dumps_owned_by_another_role_restore_in_test_mode(pg: LivePostgres, nobody: int, tmp_path: Path) -> None:
+    _project(tmp_path, nobody)
     rows = pg.psql("SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM entries)", "ledger")
     assert pg.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'entries'", "ledger") == "userdb_user"
-    made = run_drill(tmp_path, "backup", "ledger", env=_env(pg))
+    made = run_drill(tmp_path, "backup", "ledger", env=_env(pg, nobody))
     assert made.code == 0, made.output
-    custom = run_drill(tmp_path, "restore", "ledger", "--test-mode", env=_env(pg))
+    custom = run_drill(tmp_path, "restore", "ledger", "--test-mode", env=_env(pg, nobody))
     assert custom.code == 0, custom.output
     assert f"{rows} rows, matching the fingerprint taken with the backup" in custom.stdout
     plain = tmp_path / "ledger_20260101_000000.sql.gz"
     plain.write_bytes(gzip.compress(_pg_dump(pg, "ledger")))
-    sql = run_drill(tmp_path, "restore", "ledger", "--from", str(plain), "--test-mode", env=_env(pg))
+    sql = run_drill(tmp_path, "restore", "ledger", "--from", str(plain), "--test-mode",
+                    env=_env(pg, nobody))
     assert sql.code == 0, sql.output
     assert f"{rows} rows (no fingerprint recorded" in sql.stdout
     # Keeping the owners on a throwaway server is what failed before: the role is not there.
-    _project(tmp_path, 'restore_owners = "keep"\n')
-    kept = run_drill(tmp_path, "restore", "ledger", "--test-mode", env=_env(pg))
+    _project(tmp_path, nobody, 'restore_owners = "keep"\n')
+    kept = run_drill(tmp_path, "restore", "ledger", "--test-mode", env=_env(pg, nobody))
     assert kept.code == 1 and 'role "userdb_user" does not exist' in kept.stderr, kept.output
 
 
@@ -205,9 +230,10 @@ def _wrapped_tools(wrapped: Path, root: Path) -> Path:
     return wrapped
 
 
-def test_the_tools_run_with_a_minimal_environment(pg: LivePostgres, tmp_path: Path, pgbin: Path) -> None:
-    _project(tmp_path)
-    env = {**_env(pg), "LEDGER_URL": pg.url("envdb"), "DRILL_PG_BIN": str(_wrapped_tools(pgbin, tmp_path)),
+def test_the_tools_run_with_a_minimal_environment(pg: LivePostgres, nobody: int, tmp_path: Path, pgbin: Path) -> None:
+    _project(tmp_path, nobody)
+    env = {**_env(pg, nobody), "LEDGER_URL": pg.url("envdb"),
+           "DRILL_PG_BIN": str(_wrapped_tools(pgbin, tmp_path)),
            "AWS_SECRET_ACCESS_KEY": "Aws-Secret-3Zp"}
     plain = tmp_path / "ledger_20260101_000000.sql"
     plain.write_bytes(_pg_dump(pg, "envdb"))
@@ -221,7 +247,7 @@ def test_the_tools_run_with_a_minimal_environment(pg: LivePostgres, tmp_path: Pa
         names = {line.partition("=")[0] for line in text.splitlines()}
         assert not names & {"LEDGER_URL", "SMTP_PASSWORD", "DRILL_WEBHOOK", "AWS_SECRET_ACCESS_KEY", "DRILL_PG_BIN"}, \
             (tool, names)
-        assert not secrets_in(text, SMTP_PASSWORD, "Webhook-Secret-8Qw", "Aws-Secret-3Zp"), tool
+        assert not secrets_in(text, SMTP_PASSWORD, WEBHOOK_SECRET, "Aws-Secret-3Zp"), tool
         assert "PATH" in names
     live_tools = [t for t in recorded.values() if f"PGPASSWORD={pg.OWNER_PASSWORD}" in t]
     assert live_tools, "the live server's tools get the password they need through PGPASSWORD"

@@ -32,7 +32,7 @@ SCENARIO = '''
 # kind in sentences, store, seed count, unit, the part label drill's messages use
 KINDS = {"PostgreSQL": ("userdb", 300, "rows", "table"), "MongoDB": ("notifydb", 120, "documents", "collection"),
          "Redis": ("cache", 200, "keys", "key-space"), "GCS": ("models", 60, "objects", "prefix"),
-         "Firestore": ("appdb", 80, "documents", "collection")}
+         "Firestore": ("appdb", 80, "documents", "collection"), "files": ("configs", 40, "files", "directory")}
 
 
 def _scenarios(kinds: dict[str, tuple[str, int, str, str]]) -> str:

@@ -67,7 +67,8 @@ def sources(rev: str | None) -> dict[str, str]:
 def owner(path: str) -> str | None:
     """The kind a file belongs to, or None for shared code."""
     parts = Path(path).parts
-    if len(parts) > 3 and parts[:2] == ("drill", "stores") and parts[2] in KIND_IDS:
+    # Every package under drill/stores/ is a kind (the registry's own rule), those added since issue 16 too.
+    if len(parts) > 3 and parts[:2] == ("drill", "stores"):
         return parts[2]
     stem = Path(path).stem
     for kind in KIND_IDS:

@@ -32,6 +32,7 @@ class StoreConfig:
     restore_timeout: float | None = None  # seconds a restore may take before it is stopped (and rolled back)
     stage: str | None = None  # whole-system restores: the stage the store is restored in (see [drill] stages)
     rto: float | None = None  # whole-system restores: this store's own recovery time target (seconds)
+    backups: str | None = None  # a glob of backups made outside drill (`drill backups list|verify` cover them)
     canary_interval: float | None = None  # seconds between two `drill canary` runs (cron); None: 1 hour
     backup_time_zone: str | None = None  # the zone of the dates in its backups' file names (None: [drill]'s)
     options: KindOptions = field(default_factory=KindOptions)  # the kind's own keys
@@ -40,11 +41,12 @@ class StoreConfig:
     def __init__(self, name: str, kind: str, provision: str = "local", url_env: str | None = None,
                  destructive: bool = False, allow_writes: bool = False, depends_on: tuple[str, ...] = (),
                  restore_timeout: float | None = None, stage: str | None = None, rto: float | None = None,
-                 canary_interval: float | None = None, backup_time_zone: str | None = None,
-                 options: KindOptions | None = None, profile: str | None = None, **kind_options: Any) -> None:
+                 backups: str | None = None, canary_interval: float | None = None,
+                 backup_time_zone: str | None = None, options: KindOptions | None = None, profile: str | None = None,
+                 **kind_options: Any) -> None:
         values = {"name": name, "kind": kind, "provision": provision, "url_env": url_env,
                   "destructive": destructive, "allow_writes": allow_writes, "depends_on": tuple(depends_on),
-                  "restore_timeout": restore_timeout, "stage": stage, "rto": rto,
+                  "restore_timeout": restore_timeout, "stage": stage, "rto": rto, "backups": backups,
                   "canary_interval": canary_interval, "backup_time_zone": backup_time_zone,
                   "options": _kind_options(name, kind, options, kind_options), "profile": profile}
         for key, value in values.items():
@@ -94,7 +96,7 @@ class StoreConfig:
 
 # Keys added after configuration digests were first recorded: left out while unset, so that the digest of a
 # configuration that does not use them stays what it was.
-_LATER_KEYS = frozenset({"canary_interval", "backup_time_zone"})
+_LATER_KEYS = frozenset({"backups", "canary_interval", "backup_time_zone"})
 
 
 def _kind_options(name: str, kind: str, options: KindOptions | None, values: dict[str, Any]) -> KindOptions:

@@ -15,7 +15,7 @@ from drill.stores.kinds import PROVISION_MODES, KindSpec, OptionError
 
 COMMON_STORE_KEYS: frozenset[str] = frozenset(
     {"kind", "provision", "url_env", "destructive", "allow_writes", "depends_on", "restore_timeout", "stage",
-     "rto", "canary_interval", "backup_time_zone"})
+     "rto", "backups", "canary_interval", "backup_time_zone"})
 
 
 def every_store_key() -> frozenset[str]:
@@ -60,6 +60,7 @@ def read_store(reader: TomlReader, table: str, name: str, data: Any, base: Store
         else (base.restore_timeout if base else None),
         stage=data.get("stage", base.stage if base else None),
         rto=reader.duration(table, data, "rto") if "rto" in data else (base.rto if base else None),
+        backups=data.get("backups", base.backups if base else None),
         canary_interval=reader.positive_duration(table, data, "canary_interval") if "canary_interval" in data
         else (base.canary_interval if base else None),
         backup_time_zone=reader.time_zone(table, data) if "backup_time_zone" in data
@@ -80,7 +81,7 @@ def _check_common_values(reader: TomlReader, table: str, data: dict[str, Any]) -
     for flag in ("destructive", "allow_writes"):
         if flag in data and not isinstance(data[flag], bool):
             raise reader.error("must be true or false", table, flag)
-    for text_key in ("url_env", "stage"):
+    for text_key in ("url_env", "stage", "backups"):
         if text_key in data and not (isinstance(data[text_key], str) and data[text_key]):
             raise reader.error("must be a non-empty string", table, text_key)
     if "url_env" in data and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", data["url_env"]):

@@ -16,6 +16,7 @@ from drill.cleanup import CleanupStack
 from drill.config import StoreConfig
 from drill.distribution import install_hint
 from drill.errors import ProvisionError
+from drill.names import check_name
 from drill.provision.live import live_url
 from drill.stores import kinds
 from drill.stores.base import Progress, Store, no_progress
@@ -72,4 +73,7 @@ def check_live_url(config: StoreConfig) -> None:
     spec = kinds.find(config.kind)
     if not config.is_live or config.url_env is None or spec is None or not spec.live_url:
         return
-    live_url(config, spec.live_schemes, spec.live_example, check_scheme=bool(spec.live_schemes))
+    live = live_url(config, spec.live_schemes, spec.live_example, check_scheme=bool(spec.live_schemes))
+    database = getattr(config.options, "database", None) or live.database
+    if spec.live_url_database and database:
+        check_name(database, f"the database of live store {config.name!r} ({config.url_env})")

@@ -32,6 +32,11 @@ def _properties(parent: ET.Element, scenario: ScenarioResult) -> None:
         add(f"drill.live_store[{check.store}].verified", "true" if check.verified else "false")
     for backup in scenario.evidence.backups:
         add(f"drill.backup[{backup.id}].sha256", backup.sha256)
+        add(f"drill.backup[{backup.id}].size", backup.size)
+        add(f"drill.backup[{backup.id}].format", backup.format)
+        add(f"drill.backup[{backup.id}].source", backup.source)
+        if backup.files is not None:  # a folder: its sha256 is that of its files' sha256sum lines
+            add(f"drill.backup[{backup.id}].files", len(backup.files))
     for store, fresh in scenario.evidence.freshness.items():
         add(f"drill.freshness[{store}].age_seconds", fresh.age_seconds)
         add(f"drill.freshness[{store}].fresh", "true" if fresh.fresh else "false")

@@ -140,6 +140,13 @@ class DrillScenario:
     def use_latest_backup(self, name: str, pattern: str) -> BackupArtifact:
         return self.backup_ops.use_latest(name, pattern)
 
+    def find_backup(self, name: str, pattern: str) -> BackupArtifact:
+        """The newest backup made outside drill that a glob matches, read by the store's kind (not yet used)."""
+        return self.backup_ops.find(name, pattern)
+
+    def use_found_base_backup(self, name: str, artifact: BackupArtifact, wal: BackupArtifact | None) -> None:
+        self.point_in_time.use_found_base_backup(name, artifact, wal)
+
     # -- disaster, recovery, rollback and point in time --------------------------------------------------
 
     def lose(self, name: str) -> None:

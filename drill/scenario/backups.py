@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from pathlib import Path
 
 from drill import backup_dates
-from drill.errors import BackupError, StoreError
-from drill.results import iso
+from drill.errors import StoreError
 from drill.scenario.state import ScenarioState
 from drill.stores import capabilities
 from drill.stores.base import BackupArtifact
@@ -51,25 +49,31 @@ class Backups:
         state.record_backup(artifact, usable=False, written=True)  # used once found: `the latest backup ... in`
         return path
 
-    def use_latest(self, name: str, pattern: str) -> BackupArtifact:
-        """The newest file matching a glob, dated by its name (…_20240115_143000…, in backup_time_zone) or its mtime."""
+    def find(self, name: str, pattern: str) -> BackupArtifact:
+        """The newest file (or folder, for a glob ending in `/`) matching a glob, dated by its name
+        (…_20240115_143000…, in backup_time_zone) or its mtime; a date in the future is an error. Its format read
+        from its content by the store's kind, its sha256 and size taken (a folder: of each of its files). Not yet
+        the store's latest backup."""
+        from drill import found_backups
+
         state = self.state
         store = state.store(name)
-        full = os.path.normpath(pattern if os.path.isabs(pattern) else state.config.base_dir / pattern)
-        matches = [Path(p) for p in glob.glob(full) if Path(p).is_file()]
-        if not matches:
-            raise BackupError(f"no backup of {name!r} matches {pattern!r} (searched {full})")
         zone = state.config.time_zone_of(name)
-        dated = sorted(((backup_dates.backup_date(p, zone), p) for p in matches), key=lambda pair: pair[0].at)
-        date, newest = dated[-1]
+        newest, date = found_backups.newest_dated(pattern, state.config.base_dir, repr(name), zone)
         backup_dates.require_not_future(f"the latest backup of {name!r}, {newest},", date)
         when = date.at
-        artifact = BackupArtifact(
-            id=newest.name, store=name, kind=store.kind, format="external", path=newest,
-            sha256=None, size=newest.stat().st_size, created_at=when, consistent_at=when,
-            fingerprint=state.fingerprints_by_path.get(newest.resolve()), source="external")
-        state.record_backup(artifact)
-        state.info(f"latest backup of {name}: {newest} (dated {iso(when)})")
+        with state.clock.phase("fetch", name):
+            artifact = found_backups.found_backup(name, store.kind, newest, when,
+                                                  fingerprint=state.fingerprints_by_path.get(newest.resolve()))
+        state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {date.text}, sha256 "
+                   f"{artifact.sha256})")
+        return artifact
+
+    def use_latest(self, name: str, pattern: str) -> BackupArtifact:
+        """The newest match of a glob becomes the store's latest backup (what "restored from its latest backup"
+        restores), with its sha256 in the evidence."""
+        artifact = self.find(name, pattern)
+        self.state.record_backup(artifact)
         return artifact
 
     def use_object_versions(self, name: str) -> BackupArtifact:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from drill.cleanup import deferred_sigint
 from drill.safety_net import SafetyNet
@@ -46,7 +47,13 @@ class LiveStores:
         self.net.changed(store, damage, event)
 
     def restored(self, store: Store, artifact: BackupArtifact) -> None:
-        """An in-place restore succeeded: the store may now also equal that backup."""
+        """An in-place restore succeeded: the store may now also equal that backup. A backup made outside drill
+        has no fingerprint of its own (drill did not write it): the store's, taken right after the restore, is
+        what that backup gave, so that the final check leaves it as restored on purpose (and a later change of
+        it is still put back)."""
+        if artifact.fingerprint is None and store.name in self.net.held:
+            with self.state.clock.phase("safety-net", store.name):
+                artifact = replace(artifact, fingerprint=store.fingerprint())
         self.net.restored(store, artifact)
 
     def add_target(self, store: Store, target: str) -> None:

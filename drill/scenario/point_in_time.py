@@ -40,6 +40,15 @@ class PointInTimeRecovery:
         state.record_backup(artifact, usable=False)  # restored only to a point in time, from its own list
         return artifact
 
+    def use_found_base_backup(self, name: str, artifact: BackupArtifact, wal: BackupArtifact | None) -> None:
+        """A base backup made outside drill (and the WAL archive it replays) becomes the store's latest backup and
+        a base backup a point-in-time recovery may start from; the WAL folder is evidence too."""
+        self._store(name, "a base backup")
+        self.base_backups.setdefault(name, []).append(artifact)
+        self.state.record_backup(artifact)
+        if wal is not None:
+            self.state.record_backup(wal, usable=False)
+
     def _target_time(self, name: str, when: str) -> tuple[float, str | None]:
         """The time to recover to, and the exact log position when it is the disaster's."""
         disaster = self.state.disaster_at.get(name)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from drill.config import StoreConfig
 from drill.errors import BackupError, SafetyError
-from drill.evidence import BackupEvidence
+from drill.evidence import BackupEvidence, FileEvidence
 from drill.fingerprint import Fingerprint
 from drill.stores import kinds
 
@@ -49,12 +49,14 @@ class BackupArtifact:
     server_version: str | None = None
     fingerprint: Fingerprint | None = None  # taken in the same snapshot as the backup, when possible
     source: str = "drill"  # drill | external (found by glob: no fingerprint, dated by name or mtime)
+    files: tuple[FileEvidence, ...] | None = None  # a backup made outside drill that is a folder: its files
 
     def as_evidence(self) -> BackupEvidence:
         return BackupEvidence(
             id=self.id, store=self.store, format=self.format, path=str(self.path), sha256=self.sha256,
             size=self.size, source=self.source, created_at=self.created_at, consistent_at=self.consistent_at,
-            tool_versions=dict(self.tool_versions), server_version=self.server_version)
+            tool_versions=dict(self.tool_versions), server_version=self.server_version,
+            files=list(self.files) if self.files is not None else None)
 
     def evidence(self) -> dict[str, Any]:
         """As journals and manifests record it."""

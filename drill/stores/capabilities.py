@@ -138,7 +138,8 @@ class DropsRestoreTargets(Protocol):
     def drop_restore_target(self, name: str) -> None: ...
 
 
-# What each ability lets a store do, as messages say it: "... needs a store that <phrase>".
+# What each ability lets a store do, as messages say it: "... needs a store that <phrase>". A kind's own
+# abilities (declared in its folder) add themselves when the kind is declared, with `register`.
 ABILITIES: dict[type, str] = {
     RunsSql: "runs SQL",
     DumpsSql: "writes a gzip'd SQL dump (`pg_dump | gzip`)",
@@ -154,6 +155,12 @@ ABILITIES: dict[type, str] = {
     CountsMatching: "can count items whose names match a pattern",
     PlantsChanges: "can plant a changed item in a restored copy (self_test = true)",
 }
+
+
+def register(capability: type, what: str) -> type:
+    """A kind's own ability (a Protocol in its folder) and how messages say it; returns the capability."""
+    ABILITIES[capability] = what
+    return capability
 
 
 def phrase(capability: type) -> str:

@@ -167,6 +167,9 @@ class KindSpec:
     # example for messages. `drill check` checks the URL, so that `drill run` refuses a bad one before it starts.
     live_schemes: tuple[str, ...] = ()
     live_example: str = "a URL"
+    # The path of that URL names a database (unless the `database` option does): `drill check` refuses one that is
+    # not a plain name (drill.names), as the live provisioner does, before anything connects.
+    live_url_database: bool = False
     # A live store can also be restored `into` a new target next to it; False (a Redis server holds no second
     # database) means only in place, and messages do not offer `into` as a way out.
     live_restore_into: bool = True
@@ -176,6 +179,9 @@ class KindSpec:
     extra: str = ""  # the pip extra that brings the packages its adapter needs: dr-drill[extra]
     steps: tuple[str, ...] = ()  # modules of sentences only this kind understands (pytest-bdd step modules)
     summary: str = ""  # one line for docs and `drill check`
+    # "module:attribute" of the kind's reader of backups made outside drill (drill.stores.formats.FormatReader):
+    # the formats production's own tools write, told apart by content and read through. "" when it reads none.
+    formats: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.kind):

@@ -35,6 +35,7 @@ KIND = KindSpec(
     live_example="firestore://PROJECT, or http://HOST:PORT/PROJECT for an emulator",
     extra="firestore",
     summary="a Firestore database: JSON-lines exports of every document (or the Admin API's managed export)",
+    formats="drill.stores.firestore.formats:READER",  # managed-export folders (gcloud firestore export)
 )
 
 

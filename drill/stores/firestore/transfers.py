@@ -16,6 +16,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
+from drill import found_backups
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint
 from drill.redact import redact_text
@@ -104,6 +105,9 @@ class Transfers:
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """sha256, then every line decoded and the whole file's fingerprint recomputed, before anything is touched."""
+        if found_backups.is_found(artifact):  # an export folder made outside drill: as found, every record whole
+            found_backups.check_found(artifact)
+            return
         if artifact.format == MANAGED_FORMAT:
             ManagedExport(self.store).verify(artifact)
             return
@@ -162,6 +166,11 @@ class Transfers:
             self.store.scratch.append(target_project)
         if artifact.format == MANAGED_FORMAT:
             ManagedExport(self.store).import_into(artifact, target_project, progress)
+            return target
+        if found_backups.is_found(artifact):
+            from drill.stores.firestore.exports import import_export
+
+            import_export(artifact, target, progress)
             return target
         Transfers(target)._write_backup(artifact.path, progress)
         return target

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from drill.stores import capabilities
 from drill.stores.capabilities import (
     CountsMatching,
     ExplainsDifferences,
@@ -18,6 +20,20 @@ from drill.stores.capabilities import (
 )
 from drill.stores.kinds import KindOptions, KindSpec, matching, option
 
+if TYPE_CHECKING:
+    from drill.stores.base import BackupArtifact
+
+
+@runtime_checkable
+class ReadsDatedCopies(Protocol):
+    """A bucket store that restores from a dated copy production made under a backup bucket (gcs_backup.sh)."""
+
+    def dated_copy(self, bucket: str, pattern: str, zone: str = "UTC") -> BackupArtifact:
+        """The newest copy under `pattern` (`models/*/`) in `bucket` (a date in its name read in `zone`), as a
+        backup with its manifest."""
+
+
+capabilities.register(ReadsDatedCopies, "restores dated copies from a backup bucket")
 _BUCKET = matching(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
                    "must be a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with "
                    "a letter or digit")
@@ -35,7 +51,8 @@ _PROVISION = "drill.stores.gcs.provision"
 KIND = KindSpec(
     kind="gcs", names=("GCS", "Google Cloud Storage"), unit="objects", part_label="prefix",
     provisioners={"local": f"{_PROVISION}:provision_local", "live": f"{_PROVISION}:provision_live"},
-    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions, CountsMatching, PlantsChanges}),
+    capabilities=frozenset({ExplainsDifferences, ObjectStore, ObjectVersions, CountsMatching, PlantsChanges,
+                            ReadsDatedCopies}),
     options=GcsOptions,
     live_schemes=("gs", "http", "https"), live_example="gs://PROJECT, or http://127.0.0.1:4443 for an emulator",
     steps=("drill.steps.gcs",),  # its own sentences

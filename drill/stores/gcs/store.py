@@ -264,6 +264,11 @@ class GcsStore(Guarded):
                 progress: Progress = no_progress) -> Store:
         return Transfers(self).restore(artifact, into, progress)
 
+    def dated_copy(self, bucket: str, pattern: str, zone: str = "UTC") -> BackupArtifact:
+        from drill.stores.gcs.dated_copies import found_dated_copy
+
+        return found_dated_copy(self, bucket, pattern, zone)
+
     def versions_artifact(self, backup: BackupArtifact) -> BackupArtifact:
         return Transfers(self).versions_artifact(backup)
 

@@ -33,6 +33,7 @@ KIND = KindSpec(
     live_schemes=("mongodb", "mongodb+srv"), live_example="mongodb://user:password@host:port/database",
     extra="mongodb",  # nx-27017, the MongoDB wire server a throwaway local store runs on where mongod is missing
     summary="a MongoDB database: mongodump-format backups (streamed with pymongo when the tools are missing)",
+    formats="drill.stores.mongodb.formats:READER",  # mongodump folders, their tar.gz, mongodump --archive [--gzip]
 )
 
 

@@ -52,6 +52,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from drill import found_backups, safe_paths
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
@@ -68,6 +69,8 @@ from drill.stores.base import (
 )
 from drill.stores.capabilities import PlantedChange
 from drill.stores.mongodb import KIND, self_test
+from drill.stores.mongodb import formats as found_formats
+from drill.stores.mongodb.prefetch import documents_ahead
 from drill.tool_env import minimal_env
 
 MARKER_COLLECTION = "drill_markers"
@@ -420,7 +423,7 @@ class MongoStore(Guarded):
         try:
             for coll in self._collections():
                 acc = _Accumulator()
-                for document in db.get_collection(coll, codec_options=_RAW).find():
+                for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
                     acc.add(document)
                 parts[coll] = acc.part(index_schema(db[coll].list_indexes()))
         except PyMongoError as exc:
@@ -560,6 +563,9 @@ class MongoStore(Guarded):
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """Every file's sha256 and every BSON document, before any target is touched."""
+        if found_backups.is_found(artifact):  # made outside drill: its sha256 as found, every document decoded
+            found_backups.check_found(artifact)
+            return
         root = artifact.path
         if not root.is_dir():
             raise BackupError(f"backup {artifact.id} of {artifact.store!r} is missing: {root}")
@@ -611,12 +617,26 @@ class MongoStore(Guarded):
             self.server.client().drop_database(target)
         if target != self.database_name and self.config.is_live:
             self.scratch.append(target)
+        if found_backups.is_found(artifact):
+            self._restore_found(artifact, target, progress)
+            return target_store
         db_dir = dump_database_dir(artifact.path)
         if shutil.which("mongorestore"):
             self._mongorestore(artifact.path, db_dir.name, target, progress)
         else:
             self._stream_restore(db_dir, target, progress)
         return target_store
+
+    def _restore_found(self, artifact: BackupArtifact, target: str, progress: Progress) -> None:
+        """A backup made outside drill (a tar.gz, an archive, a folder) laid out as a mongodump folder in a private
+        temporary folder, then restored like drill's own."""
+        work = safe_paths.private_temp("drill-mongo-found-")
+        try:
+            progress(f"reading {artifact.path.name} ({artifact.format})")
+            db_dir = found_formats.as_dump_folder(artifact.path, artifact.format, work, self.database_name)
+            self._stream_restore(db_dir, target, progress)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def _stream_restore(self, db_dir: Path, target: str, progress: Progress) -> None:
         db = self.server.db(target)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from drill.names import database_name
+from drill.stores import capabilities
 from drill.stores.capabilities import (
     AbortsRestore,
     DumpsSql,
@@ -26,6 +28,16 @@ from drill.stores.kinds import KindOptions, KindSpec, OptionError, flag, matchin
 
 if TYPE_CHECKING:
     from drill.config import StoreConfig
+
+
+@runtime_checkable
+class UsesWalArchive(Protocol):
+    """A store that recovers a base backup made outside drill with a WAL archive folder (the runbook's PITR)."""
+
+    def use_wal_archive(self, base_backup: Path, wal: Path) -> None: ...
+
+
+capabilities.register(UsesWalArchive, "replays a base backup with a WAL archive folder")
 
 
 @dataclass(frozen=True)
@@ -55,12 +67,14 @@ KIND = KindSpec(
     provisioners={"local": f"{_PROVISION}:provision_local", "container": f"{_PROVISION}:provision_container",
                   "live": f"{_PROVISION}:provision_live"},
     capabilities=frozenset({RunsSql, DumpsSql, PointInTime, Removable, ScratchTargets, ServerFaults, AbortsRestore,
-                            PlantsChanges}),
+                            PlantsChanges, UsesWalArchive}),
     options=PostgresOptions,
     live_schemes=("postgres", "postgresql"), live_example="postgresql://user:password@host:port/database",
+    live_url_database=True,
     live_creates_missing=True,  # `drill restore --overwrite` re-creates a dropped database, as the runbook does
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
+    formats="drill.stores.postgres.formats:READER",  # pg_dump archives, (gzip'd) SQL, base_backup_*.tar.gz
 )
 
 

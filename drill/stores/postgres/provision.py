@@ -31,6 +31,7 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
                                   f"{binaries.source})")
     store = PostgresStore(name=config.name, config=config, server=server,
                           database=PostgresOptions.of(config).database or config.name)
+    store.local = cluster
     store.ensure_database()
     if archive is not None:
         store.pitr = pitr.PitrCluster(cluster, archive)

@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from drill import found_backups
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.faults import FaultError, text_of
@@ -43,10 +43,12 @@ from drill.stores.base import (
     sha256_file,
 )
 from drill.stores.capabilities import PlantedChange
-from drill.stores.postgres import KIND, PostgresOptions, faults, self_test, sql_guard
+from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults, self_test, sql_guard
 from drill.stores.postgres import seed as postgres_seed
 from drill.stores.postgres.binaries import PgBinaries
 from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, create_statement, read_info
+from drill.stores.postgres.formats import BASE_BACKUP, check_pg_dump_tar
+from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
 from drill.tool_env import minimal_env
 
@@ -195,6 +197,9 @@ class PostgresStore(Guarded):
     # A tablespace for the database a restore creates (drill.faults plants a full disk with it).
     restore_tablespace: str | None = None
     pitr: PitrCluster | None = None  # when the store archives its WAL (config `pitr = true`)
+    local: LocalPostgresCluster | None = None  # the throwaway cluster of a local store (base backups recover into it)
+    # Base backups made outside drill (base_backup_*.tar.gz) -> the WAL archive folder to replay with each.
+    wal_archives: dict[Path, Path] = field(default_factory=dict)
     # The database's owner, encoding and locale, read while it exists: an in-place restore re-creates it so.
     database_info: DatabaseInfo | None = None
     notes: list[str] = field(default_factory=list)  # what a restore could not keep (e.g. the owner), for evidence
@@ -360,11 +365,14 @@ class PostgresStore(Guarded):
 
     def verify_backup(self, artifact: BackupArtifact) -> None:
         """Read the whole backup and prove it is what it claims before anything is touched."""
+        if found_backups.is_found(artifact):  # made outside drill: the sha256 it was found with, read whole
+            found_backups.check_found(artifact)
+            return
         path = require_backup_file(artifact)
         actual_format = detect_format(path)
         check_recorded_sha256(artifact)
         if actual_format == "pg_dump-tar":
-            _check_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it whole first
+            check_pg_dump_tar(path)  # pg_restore 15 loops forever on a truncated tar archive: read it first
         if actual_format in ("pg_dump-custom", "pg_dump-tar"):
             # A matching sha256 proves the file is the one pg_dump completed, so reading the table of
             # contents suffices; a file with no recorded checksum is decoded whole (data included), so
@@ -388,6 +396,13 @@ class PostgresStore(Guarded):
         if into is not None:
             check_postgres_database(into, "restore target")
         self.verify_backup(artifact)  # before the target is touched
+        if artifact.format == BASE_BACKUP.name:  # a whole cluster: replayed with its WAL archive, if one was named
+            if into is not None:
+                raise StoreError(f"a base backup restores a whole cluster, not one database: restore {self.name!r} "
+                                 f"from {artifact.path.name} in place (its local cluster is throwaway)")
+            self.require_destructive("overwrite")
+            base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), None, progress)
+            return self
         target = into or self.database
         fmt = detect_format(artifact.path)
         if fmt in ("sql", "sql.gz"):  # a plain SQL file is data for its target only: read it all before touching it
@@ -545,7 +560,15 @@ class PostgresStore(Guarded):
 
     def recover_to(self, artifact: BackupArtifact, target_time: float, progress: Progress = no_progress,
                    position: str | None = None) -> None:
+        if artifact.format == BASE_BACKUP.name:  # the runbook's base_backup_*.tar.gz and WAL folder
+            self.verify_backup(artifact)
+            base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), target_time, progress)
+            return
         self._archive().recover_to(artifact, target_time, progress, lsn=position)
+
+    def use_wal_archive(self, base_backup: Path, wal: Path) -> None:
+        """The WAL archive folder a base backup made outside drill is replayed with."""
+        self.wal_archives[base_backup] = wal
 
     def present_markers(self) -> list[tuple[int, float]]:
         return markers_in(self)
@@ -621,22 +644,6 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
 def _strip_schema_names(definition: str) -> str:
     # pg_get_indexdef qualifies the table (ON public.users); keep definitions comparable across targets.
     return re.sub(r" ON (ONLY )?\S+\.", r" ON \1", definition)
-
-
-def _check_tar(path: Path) -> None:
-    names = set()
-    try:
-        with tarfile.open(path, "r:") as archive:
-            for member in archive:
-                names.add(member.name)
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    while extracted.read(1 << 20):
-                        pass
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BackupError(f"backup {path} is not a readable pg_dump archive: damaged tar ({exc})") from None
-    if "toc.dat" not in names:
-        raise BackupError(f"backup {path} is not a readable pg_dump archive: a tar file without toc.dat")
 
 
 def detect_format(path: Path) -> str:

@@ -33,6 +33,7 @@ KIND = KindSpec(
     live_schemes=("redis", "rediss"), live_example="redis://[user:password@]host:port",
     live_restore_into=False,  # a live server has no "new database" next to it: restored in place only
     summary="a Redis server: RDB (and AOF) backups; a live server is restored by DUMP/RESTORE replay",
+    formats="drill.stores.redis.formats:READER",  # dump_*.rdb files and copies of appendonlydir/
 )
 
 

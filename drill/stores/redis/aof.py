@@ -12,6 +12,7 @@ from pathlib import Path
 
 from drill.errors import BackupError
 from drill.stores.base import BackupArtifact
+from drill.stores.redis.formats import AOF_FOLDER, DEFAULT_MANIFEST
 from drill.stores.redis.local import (
     AOF_DIR,
     RDB_NAME,
@@ -85,8 +86,19 @@ def _check_aof_tar(path: Path) -> None:
         raise BackupError(f"backup {path} is not a readable Redis RDB+AOF archive: {exc}") from None
 
 
+def carries_aof(artifact: BackupArtifact) -> bool:
+    """A backup a server loads from its AOF (started with appendonly yes): drill's RDB+AOF tar or an AOF folder."""
+    return artifact.format in (AOF_FORMAT, AOF_FOLDER.name)
+
+
 def _place_backup(artifact: BackupArtifact, directory: Path) -> None:
     """Put a backup's files where a server starting in `directory` loads them."""
+    if artifact.format == AOF_FOLDER.name:  # a copy of production's appendonlydir/, found by a glob
+        if not (artifact.path / DEFAULT_MANIFEST).is_file():
+            raise BackupError(f"{artifact.path} has no {DEFAULT_MANIFEST}: drill restores AOF folders written with "
+                              f"Redis' default appendfilename (appendonly.aof)")
+        shutil.copytree(artifact.path, directory / AOF_DIR, symlinks=False)
+        return
     if artifact.format != AOF_FORMAT:
         partial = directory / f".{RDB_NAME}.partial"
         shutil.copyfile(artifact.path, partial)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -14,112 +15,140 @@ from drill.errors import StoreError
 from drill.fingerprint import PartPrint
 from drill.stores.redis.commands import MARKER_KEY, SCAN_BATCH, _cmd
 
-# Each key's digest computed inside the server, a batch of keys per script call: no value crosses the
-# network, which makes the fingerprint several times faster than fetching values (see bench/). The
-# canonical form matches the client-side one's rules: hash fields and set members sorted, lists, sorted
-# sets (member, score) and stream entries in server order, other types as their DUMP payload, each
-# piece length-prefixed. Redis 7+ only (PEXPIRETIME); used unless scripting is refused.
-_DIGEST_SCRIPT = """
-local out = {}
-for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
+# Each key's digest computed inside the server, and summed there: a script call scans the next batch of
+# keys itself (SCAN inside the script), hashes each key and returns the batch's sums, so neither keys nor
+# digests cross the network and the client parses five numbers per batch (bench/store_bench.py measures
+# it against the server's own DEBUG DIGEST). The canonical form matches the client-side one's rules:
+# hash fields and set members sorted, lists, sorted sets (member, score) and stream entries in server
+# order, other types as their DUMP payload, each piece length-prefixed ("<length>:<piece>"). A key's
+# digest is the first 64 bits of the SHA-1 of that form; the batch returns the sums of their high and
+# low 32-bit halves (exact in Lua's doubles: a batch would need 2**21 keys to lose a bit), which give
+# the same 64-bit sum as adding the digests one by one. Redis 7+ only (PEXPIRETIME); used unless
+# scripting is refused.
+_BATCH_SCRIPT = """
+local call, sha1, concat, sort = redis.call, redis.sha1hex, table.concat, table.sort
+local sub, tonumber = string.sub, tonumber
+local scanned = call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local marker = ARGV[3]
+local hi, lo, n, expiring = 0, 0, 0, 0
+local kinds = {}
+for _, key in ipairs(scanned[2]) do
+  local kind = key ~= marker and call('TYPE', key)['ok'] or 'none'
   if kind ~= 'none' then
-    local expires = redis.call('PEXPIRETIME', key)
-    local pieces = {key, kind, string.format('%d', expires)}
-    local value
+    local expires = call('PEXPIRETIME', key)
+    local e = string.format('%d', expires)
+    local f = {#key, ':', key, #kind, ':', kind, #e, ':', e}
+    local m = 9
     if kind == 'string' then
-      value = {redis.call('GET', key)}
+      local v = call('GET', key)
+      f[10] = #v; f[11] = ':'; f[12] = v
     elseif kind == 'hash' then
-      local flat = redis.call('HGETALL', key)
-      local fields = {}
-      for i = 1, #flat, 2 do fields[#fields + 1] = flat[i] end
-      table.sort(fields)
-      local lookup = {}
-      for i = 1, #flat, 2 do lookup[flat[i]] = flat[i + 1] end
-      value = {}
-      for _, f in ipairs(fields) do value[#value + 1] = f; value[#value + 1] = lookup[f] end
-    elseif kind == 'list' then
-      value = redis.call('LRANGE', key, 0, -1)
-    elseif kind == 'set' then
-      value = redis.call('SMEMBERS', key)
-      table.sort(value)
-    elseif kind == 'zset' then
-      value = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    elseif kind == 'stream' then
-      value = {}
-      for _, entry in ipairs(redis.call('XRANGE', key, '-', '+')) do
-        value[#value + 1] = entry[1]
-        for _, item in ipairs(entry[2]) do value[#value + 1] = item end
+      local flat = call('HGETALL', key)
+      local fields, lookup = {}, {}
+      for i = 1, #flat, 2 do fields[#fields + 1] = flat[i]; lookup[flat[i]] = flat[i + 1] end
+      sort(fields)
+      for _, k in ipairs(fields) do
+        local v = lookup[k]
+        f[m + 1] = #k; f[m + 2] = ':'; f[m + 3] = k; f[m + 4] = #v; f[m + 5] = ':'; f[m + 6] = v
+        m = m + 6
       end
     else
-      value = {redis.call('DUMP', key)}
+      local value
+      if kind == 'list' then
+        value = call('LRANGE', key, 0, -1)
+      elseif kind == 'set' then
+        value = call('SMEMBERS', key)
+        sort(value)
+      elseif kind == 'zset' then
+        value = call('ZRANGE', key, 0, -1, 'WITHSCORES')
+      elseif kind == 'stream' then
+        value = {}
+        for _, entry in ipairs(call('XRANGE', key, '-', '+')) do
+          value[#value + 1] = entry[1]
+          for _, item in ipairs(entry[2]) do value[#value + 1] = item end
+        end
+      else
+        value = {call('DUMP', key)}
+      end
+      for _, v in ipairs(value) do f[m + 1] = #v; f[m + 2] = ':'; f[m + 3] = v; m = m + 3 end
     end
-    for _, piece in ipairs(value) do pieces[#pieces + 1] = piece end
-    local framed = {}
-    for _, piece in ipairs(pieces) do  -- length prefix and piece as two entries: no copy of the piece
-      framed[#framed + 1] = #piece .. ':'
-      framed[#framed + 1] = piece
-    end
-    out[#out + 1] = kind
-    out[#out + 1] = expires
-    out[#out + 1] = redis.sha1hex(table.concat(framed))
+    local digest = sha1(concat(f))
+    hi = hi + tonumber(sub(digest, 1, 8), 16)
+    lo = lo + tonumber(sub(digest, 9, 16), 16)
+    n = n + 1
+    if expires >= 0 then expiring = expiring + 1 end
+    kinds[kind] = (kinds[kind] or 0) + 1
   end
 end
+local out = {scanned[1], n, expiring, string.format('%.0f', hi), string.format('%.0f', lo)}
+for kind, count in pairs(kinds) do out[#out + 1] = kind; out[#out + 1] = count end
 return out
 """
 
 
+@dataclass
+class _Sums:
+    """What a database's keys add up to, batch after batch: the order-independent content and the schema."""
+
+    total: int = 0
+    count: int = 0
+    expiring: int = 0
+    types: Counter[str] = field(default_factory=Counter)
+
+    def add(self, digest: int, kind: str, expires: int) -> None:
+        self.total, self.count = (self.total + digest) % 2**64, self.count + 1
+        self.types[kind] += 1
+        self.expiring += expires
+
+
 def _fingerprint_db(client: redis.Redis, absolute_ttl: bool) -> PartPrint:
-    total = 0
-    count = 0
-    types: Counter[str] = Counter()
-    expiring = 0
-    batch: list[bytes] = []
-    method = "server script (sha1)" if absolute_ttl else "client (blake2b)"
-    script = client.register_script(_DIGEST_SCRIPT)
-
-    def digests(keys: list[bytes]) -> Iterable[tuple[int, str, int]]:
-        nonlocal method
-        if method.startswith("server"):
-            try:
-                return _scripted_digests(script, keys)
-            except redis.exceptions.ResponseError:
-                if count:  # a method may not change halfway through a database
-                    raise
-                method = "client (blake2b)"  # scripting refused (e.g. ACL, managed service): fetch values
-        return _key_digests(client, keys, absolute_ttl)
-
-    for key in client.scan_iter(count=SCAN_BATCH):
-        if key == MARKER_KEY:
-            continue
-        batch.append(bytes(key))
-        if len(batch) >= SCAN_BATCH:
-            for digest, kind, expires in digests(batch):
-                total, count = (total + digest) % 2**64, count + 1
-                types[kind] += 1
-                expiring += expires
-            batch = []
-    for digest, kind, expires in digests(batch):
-        total, count = (total + digest) % 2**64, count + 1
-        types[kind] += 1
-        expiring += expires
-    content = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32]
+    sums = _Sums()
+    method = "server script (sha1)"
+    if not absolute_ttl or not _scripted(client, sums):
+        # Scripting refused (e.g. an ACL, a managed service) or Redis before 7: fetch the values.
+        method = "client (blake2b)"
+        batch: list[bytes] = []
+        for key in client.scan_iter(count=SCAN_BATCH):
+            if key == MARKER_KEY:
+                continue
+            batch.append(bytes(key))
+            if len(batch) >= SCAN_BATCH:
+                for found in _key_digests(client, batch, absolute_ttl):
+                    sums.add(*found)
+                batch = []
+        for found in _key_digests(client, batch, absolute_ttl):
+            sums.add(*found)
+    content = hashlib.sha256(f"{sums.count}:{sums.total}".encode()).hexdigest()[:32]
     # The method is part of the schema: digests made two different ways are never called equal.
-    schema = {"types": " ".join(f"{kind}:{n}" for kind, n in sorted(types.items())),
-              "keys with a TTL": str(expiring), "content hash": method}
-    return PartPrint(count, content, schema)
+    schema = {"types": " ".join(f"{kind}:{n}" for kind, n in sorted(sums.types.items())),
+              "keys with a TTL": str(sums.expiring), "content hash": method}
+    return PartPrint(sums.count, content, schema)
 
 
-def _scripted_digests(script: Any, keys: list[bytes]) -> list[tuple[int, str, int]]:
-    if not keys:
-        return []
-    flat: list[Any] = script(keys=keys)
-    out = []
-    for index in range(0, len(flat), 3):
-        kind = flat[index].decode() if isinstance(flat[index], bytes) else str(flat[index])
-        sha1 = flat[index + 2].decode() if isinstance(flat[index + 2], bytes) else str(flat[index + 2])
-        out.append((int(sha1[:16], 16), kind, 1 if int(flat[index + 1]) >= 0 else 0))
-    return out
+def _scripted(client: redis.Redis, sums: _Sums) -> bool:
+    """Add every key's digest, computed in the server a batch at a time, to `sums`; False when the server refuses
+    the script before the first batch (then `sums` is untouched). A refusal halfway is an error: a method may
+    not change in the middle of a database."""
+    script = client.register_script(_BATCH_SCRIPT)
+    cursor: Any = b"0"
+    first = True
+    while True:
+        try:
+            reply: list[Any] = script(keys=[], args=[cursor, SCAN_BATCH, MARKER_KEY])
+        except redis.exceptions.ResponseError:
+            if first:
+                return False
+            raise
+        first = False
+        cursor = reply[0]
+        sums.total = (sums.total + (int(reply[3]) << 32) + int(reply[4])) % 2**64
+        sums.count += int(reply[1])
+        sums.expiring += int(reply[2])
+        for index in range(5, len(reply), 2):
+            kind = reply[index].decode() if isinstance(reply[index], bytes) else str(reply[index])
+            sums.types[kind] += int(reply[index + 1])
+        if int(cursor) == 0:
+            return True
 
 
 def _key_digests(client: redis.Redis, keys: list[bytes], absolute_ttl: bool) -> Iterable[tuple[int, str, int]]:

@@ -85,6 +85,8 @@ class LocalRedisServer:
     root: Path | None = None
     port: int = 0
     appendonly: bool = False
+    # More redis-server options, e.g. bench/store_bench.py's `--enable-debug-command local` (DEBUG DIGEST).
+    extra_args: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -153,6 +155,7 @@ class LocalRedisServer:
             args += ["--appendonly", "yes", "--appenddirname", AOF_DIR, "--auto-aof-rewrite-percentage", "0"]
         else:
             args += ["--appendonly", "no"]
+        args += list(self.extra_args)
         try:
             done = subprocess.run(args, capture_output=True, text=True, timeout=READY_TIMEOUT,
                                   start_new_session=True, cwd=str(self.data_dir))

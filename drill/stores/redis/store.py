@@ -41,7 +41,7 @@ from drill.stores.base import (
 )
 from drill.stores.capabilities import PlantedChange
 from drill.stores.redis import KIND, checks
-from drill.stores.redis.aof import AOF_FORMAT, _place_backup
+from drill.stores.redis.aof import _place_backup, carries_aof
 from drill.stores.redis.commands import MARKER_KEY, SCAN_BATCH, _as_int, _cmd
 from drill.stores.redis.fingerprint import _db_number, _fingerprint_db
 from drill.stores.redis.local import (
@@ -236,7 +236,7 @@ class RedisStore(Guarded):
         local.rdb_path.unlink(missing_ok=True)
         _place_backup(artifact, local.data_dir)
         # A backup that carries an AOF is loaded from it (Redis prefers the AOF when it is on).
-        local.appendonly = artifact.format == AOF_FORMAT
+        local.appendonly = carries_aof(artifact)
         progress(f"starting the Redis server of {self.name} on {artifact.path.name}, port {local.port}")
         local.start_server()
         return self
@@ -251,7 +251,7 @@ class RedisStore(Guarded):
         self.require_destructive("overwrite")
         binary = redis_server_binary()
         source = LocalRedisServer(binary, version=redis_server_version(binary),
-                                  appendonly=artifact.format == AOF_FORMAT)
+                                  appendonly=carries_aof(artifact))
         progress(f"starting a throwaway Redis server on {artifact.path.name} to replay it into {self.name}")
         try:
             source.start(data=lambda directory: _place_backup(artifact, directory))
@@ -310,7 +310,7 @@ class RedisStore(Guarded):
 
     def _restore_copy(self, artifact: BackupArtifact, into: str, local: LocalRedisServer,
                       progress: Progress) -> Store:
-        copy = local.sibling(appendonly=artifact.format == AOF_FORMAT)
+        copy = local.sibling(appendonly=carries_aof(artifact))
         progress(f"starting a throwaway Redis server for {into} on {artifact.path.name}")
         try:
             copy.start(data=lambda directory: _place_backup(artifact, directory))

@@ -41,6 +41,7 @@ KIND = KindSpec(
     live_url=False,  # a live volume is named by `volume`, on the engine DOCKER_HOST names
     extra="docker",
     summary="a Docker volume: tar backups streamed through a helper container, services stopped around them",
+    formats="drill.stores.volume.formats:READER",  # the runbook's NAME_*.tar.gz
 )
 
 
