@@ -29,11 +29,11 @@ SCOPE = [
     "drill.clock.*", "drill.targets.*", "drill.fingerprint.*", "drill.durations.*", "drill.retention.*",
     "drill.rpo.*",
     # MongoDB: document hashes, index schema, the explanation of a difference.
-    "drill.stores.mongodb.store.x_document_hash*", "drill.stores.mongodb.store.x__canonical*",
-    "drill.stores.mongodb.store.x_key_spec*", "drill.stores.mongodb.store.x_index_schema*",
-    "drill.stores.mongodb.store.x__field_digests*", "drill.stores.mongodb.store.x__field_changes*",
-    "drill.stores.mongodb.store.x__type_name*", "drill.stores.mongodb.store.x__id_text*",
-    "drill.stores.mongodb.store.xǁ_Accumulatorǁ*",
+    "drill.stores.mongodb.fingerprint.x_document_hash*", "drill.stores.mongodb.fingerprint.x__canonical*",
+    "drill.stores.mongodb.fingerprint.x_key_spec*", "drill.stores.mongodb.fingerprint.x_index_schema*",
+    "drill.stores.mongodb.fingerprint.x__field_digests*", "drill.stores.mongodb.fingerprint.x__field_changes*",
+    "drill.stores.mongodb.fingerprint.x__type_name*", "drill.stores.mongodb.fingerprint.x__id_text*",
+    "drill.stores.mongodb.fingerprint.xǁ_Accumulatorǁ*",
     # Redis: the canonical value of each key type.
     "drill.stores.redis.fingerprint.x__canonical*", "drill.stores.redis.fingerprint.x__b*",
     # Firestore: typed values, parts and the fingerprint builder.
