@@ -19,137 +19,43 @@ and started again afterwards.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import io
-import os
 import tarfile
-import tempfile
 import time
-import uuid
-import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-from drill import found_backups, tar_safety
 from drill.config import StoreConfig
-from drill.errors import BackupError, StoreError
-from drill.fingerprint import Fingerprint, PartPrint
-from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
+from drill.errors import StoreError
+from drill.fingerprint import Fingerprint
+from drill.stores.base import Marker, Progress, no_progress
 from drill.stores.capabilities import PlantedChange
-from drill.stores.volume import KIND, VolumeOptions, checks
+from drill.stores.volume import KIND, checks
+from drill.stores.volume.engine import MOUNT, _remove_volume, _short
+from drill.stores.volume.tar_stream import (
+    CHUNK,
+    MARKER_DIR,
+    ROOT_PART,
+    SCHEMA_LIMIT,
+    _entry_kind,
+    _escapes,
+    _HashingWriter,
+    _member_path,
+    _Printer,
+    _spool,
+    _StreamReader,
+)
+from drill.stores.volume.transfers import VolumeTransfers
 
-MOUNT = "/volume"
-ROOT_PART = "."
-MARKER_DIR = ".drill-markers"
-SCHEMA_LIMIT = 5000  # per-file entries kept in a fingerprint (beyond: counts and content hash only)
-CHUNK = 1 << 20
-
-
-def _member_path(name: str) -> str:
-    """`volume/a/b` (engine archive) or `./a/b` (runbook tar) -> `a/b`; the root itself -> ''."""
-    name = name.lstrip("/")
-    for prefix in ("volume/", "./"):
-        if name.startswith(prefix):
-            return name[len(prefix):].rstrip("/")
-    return "" if name in ("volume", ".", "") else name.rstrip("/")
-
-
-def _escapes(member: tarfile.TarInfo) -> str | None:
-    """How a tar member would reach outside the volume: the rules every kind applies (drill.tar_safety)."""
-    problem = tar_safety.escape(member)
-    return problem.replace("its folder", "the volume") if problem else None
-
-
-def _entry_kind(member: tarfile.TarInfo) -> str:
-    if member.isdir():
-        return "dir"
-    if member.issym():
-        return "symlink"
-    if member.islnk():
-        return "hardlink"
-    if member.isfile():
-        return "file"
-    return "special"
+__all__ = ["CHUNK", "MARKER_DIR", "MOUNT", "ROOT_PART", "SCHEMA_LIMIT", "VolumeMarkerSink", "VolumeStore",
+           "_HashingWriter", "_Printer", "_StreamReader", "_entry_kind", "_escapes", "_member_path",
+           "_remove_volume", "_short", "_spool"]
 
 
 @dataclass
-class _Printer:
-    """Builds a volume fingerprint from tar members as they stream past."""
-
-    parts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    files: dict[str, int] = field(default_factory=dict)
-
-    def add(self, path: str, member: tarfile.TarInfo, data: IO[bytes] | None) -> None:
-        if not path or path == MARKER_DIR or path.startswith(MARKER_DIR + "/"):
-            return
-        kind = _entry_kind(member)
-        top = path.split("/", 1)[0] if ("/" in path or kind == "dir") else ROOT_PART
-        detail = f"{kind}, mode {member.mode & 0o7777:04o}, owner {member.uid}:{member.gid}"
-        if kind == "file":
-            digest = hashlib.sha256()
-            if data is not None:
-                while block := data.read(CHUNK):
-                    digest.update(block)
-            detail += f", {member.size} bytes, sha256 {digest.hexdigest()[:16]}"
-            self.files[top] = self.files.get(top, 0) + 1
-        elif kind in ("symlink", "hardlink"):
-            detail += f", -> {member.linkname}"
-        self.parts.setdefault(top, []).append((path, detail))
-        self.files.setdefault(top, 0)
-
-    def fingerprint(self) -> Fingerprint:
-        out: dict[str, PartPrint] = {}
-        total_entries = sum(len(v) for v in self.parts.values())
-        for top, entries in self.parts.items():
-            entries.sort()
-            content = hashlib.sha256("\n".join(f"{p}\t{d}" for p, d in entries).encode()).hexdigest()
-            schema = {p: d for p, d in entries} if total_entries <= SCHEMA_LIMIT else {}
-            out[top] = PartPrint(count=self.files.get(top, 0), content=content, schema=schema)
-        return KIND.fingerprint(out, taken_at=time.time())
-
-
-class _StreamReader(io.RawIOBase):
-    """A file-like view of the engine's archive stream (an iterator of byte chunks)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
-class _HashingWriter(io.RawIOBase):
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.digest = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        block = bytes(data)
-        self.digest.update(block)
-        self.target.write(block)
-        return len(block)
-
-
-@dataclass
-class VolumeStore(Guarded):
+class VolumeStore(VolumeTransfers):
     """A named Docker volume on the engine `client` talks to."""
 
     name: str
@@ -319,135 +225,7 @@ class VolumeStore(Guarded):
         self.require_writes("change a file mode in")
         self._sh(f"chmod {mode:o} -- {_quote(MOUNT + '/' + path.lstrip('/'))}")
 
-    # -- containers that use the volume ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _services_stopped(self, progress: Progress) -> Iterator[None]:
-        """Stop `stop_containers` (those running) and start them again afterwards, whatever happens."""
-        stopped: list[Any] = []
-        try:
-            for name in VolumeOptions.of(self.config).stop_containers:
-                try:
-                    container = self.client.containers.get(name)
-                except Exception as exc:
-                    raise StoreError(f"volume store {self.name!r}: container {name!r} named in stop_containers "
-                                     f"cannot be found: {_short(exc)}") from None
-                container.reload()
-                if container.status == "running":
-                    progress(f"stopping container {name} (it uses volume {self.volume})")
-                    container.stop(timeout=60)
-                    stopped.append(container)
-            yield
-        finally:
-            for container in stopped:
-                progress(f"starting container {container.name} again")
-                container.start()
-
-    def containers_using(self, volume: str | None = None) -> list[str]:
-        found = self.client.containers.list(all=True, filters={"volume": volume or self.volume})
-        return sorted(str(c.name) for c in found)
-
-    # -- backup and restore ---------------------------------------------------------------------------------
-
-    def backup(self, directory: Path, progress: Progress = no_progress) -> BackupArtifact:
-        directory.mkdir(parents=True, exist_ok=True)
-        created = time.time()
-        backup_id = f"{self.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-{uuid.uuid4().hex[:6]}"
-        final = directory / f"{backup_id}.tar.gz"
-        partial = final.with_name(f".{final.name}.partial")
-        printer = _Printer()
-        with self._services_stopped(progress):
-            consistent_at = time.time()
-            try:
-                with partial.open("wb") as raw:
-                    hashing = _HashingWriter(raw)
-                    with gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0) as gz, \
-                            tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as out:
-                        for path, member, data in self._stream():
-                            member.name = "." if not path else f"./{path}"
-                            if data is not None:
-                                content = _spool(data)
-                                printer.add(path, member, content)
-                                content.seek(0)
-                                out.addfile(member, content)
-                                content.close()
-                            else:
-                                printer.add(path, member, None)
-                                out.addfile(member)
-                digest = hashing.digest.hexdigest()
-                os.replace(partial, final)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-        fingerprint = printer.fingerprint()
-        progress(f"backed up volume {self.volume}: {fingerprint.total} files, {final.stat().st_size} bytes "
-                 f"to {final}")
-        return BackupArtifact(
-            id=backup_id, store=self.name, kind="volume", format="tar.gz", path=final, sha256=digest,
-            size=final.stat().st_size, created_at=time.time(), consistent_at=consistent_at,
-            tool_versions={"helper_image": self.helper_image, "engine": self.engine_version()},
-            server_version=self.engine_version(), fingerprint=fingerprint)
-
-    def verify_backup(self, artifact: BackupArtifact) -> None:
-        """sha256 (when recorded), then every byte through gzip and tar, and no path escaping the volume."""
-        if found_backups.is_found(artifact):  # made outside drill: its sha256 as found, read through
-            found_backups.check_found(artifact)
-            return
-        path = check_backup_file(artifact)
-        try:
-            with gzip.open(path, "rb") as unzipped:
-                with tarfile.open(fileobj=unzipped, mode="r|") as archive:
-                    for member in archive:
-                        escape = _escapes(member)
-                        if escape:
-                            raise BackupError(f"backup {path} holds {escape}; nothing was extracted")
-                        if member.isfile():
-                            handle = archive.extractfile(member)
-                            assert handle is not None
-                            while handle.read(CHUNK):
-                                pass
-                # tar stops at its end-of-archive blocks; gzip checks its CRC only at the very end.
-                while unzipped.read(CHUNK):
-                    pass
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise BackupError(f"backup {path} is not a readable tar.gz: {exc}") from None
-
-    def restore(self, artifact: BackupArtifact, into: str | None = None,
-                progress: Progress = no_progress) -> Store:
-        self.verify_backup(artifact)  # before anything is touched
-        if into is None:
-            self.require_destructive("overwrite")
-            target, store = self.volume, self
-        else:
-            target = into
-            if self._volume_exists(target):
-                raise StoreError(f"cannot restore {artifact.id} into volume {target!r}: it already exists; name a "
-                                 f"new volume")
-            options = replace(VolumeOptions.of(self.config), stop_containers=())
-            store = VolumeStore(name=into, config=replace(self.config, name=into, destructive=True, options=options),
-                                client=self.client, volume=target, helper_image=self.helper_image,
-                                labels=self.labels)
-        with tempfile.TemporaryFile() as plain:
-            # Unpacked before the target is touched: a backup that changed since it was verified fails here.
-            try:
-                with gzip.open(artifact.path, "rb") as source:
-                    while block := source.read(CHUNK):
-                        plain.write(block)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise BackupError(f"backup {artifact.path} is not a readable tar.gz: {exc}") from None
-            plain.seek(0)
-            with self._services_stopped(progress) if into is None else contextlib.nullcontext():
-                if self._volume_exists(target):
-                    progress(f"emptying volume {target}")
-                    self._sh(f"find {MOUNT} -mindepth 1 -delete", target)
-                else:
-                    progress(f"creating volume {target}")
-                    self.client.volumes.create(name=target, labels=self.labels)
-                    if into is not None:
-                        store.closers.append(lambda: _remove_volume(self.client, target))
-                progress(f"extracting {artifact.path.name} into volume {target}")
-                self._put(plain, target)
-        return store
+    # -- containers that use the volume, backup and restore: transfers.py (VolumeTransfers) ------------------
 
     # -- disaster -------------------------------------------------------------------------------------------
 
@@ -511,25 +289,6 @@ class VolumeMarkerSink:
         return None
 
 
-def _remove_volume(client: Any, name: str) -> None:
-    import docker.errors
-
-    try:
-        client.volumes.get(name).remove(force=True)
-    except docker.errors.NotFound:
-        return
-    except docker.errors.APIError as exc:
-        raise StoreError(f"cannot remove volume {name!r}: {_short(exc)}") from None
-
-
-def _spool(data: IO[bytes]) -> IO[bytes]:
-    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * CHUNK)  # noqa: SIM115
-    while block := data.read(CHUNK):
-        spooled.write(block)
-    spooled.seek(0)
-    return spooled
-
-
 def _seed_content(i: int) -> bytes:
     if i % 5 == 4:
         return hashlib.sha256(str(i).encode()).digest() * (i % 64)
@@ -538,8 +297,3 @@ def _seed_content(i: int) -> bytes:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
-
-
-def _short(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[-1][:300] if lines else type(exc).__name__
