@@ -261,16 +261,20 @@ WRITER_FEATURE = '''Feature: a drill on a store that holds canaries
 
 
 def test_a_marker_writer_numbers_its_markers_after_the_canaries(tmp_path: Path, live_pg: LivePostgres) -> None:
+    # A database of its own: the writer leaves markers behind, which the other tests' "ledger" must not see
+    # whatever order the tests run in.
+    live_pg.create_database("writer_ledger")
+    live_pg.seed_ledger("writer_ledger", rows=500)
     _project(tmp_path, PG_TOML, WRITER_FEATURE)
-    env = {"LEDGER_URL": live_pg.url("ledger")}
+    env = {"LEDGER_URL": live_pg.url("writer_ledger")}
     assert run_drill(tmp_path, "canary", "ledger", env=env).code == 0
-    last_canary = int(live_pg.psql("SELECT max(seq) FROM drill_markers", "ledger"))
+    last_canary = int(live_pg.psql("SELECT max(seq) FROM drill_markers", "writer_ledger"))
     run = run_drill(tmp_path, "run", "--report-format", "none", env=env)
     scenario = run.scenario("writes recorded after the canaries")
     assert scenario["status"] == "passed", run.output
     assert scenario["rpo_method"] == "markers"
     seqs = [int(s) for s in live_pg.psql(f"SELECT seq FROM drill_markers WHERE seq > {last_canary} ORDER BY seq",
-                                         "ledger").splitlines()]
+                                         "writer_ledger").splitlines()]
     assert seqs and seqs == list(range(last_canary + 1, last_canary + 1 + len(seqs)))  # no clash, no gap
     assert scenario["evidence"]["markers"]["ledger"]["last_seq"] == seqs[-1]
     assert scenario["evidence"]["markers"]["ledger_copy"]["newest_surviving_seq"] > last_canary
