@@ -33,10 +33,17 @@ from drill.stores.base import BackupArtifact, sha256_file
 UNKNOWN_FORMAT = "external"  # a kind that declares no reader: its found backups are passed on as they are
 
 
+def _full_pattern(pattern: str, base: Path) -> str:
+    """`pattern` made absolute against `base` and normalized, so paths in messages and evidence read
+    `backups/x`, not `drills/../backups/x` (a trailing `/` is kept: it selects folders)."""
+    full = os.path.normpath(pattern if os.path.isabs(pattern) else base / pattern)
+    return full + "/" if pattern.endswith("/") else full
+
+
 def matches(pattern: str, base: Path) -> list[Path]:
     """Every file matching `pattern` (relative to `base` unless absolute); folders only when it ends in `/`."""
     folders = pattern.endswith("/")
-    full = pattern if os.path.isabs(pattern) else str(base / pattern)
+    full = _full_pattern(pattern, base)
     found = [Path(p) for p in glob.glob(full.rstrip("/") if folders else full)]
     return sorted(p for p in found if (p.is_dir() if folders else p.is_file()) and not p.is_symlink())
 
@@ -46,7 +53,7 @@ def newest_dated(pattern: str, base: Path, what: str, zone: str = "UTC") -> tupl
     none matches."""
     found = matches(pattern, base)
     if not found:
-        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        full = _full_pattern(pattern, base)
         kind = "folder" if pattern.endswith("/") else "file"
         raise BackupError(f"no backup {kind} of {what} matches {pattern!r} (searched {full})")
     date, path = max(((backup_dates.backup_date(p, zone), p) for p in found), key=lambda pair: (pair[0].at,
