@@ -6,11 +6,32 @@ minus that marker's time. The writer runs in a background thread until the disas
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterable
 
 from drill.errors import StoreError
 from drill.stores.base import Marker, MarkerSink
+
+
+def marker_file_name(marker: Marker) -> str:
+    """The name of a marker kept as an empty file (the files and volume kinds): its sequence number and
+    its time, so the name alone carries the marker."""
+    return f"{marker.seq:012d}-{marker.written_at!r}"
+
+
+def newest_marker(names: Iterable[str]) -> Marker | None:
+    """The marker with the highest sequence number among file names made by `marker_file_name`; names
+    that are not markers are passed over."""
+    best: Marker | None = None
+    for name in names:
+        seq, _, written = name.partition("-")
+        with contextlib.suppress(ValueError):
+            marker = Marker(int(seq), float(written))
+            if best is None or marker.seq > best.seq:
+                best = marker
+    return best
 
 
 class MarkerWriter:

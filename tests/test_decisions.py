@@ -401,3 +401,14 @@ def test_firestore_content_is_the_documented_sum_and_field_names_are_bounded() -
     assert len([k for k in schema if k.startswith("field ")]) == limit
     assert schema["field f000"] == "integer, string"  # fields after an untracked one are still typed
     assert schema["fields not named"] == f"more than {limit} field names (content hash still covers them)"
+
+
+def test_marker_file_names_round_trip_and_the_highest_sequence_wins() -> None:
+    from drill.markers import marker_file_name, newest_marker
+    from drill.stores.base import Marker
+
+    written = [Marker(2, 1795792266.7089367), Marker(10, 1795792265.5), Marker(9, 1795792267.25)]
+    names = [marker_file_name(m) for m in written] + ["README", "x-1.0", "000000000011-not-a-time"]
+    assert marker_file_name(written[1]) == "000000000010-1795792265.5"
+    assert newest_marker(names) == Marker(10, 1795792265.5)  # by sequence, not by time or name order
+    assert newest_marker(["README"]) is None and newest_marker([]) is None

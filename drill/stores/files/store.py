@@ -11,7 +11,6 @@ empty files under `.drill-markers/`, left out of counts and fingerprints.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
@@ -27,6 +26,7 @@ from drill import found_backups, safe_paths, tar_safety
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
+from drill.markers import marker_file_name, newest_marker
 from drill.stores.base import BackupArtifact, Guarded, Marker, Progress, Store, check_backup_file, no_progress
 from drill.stores.capabilities import PlantedChange
 from drill.stores.files import KIND, FilesOptions, checks
@@ -264,18 +264,11 @@ class FilesMarkerSink:
         (self.store.root / MARKER_DIR).mkdir(exist_ok=True)
 
     def write(self, marker: Marker) -> None:
-        (self.store.root / MARKER_DIR / f"{marker.seq:012d}-{marker.written_at!r}").touch()
+        (self.store.root / MARKER_DIR / marker_file_name(marker)).touch()
 
     def newest(self) -> Marker | None:
-        best: Marker | None = None
         folder = self.store.root / MARKER_DIR
-        for path in folder.iterdir() if folder.is_dir() else []:
-            seq, _, written = path.name.partition("-")
-            with contextlib.suppress(ValueError):
-                marker = Marker(int(seq), float(written))
-                if best is None or marker.seq > best.seq:
-                    best = marker
-        return best
+        return newest_marker(path.name for path in folder.iterdir()) if folder.is_dir() else None
 
     def close(self) -> None:
         return None

@@ -30,6 +30,7 @@ from typing import IO, Any
 from drill.config import StoreConfig
 from drill.errors import StoreError
 from drill.fingerprint import Fingerprint
+from drill.markers import marker_file_name, newest_marker
 from drill.stores.base import Marker, Progress, no_progress
 from drill.stores.capabilities import PlantedChange
 from drill.stores.volume import KIND, checks
@@ -267,7 +268,7 @@ class VolumeMarkerSink:
     def write(self, marker: Marker) -> None:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
-            info = tarfile.TarInfo(f"{MARKER_DIR}/{marker.seq:012d}-{marker.written_at!r}")
+            info = tarfile.TarInfo(f"{MARKER_DIR}/{marker_file_name(marker)}")
             info.mtime = int(marker.written_at)
             archive.addfile(info, io.BytesIO(b""))
         self.store._put(buffer.getvalue())
@@ -275,15 +276,9 @@ class VolumeMarkerSink:
     def newest(self) -> Marker | None:
         if not self.store._volume_exists():
             return None
-        best: Marker | None = None
-        for path, _member, _data in self.store._stream(folder=MARKER_DIR):  # that folder only, not the whole volume
-            if path.startswith(MARKER_DIR + "/"):
-                seq, _, written = path.split("/", 1)[1].partition("-")
-                with contextlib.suppress(ValueError):
-                    marker = Marker(int(seq), float(written))
-                    if best is None or marker.seq > best.seq:
-                        best = marker
-        return best
+        prefix = MARKER_DIR + "/"
+        return newest_marker(path[len(prefix):] for path, _member, _data in self.store._stream(folder=MARKER_DIR)
+                             if path.startswith(prefix))  # that folder only, not the whole volume
 
     def close(self) -> None:
         return None
