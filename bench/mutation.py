@@ -33,6 +33,7 @@ SCOPE = [
     "drill.stores.mongodb.fingerprint.x_key_spec*", "drill.stores.mongodb.fingerprint.x_index_schema*",
     "drill.stores.mongodb.fingerprint.x__field_digests*", "drill.stores.mongodb.fingerprint.x__field_changes*",
     "drill.stores.mongodb.fingerprint.x__type_name*", "drill.stores.mongodb.fingerprint.x__id_text*",
+    "drill.stores.mongodb.fingerprint.x__id_key*",
     "drill.stores.mongodb.fingerprint.xǁ_Accumulatorǁ*",
     # Redis: the canonical value of each key type.
     "drill.stores.redis.fingerprint.x__canonical*", "drill.stores.redis.fingerprint.x__b*",
