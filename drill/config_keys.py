@@ -68,7 +68,7 @@ TABLES: tuple[Table, ...] = (
             "the small scenarios of a run (every step seeds, runs SQL on, backs up, loses, restores or verifies a "
             "store's data) put their local PostgreSQL stores on one throwaway server the run (each parallel worker) "
             "shares, each in a database of its own, instead of starting a server per scenario; a server-level change "
-            "replaces it for the next scenario (see [Shared servers](../writing-drills.md#shared-servers)); `false`: "
+            "replaces it for the next scenario (see [Shared servers](../stores/postgres.md#shared-servers)); `false`: "
             "a server per scenario"),
     )),
     Table("[tiers.NAME]", "TIER_KEYS",
