@@ -21,7 +21,7 @@ import contextlib
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -35,6 +35,9 @@ from drill.stores.postgres import PostgresOptions
 from drill.stores.postgres import binaries as pg_binaries
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.server import PgServer
+
+if TYPE_CHECKING:
+    from drill.stores.postgres.store import PostgresStore
 
 # Server-level state, read from any database (shared catalogs) ...
 _SERVER_QUERIES = {
@@ -195,11 +198,11 @@ class Lease:
             self.taint(f"SQL a step ran says {word!r}")
 
 
-def lease(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Any:
+def lease(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> PostgresStore | None:
     """A PostgresStore whose database is new on the shared server (started now if there is none, or if the one
     there does not answer as it did); its return is pushed on `cleanup`. None when the database's name is taken
     there (the caller gives the store a private server)."""
-    from drill.stores.postgres.store import PostgresStore  # store.py imports this module
+    from drill.stores.postgres.store import PostgresStore as Made  # store.py imports this module
 
     global _current
     database = PostgresOptions.of(config).database or config.name
@@ -222,7 +225,7 @@ def lease(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Any
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(
             sql.Identifier(database), sql.SQL(" STRATEGY FILE_COPY" if shared.file_copy else "")))
-    store = PostgresStore(name=config.name, config=config, server=shared.server, database=database)
+    store = Made(name=config.name, config=config, server=shared.server, database=database)
     store.shared_lease = made
     return store
 
