@@ -21,7 +21,7 @@ import pytest
 from drill import vocabulary
 from drill.provision import sharing
 from drill.provision.processes import OWNER_FILE, pid_alive
-from tests.conftest import PausedDrill, port_open, start_paused_drill
+from tests.conftest import PausedDrill, port_open, run_drill, start_paused_drill
 from tests.live_servers import LivePostgres, postgres_bin_dir
 
 SMALL = """
@@ -201,6 +201,19 @@ def test_ctrl_c_stops_the_shared_server_and_removes_its_folder(tmp_path: Path) -
     assert paused.proc.returncode == 130, output
     assert_nothing_left(paused.proc.pid, server_pid)
     assert not port_open(port)
+
+
+def test_the_shared_server_of_a_drill_killed_with_sigkill_is_swept_by_the_next_run(tmp_path: Path) -> None:
+    project(tmp_path, feature(small("first")))
+    paused = start_paused_drill(tmp_path, "provisioned:first", "run")
+    folder, server_pid, _port = the_cluster(paused)
+    paused.kill()  # its own clean-up cannot run: the server and its folder stay
+    assert folder.exists() and pid_alive(server_pid)
+
+    run = run_drill(tmp_path, "run")
+
+    assert run.code == 0, run.output
+    assert not folder.exists() and not pid_alive(server_pid), "the next run must sweep the killed drill's server"
 
 
 def test_a_scenario_with_a_server_fault_gets_a_private_server_and_the_next_one_the_shared(tmp_path: Path) -> None:
