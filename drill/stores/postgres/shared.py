@@ -54,7 +54,7 @@ _SERVER_QUERIES = {
     "authentication rules": "SELECT type, database::text, user_name::text, address, auth_method FROM pg_hba_file_rules "
                             "ORDER BY line_number",
 }
-# ... and what a database created from (template1) or connected to by default (postgres) holds.
+# ... and what a database created from (template1) or connected to by default (postgres, PgServer.admin_db) holds.
 _DATABASE_QUERY = """
 SELECT 'relation ' || n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -68,7 +68,6 @@ UNION ALL SELECT 'large object ' || oid::text FROM pg_largeobject_metadata
 UNION ALL SELECT 'default acl ' || defaclobjtype::text FROM pg_default_acl
 ORDER BY 1
 """
-_CHECKED_DATABASES = ("postgres", "template1")
 
 # SQL a step runs that may reach beyond its own database (roles, settings, files, other sessions, the server
 # process): the server is replaced after the scenario, whatever the catalogs say afterwards. Conservative on
@@ -94,14 +93,17 @@ class ServerState:
     parts: dict[str, tuple[tuple[Any, ...], ...]]
 
     @classmethod
-    def read(cls, server: PgServer) -> ServerState:
+    def read(cls, server: PgServer, admin: psycopg.Connection[tuple[Any, ...]] | None = None) -> ServerState:
+        """The state, read on `admin` (a connection to the `postgres` database, else a new one) and on a connection
+        to template1."""
         parts: dict[str, tuple[tuple[Any, ...], ...]] = {}
-        with server.connect() as conn:
+        with contextlib.ExitStack() as stack:
+            conn = admin if admin is not None else stack.enter_context(server.connect())
             for name, query in _SERVER_QUERIES.items():
                 parts[name] = tuple(tuple(row) for row in conn.execute(query).fetchall())
-        for database in _CHECKED_DATABASES:
-            with server.connect(database) as conn:
-                parts[f"objects of {database}"] = tuple(tuple(row) for row in conn.execute(_DATABASE_QUERY))
+            parts["objects of postgres"] = tuple(tuple(row) for row in conn.execute(_DATABASE_QUERY))
+        with server.connect("template1") as conn:
+            parts["objects of template1"] = tuple(tuple(row) for row in conn.execute(_DATABASE_QUERY))
         return cls(parts)
 
     def differences(self, other: ServerState) -> list[str]:
@@ -138,14 +140,9 @@ class SharedServer:
     def baseline_databases(self) -> set[str]:
         return {str(row[0]) for row in self.baseline.parts["databases"]}
 
-    def answers(self) -> bool:
-        if not self.cluster.running:
-            return False
-        try:
-            with self.server.connect() as conn:
-                found = tuple(tuple(row) for row in conn.execute(_SERVER_QUERIES["postmaster"]).fetchall())
-        except (DrillError, psycopg.Error):
-            return False
+    def answers(self, conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+        """The same postmaster as at the start (not killed, not restarted) answers on `conn`."""
+        found = tuple(tuple(row) for row in conn.execute(_SERVER_QUERIES["postmaster"]).fetchall())
         return found == self.baseline.parts["postmaster"]
 
 
@@ -208,26 +205,46 @@ def lease(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Pos
     database = PostgresOptions.of(config).database or config.name
     with _lock:
         shared = _current
-        if shared is not None and not shared.leased and not shared.answers():
+        conn = _checked_connection(shared) if shared is not None else None
+        if shared is not None and conn is None:
             progress("the shared PostgreSQL server no longer answers as it did: starting a new one")
             shared.cluster.stop()
             shared = _current = None
-        if shared is None:
+        if shared is None or conn is None:
             progress("starting the run's shared throwaway PostgreSQL cluster")
             shared = _current = _start()
-        if database in shared.leased or database in shared.baseline_databases:
-            return None
-        shared.leased.add(database)
-    made = Lease(shared, database)
-    cleanup.push(f"drop the database of {config.name!r} on the shared PostgreSQL server",
-                 lambda: give_back(made, progress))
-    with shared.server.connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(
-            sql.Identifier(database), sql.SQL(" STRATEGY FILE_COPY" if shared.file_copy else "")))
+            conn = shared.server.connect()
+        with conn:
+            if database in shared.leased or database in shared.baseline_databases:
+                return None
+            shared.leased.add(database)
+            made = Lease(shared, database)
+            cleanup.push(f"drop the database of {config.name!r} on the shared PostgreSQL server",
+                         lambda: give_back(made, progress))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(
+                sql.Identifier(database), sql.SQL(" STRATEGY FILE_COPY" if shared.file_copy else "")))
     store = Made(name=config.name, config=config, server=shared.server, database=database)
     store.shared_lease = made
     return store
+
+
+def _checked_connection(shared: SharedServer) -> psycopg.Connection[tuple[Any, ...]] | None:
+    """A connection to the shared server when it answers as it did at its start (with no lease out, the check runs
+    between scenarios), else None."""
+    if not shared.cluster.running:
+        return None
+    try:
+        conn = shared.server.connect()
+    except DrillError:
+        return None
+    try:
+        if shared.leased or shared.answers(conn):
+            return conn
+    except psycopg.Error:
+        pass
+    conn.close()
+    return None
 
 
 def give_back(made: Lease, progress: Progress) -> None:
@@ -247,7 +264,7 @@ def give_back(made: Lease, progress: Progress) -> None:
                 names = [str(r[0]) for r in conn.execute("SELECT datname FROM pg_database").fetchall()]
                 for name in sorted(set(names) - shared.baseline_databases):
                     conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            problems += shared.baseline.differences(ServerState.read(shared.server))
+                problems += shared.baseline.differences(ServerState.read(shared.server, conn))
         except (DrillError, psycopg.Error) as exc:
             problems.append(f"it does not answer ({str(exc).strip().splitlines()[0]})")
         if not problems:
