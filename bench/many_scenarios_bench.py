@@ -6,9 +6,10 @@ drill's overhead per scenario: (drill's wall time - the native script's) / N.
     .venv/bin/python bench/many_scenarios_bench.py --scenarios 40      # 40 only (~6 minutes idle)
     .venv/bin/python bench/many_scenarios_bench.py --smoke             # 3 scenarios, one round: the script works
 
-drill runs as configured today: a throwaway PostgreSQL server per scenario (initdb, start, stop, remove).
-A mode is a drill.toml for the run (MODES below): a change that shares servers across a run adds its mode
-here, so that the same bench gives the before and after figures side by side.
+A mode is a drill.toml for the run (MODES below): `per-scenario` (`[drill] shared_servers = false`: a throwaway
+PostgreSQL server per scenario, initdb, start, stop, remove: drill before shared servers) and `shared` (the
+default: one server for the run, a database per scenario), so that one run gives the before and after figures
+side by side.
 The native script does, per scenario, on one server the bench started: createdb, load the rows (psql of a
 dump of drill's seed), pg_dump -Fc, dropdb, createdb, pg_restore, SELECT COUNT(*) of each table, dropdb.
 
@@ -59,7 +60,9 @@ FEATURE = """Feature: many small drills
 {examples}
 """
 
-MODES = {"default": ""}  # mode -> drill.toml
+# mode -> drill.toml: "per-scenario" is drill before shared servers (a throwaway server per scenario), "shared" the
+# default since ([drill] shared_servers: one server per run, a database per scenario).
+MODES = {"per-scenario": "[drill]\nshared_servers = false\n", "shared": "[drill]\nshared_servers = true\n"}
 
 NATIVE = """set -euo pipefail
 for i in $(seq 1 {count}); do

@@ -64,6 +64,12 @@ TABLES: tuple[Table, ...] = (
             "after a drill passed, plant one small fault in each restored or throwaway copy, require its check to "
             "fail naming it, then remove it: \"checks proven to bite\" in the report (see [Canaries and "
             "self-tests](../canaries.md#self-tests-checks-proven-to-bite)); also a profile key"),
+        Key("shared_servers", "bool", "`true`",
+            "the small scenarios of a run (every step seeds, runs SQL on, backs up, loses, restores or verifies a "
+            "store's data) put their local PostgreSQL stores on one throwaway server the run (each parallel worker) "
+            "shares, each in a database of its own, instead of starting a server per scenario; a server-level change "
+            "replaces it for the next scenario (see [Shared servers](../stores/postgres.md#shared-servers)); `false`: "
+            "a server per scenario"),
     )),
     Table("[tiers.NAME]", "TIER_KEYS",
           "Recovery targets by service tier, applied with `@tier:NAME`. The built-in tiers are below; to "

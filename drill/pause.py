@@ -7,7 +7,11 @@ removed (or the process is killed). The test waits for the file to appear instea
 hoping, which races on a loaded 2-core machine. Without both variables a pause point costs one
 dictionary lookup.
 
+`DRILL_PAUSE_AT` may name several points, separated by commas: drill pauses at each (the file is written
+again at every one), e.g. `provisioned:first,provisioned:second` for two scenarios of one run.
+
 Points (`<store>` is the name in the feature):
+    provisioned:<store>      the store is provisioned (its server is up, its database exists), nothing else yet
     disaster:<store>         the store has just been lost
     restore:<store>          the backup is chosen; the store's restore is about to start
     restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet;
@@ -39,7 +43,8 @@ def retention_now() -> float:
 
 
 def pause_point(name: str) -> None:
-    if os.environ.get(POINT_VARIABLE) != name:
+    points = os.environ.get(POINT_VARIABLE)
+    if points is None or name not in points.split(","):
         return
     signal_file = os.environ.get(FILE_VARIABLE)
     if not signal_file:

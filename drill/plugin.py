@@ -24,6 +24,7 @@ from drill.config import load_config
 from drill.durations import format_duration
 from drill.errors import DrillError, FeatureError, LiveStoreNotRestored
 from drill.progress import Reporter
+from drill.provision import sharing
 from drill.provision.processes import mark_owned, sweep_stale
 from drill.redact import install_log_redaction, redact_text
 from drill.results import ErrorResult, ScenarioResult, ShardInfo, StepResult, iso
@@ -126,6 +127,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config in _configs:
         _configs.remove(config)
+    # The run's shared servers (drill.provision.sharing): pytest gets here after a failed or interrupted run too.
+    sharing.stop_shared_servers()
     private = config.stash.get(_WORKER_DIR, None)
     if private is not None:
         shutil.rmtree(private, ignore_errors=True)

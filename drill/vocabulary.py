@@ -43,6 +43,7 @@ class Sentence:
     needs: Needs = None
     details: str = ""  # the step function's docstring: what the reference page says beyond the summary
     module: str = ""  # the step module that binds it (the reference page groups sentences by module)
+    function: str = ""  # "module.function" of the step function (drill.provision.sharing names sentences so)
 
     def capability(self, groups: dict[str, str]) -> type | None:
         """The capability the store named in these words must have, if any."""
@@ -95,7 +96,8 @@ def sentence(types: str, pattern: str, summary: str, example: str, *, needs: Nee
     REGISTRY.append(entry)
 
     def bind(func: F) -> F:
-        REGISTRY[position] = dataclasses.replace(entry, details=inspect.getdoc(func) or "", module=func.__module__)
+        REGISTRY[position] = dataclasses.replace(entry, details=inspect.getdoc(func) or "", module=func.__module__,
+                                                 function=f"{func.__module__}.{func.__qualname__}")
         for step_type in step_types:
             # stacklevel=2: pytest-bdd puts the step fixture into the module that uses @sentence.
             _DECORATORS[step_type](parsers.re(pattern), converters=converters, stacklevel=2)(func)

@@ -59,9 +59,12 @@ def test_many_scenarios_benchmark_smoke_run_measures_the_overhead_per_scenario(t
     report, stdout = run_bench_smoke("many_scenarios_bench.py", tmp_path / "many.json", timeout=300)
     (size,) = report["sizes"]
     (only,) = size["rounds"]
-    drill, native = only["default"], only["native"]
-    assert size["scenarios"] == 3 and drill["scenarios"] == drill["passed"] == 3, drill
-    assert drill["left_behind"] == [] and drill["leftover_server_processes"] == [], drill
-    assert size["default"]["overhead_per_scenario"]["median"] == (drill["seconds"] - native["seconds"]) / 3
-    assert drill["peak_rss_mb"] > 10 and size["default"]["all_passed"] and size["default"]["nothing_left_behind"]
-    assert "drill (default)" in stdout and "native script" in stdout
+    native = only["native"]
+    for mode in ("per-scenario", "shared"):  # before and after shared servers, in one run
+        drill = only[mode]
+        assert size["scenarios"] == 3 and drill["scenarios"] == drill["passed"] == 3, drill
+        assert drill["left_behind"] == [] and drill["leftover_server_processes"] == [], drill
+        assert size[mode]["overhead_per_scenario"]["median"] == (drill["seconds"] - native["seconds"]) / 3
+        assert drill["peak_rss_mb"] > 10 and size[mode]["all_passed"] and size[mode]["nothing_left_behind"]
+        assert f"drill ({mode})" in stdout
+    assert "native script" in stdout

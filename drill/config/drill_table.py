@@ -8,7 +8,8 @@ from drill.config.reader import TomlReader
 
 DRILL_KEYS: frozenset[str] = frozenset(
     {"backup_dir", "report_dir", "default_profile", "seed_scale", "plugins", "rollback", "stages",
-     "signing_key_file", "signing_public_key", "history", "backup_time_zone", "self_test"})
+     "signing_key_file", "signing_public_key", "history", "backup_time_zone", "self_test",
+     "shared_servers"})
 ROLLBACK_POLICIES = ("always", "on-failure", "never")
 
 

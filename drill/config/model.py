@@ -106,6 +106,7 @@ class Config:
     controls: dict[str, ControlConfig] = field(default_factory=dict)  # [controls.ID]
     backup_time_zone: str = "UTC"  # the zone of dates in backup file names (a store's own backup_time_zone wins)
     self_test: bool = False  # after a passing drill, plant a changed item in each restored copy and require it caught
+    shared_servers: bool = True  # small scenarios' local stores share one server per run (drill.provision.sharing)
     history: str | None = None  # [drill] history: a path, "repository" or gs://…/history.jsonl (None: report_dir's)
     worker_dir: Path | None = None  # a parallel worker's private folder (drill.parallel); None in a serial run
 

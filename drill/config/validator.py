@@ -85,6 +85,7 @@ class _Validator(TomlReader):
             backup_time_zone=self.time_zone("drill", drill_table) if "backup_time_zone" in drill_table
             else defaults.backup_time_zone,
             self_test=self.flag("drill", drill_table, "self_test", defaults.self_test),
+            shared_servers=self.flag("drill", drill_table, "shared_servers", defaults.shared_servers),
         )
         for name in profiles:  # every profile is validated now, not only when it is first used
             self.apply_profile(config, name)

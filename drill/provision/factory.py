@@ -35,13 +35,16 @@ def _kind_module(name: str, spec: kinds.KindSpec) -> ModuleType:
         raise ProvisionError(f"{spec.kind} stores need the Python package {exc.name!r}: {extra}") from None
 
 
-def provisioner(config: StoreConfig) -> Provisioner:
-    """The function that provisions `config` as its kind declares for its provision mode."""
+def provisioner(config: StoreConfig, *, shared: bool = False) -> Provisioner:
+    """The function that provisions `config` as its kind declares for its provision mode (`shared`: on a server the
+    run shares, when the kind declares a shared provisioner and the store is local)."""
     spec = kinds.find(config.kind)
     if spec is None:
         raise ProvisionError(f"store {config.name!r}: {config.kind!r} is not a store kind drill knows; one of: "
                              f"{', '.join(kinds.all_kinds())}")
     target = spec.provisioners.get(config.provision)
+    if shared and config.provision == "local" and not config.is_live and spec.shared_provisioner:
+        target = spec.shared_provisioner
     if target is None:
         raise ProvisionError(f"store {config.name!r}: provision = \"{config.provision}\" is not available for "
                              f"{config.kind} stores in this version of drill; use one of: "
@@ -55,12 +58,13 @@ def provisioner(config: StoreConfig) -> Provisioner:
 
 
 def provision(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress, *,
-              allow_missing: bool = False) -> Store:
+              allow_missing: bool = False, shared: bool = False) -> Store:
     """Return a ready store; everything it needed is registered on `cleanup` as soon as it exists.
 
     `allow_missing`: a live store whose data does not exist yet is not an error (an in-place `drill restore`
-    creates it), for the kinds that declare it (KindSpec.live_creates_missing)."""
-    made = provisioner(config)
+    creates it), for the kinds that declare it (KindSpec.live_creates_missing). `shared`: a local store may live on
+    the run's shared server (drill.provision.sharing decided the scenario qualifies)."""
+    made = provisioner(config, shared=shared)
     if allow_missing and config.is_live and kinds.spec(config.kind).live_creates_missing:
         creates: Callable[..., Store] = made
         return creates(config, cleanup, progress, allow_missing=True)

@@ -7,6 +7,8 @@ from typing import Any
 from drill import rollback
 from drill.errors import StoreError
 from drill.names import check_name
+from drill.pause import pause_point
+from drill.provision import sharing
 from drill.provision.factory import provision
 from drill.scenario.live_stores import LiveStores
 from drill.scenario.state import ScenarioState
@@ -33,9 +35,13 @@ class Stores:
         store_config = state.config.store(name, kind)
         if options:
             store_config = store_config.with_options(options, f"the step at line {state.current_line}")
+        # The common small scenario's local store gets a database on the run's shared server (drill.provision.sharing).
+        shared = (state.config.shared_servers and not options
+                  and sharing.scenario_qualifies(step.text for step in state.result.steps))
         with state.clock.phase("provision", name):
-            store = provision(store_config, state.cleanup, state.reporter.info)
+            store = provision(store_config, state.cleanup, state.reporter.info, shared=shared)
         state.cleanup.push(f"close {name!r}", store.close)
+        pause_point(f"provisioned:{name}")
         state.stores[name] = store
         state.evidence.stores[name] = store.describe()
         self._check_interrupted_restore(store)

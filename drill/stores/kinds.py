@@ -182,6 +182,9 @@ class KindSpec:
     # "module:attribute" of the kind's reader of backups made outside drill (drill.stores.formats.FormatReader):
     # the formats production's own tools write, told apart by content and read through. "" when it reads none.
     formats: str = ""
+    # "module:function" provisioning a local store on a server the run shares ([drill] shared_servers; the scenario
+    # qualifies: drill.provision.sharing), with the same signature as a provisioner; empty: always its own server.
+    shared_provisioner: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.kind):

@@ -75,6 +75,7 @@ KIND = KindSpec(
     steps=("drill.steps.postgres",),  # its own sentences
     summary="a PostgreSQL database: pg_dump -Fc backups, pg_restore -j restores, fingerprints inside the server",
     formats="drill.stores.postgres.formats:READER",  # pg_dump archives, (gzip'd) SQL, base_backup_*.tar.gz
+    shared_provisioner=f"{_PROVISION}:provision_shared",  # a database on the run's shared cluster (shared.py)
 )
 
 

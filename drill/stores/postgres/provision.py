@@ -9,7 +9,7 @@ from drill.config import StoreConfig
 from drill.errors import ProvisionError
 from drill.provision.live import live_url
 from drill.stores.base import Progress, Store, no_progress
-from drill.stores.postgres import KIND, PostgresOptions, pitr
+from drill.stores.postgres import KIND, PostgresOptions, pitr, shared
 from drill.stores.postgres import binaries as pg_binaries
 from drill.stores.postgres.database import check_postgres_database
 from drill.stores.postgres.local import LocalPostgresCluster
@@ -36,6 +36,16 @@ def provision_local(config: StoreConfig, cleanup: CleanupStack, progress: Progre
     if archive is not None:
         store.pitr = pitr.PitrCluster(cluster, archive)
     return store
+
+
+def provision_shared(config: StoreConfig, cleanup: CleanupStack, progress: Progress) -> Store:
+    """A database of its own on the run's shared throwaway cluster (shared.py); a private cluster for a store that
+    archives its WAL (its server's settings are its own) or whose database name is taken there."""
+    if not PostgresOptions.of(config).pitr:
+        store: Store | None = shared.lease(config, cleanup, progress)
+        if store is not None:
+            return store
+    return provision_local(config, cleanup, progress)
 
 
 def provision_live(config: StoreConfig, cleanup: CleanupStack, progress: Progress = no_progress, *,

@@ -37,6 +37,7 @@ from drill.stores.postgres.formats import BASE_BACKUP
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
 from drill.stores.postgres.server import MARKER_TABLE, PgMarkerSink, PgServer
+from drill.stores.postgres.shared import Lease
 from drill.stores.postgres.transfers import (
     CUSTOM_MAGIC,
     GZIP_MAGIC,
@@ -99,6 +100,8 @@ class PostgresStore(PgTransfers):
     # The database's owner, encoding and locale, read while it exists: an in-place restore re-creates it so.
     database_info: DatabaseInfo | None = None
     notes: list[str] = field(default_factory=list)  # what a restore could not keep (e.g. the owner), for evidence
+    # Its database's lease on the run's shared server (shared.py), when it has no server of its own.
+    shared_lease: Lease | None = None
 
     @property
     def skip_owners(self) -> bool:
@@ -178,6 +181,8 @@ class PostgresStore(PgTransfers):
             return total
 
     def execute_sql(self, text: str) -> None:
+        if self.shared_lease is not None:  # SQL that may reach beyond the database: a new server for the next scenario
+            self.shared_lease.screen(text)
         with self.server.connect(self.database) as conn:
             try:
                 conn.execute(text.encode())
@@ -279,6 +284,8 @@ class PostgresStore(PgTransfers):
         if self.config.provision != "local":
             raise FaultError(f"the fault {text_of(fault)!r} is planted into local PostgreSQL stores only; "
                              f"{self.name!r} is a {self.config.provision} postgres store")
+        if self.shared_lease is not None:  # a server fault on the shared server: replaced after the scenario
+            self.shared_lease.taint(f"the fault {text_of(fault)!r} was planted")
         if fault == "killed":
             return faults.killed_during_restore(self)
         if fault == "full-disk":
