@@ -7,7 +7,7 @@ endpoint, a query) are the runbook's last step and so extend the RTO.
 
 from __future__ import annotations
 
-from drill import health, system
+from drill import hash_workers, health, system
 from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, StoreError, TargetMissed
 from drill.redact import redact_text
@@ -41,7 +41,10 @@ class WholeSystem:
             return state.clock.rto() or 0.0
 
         try:
-            outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info)
+            # Verifications hash in worker processes, not in the threads that share this interpreter's lock.
+            with hash_workers.running() as workers:
+                outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info,
+                                            interrupted=lambda: workers.shutdown(wait=False, cancel_futures=True))
         finally:
             evidence["seconds"] = elapsed()
         missed = []

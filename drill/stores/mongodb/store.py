@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import random
 import shutil
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import bson
@@ -33,10 +34,12 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from drill import hash_workers
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.names import check_name
+from drill.pause import pause_point
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -64,11 +67,12 @@ from drill.stores.mongodb.fingerprint import (
     _id_text,
     _print,
     _type_name,
+    batch_sums,
     document_hash,
     index_schema,
     key_spec,
 )
-from drill.stores.mongodb.prefetch import documents_ahead
+from drill.stores.mongodb.prefetch import batches_ahead, documents_ahead
 from drill.stores.mongodb.server import MARKER_COLLECTION, Document, MongoMarkerSink, MongoServer
 from drill.stores.mongodb.transfers import BATCH, MongoTransfers
 
@@ -179,15 +183,28 @@ class MongoStore(MongoTransfers):
     def fingerprint(self) -> Fingerprint:
         db = self.database()
         parts: dict[str, PartPrint] = {}
+        workers = hash_workers.current()  # stores verified in parallel: hash in worker processes
         try:
             for coll in self._collections():
                 acc = _Accumulator()
-                for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
-                    acc.add(document)
+                if workers is None:
+                    for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
+                        acc.add(document)
+                else:
+                    for count, total in hash_workers.map_ahead(workers, batch_sums, batches_ahead(db[coll]),
+                                                               started=self._hashing_started):
+                        acc.add_sums(count, total)
                 parts[coll] = acc.part(index_schema(db[coll].list_indexes()))
         except PyMongoError as exc:
             raise StoreError(f"fingerprinting {self.name!r} failed: {redact_text(str(exc))}") from None
+        except BrokenProcessPool as exc:
+            raise StoreError(f"fingerprinting {self.name!r} failed: a hashing worker process ended before it "
+                             f"finished ({exc}); the machine may be out of memory, or the process was killed; "
+                             f"run the drill again") from None
         return _print(parts)
+
+    def _hashing_started(self) -> None:
+        pause_point(f"hashing:{self.name}")  # a test interrupts here, a worker process at work
 
     def explain_differences(self, artifact: BackupArtifact, parts: set[str], limit: int = 10) -> list[str]:
         """Which documents and fields make the named collections differ from the backup (values are never shown).

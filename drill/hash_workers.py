@@ -1,0 +1,90 @@
+"""Worker processes for the CPU-heavy Python part of a verification while several stores are verified at once.
+
+A whole-system restore (drill/system.py) restores and verifies the stores of a wave in threads of one
+process. Most of a store's verification runs inside its own server (PostgreSQL's fingerprint query,
+Redis's Lua script), but MongoDB's hashes every document in Python: that holds the interpreter lock
+the other stores' threads need for their own Python work (Redis's restore pipelines, MongoDB's and
+PostgreSQL's drivers), so in parallel each goes slower than alone. While `running()` is active, such
+hashing is handed to a small pool of worker processes instead (`current()` gives the pool, None
+outside): the thread that verifies still reads the data and compares, only the pure hashing of bytes
+moves. The result is the same sums, whatever the order the batches come back in.
+
+The workers are *spawned* (a fresh interpreter: no copy of the drill's threads, open sockets,
+clean-up actions or secrets), import only the hashing module, and ignore Ctrl-C: an interrupt is the
+drill's to handle, and leaving `running()` (normally or by an exception, KeyboardInterrupt included)
+cancels what is queued and waits for the workers to exit, so none is left behind. A worker that dies
+(killed, out of memory) makes the pool broken: the store being verified fails with a message naming it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+MAX_WORKERS = 2  # this is about the interpreter lock, not about using every core of a big machine
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def _ignore_interrupt() -> None:
+    # A terminal's Ctrl-C reaches the whole process group: the drill shuts the pool down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_count() -> int:
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+@contextmanager
+def running(workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
+    """A pool of worker processes for `current()` to hand out until the block ends; then it is shut down
+    (queued work cancelled, the workers waited for), also on an error or an interrupt."""
+    global _pool
+    pool = ProcessPoolExecutor(max_workers=workers or worker_count(), initializer=_ignore_interrupt,
+                               mp_context=multiprocessing.get_context("spawn"))
+    with _lock:
+        previous, _pool = _pool, pool
+    try:
+        yield pool
+    finally:
+        with _lock:
+            _pool = previous
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def current() -> ProcessPoolExecutor | None:
+    """The pool of the `running()` block in progress, if any (any thread of the process may use it)."""
+    with _lock:
+        return _pool
+
+
+def map_ahead(pool: ProcessPoolExecutor, function: Callable[[Item], Result], items: Iterable[Item],
+              ahead: int = 2 * MAX_WORKERS, started: Callable[[], None] | None = None) -> Iterator[Result]:
+    """function(item) for every item, computed by the pool's workers, at most `ahead` items in flight (memory
+    stays bounded whatever the number of items); results in the items' order. `started` is called once,
+    after the first item was handed to a worker. Leaving early cancels what was not started."""
+    pending: deque[Future[Result]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if started is not None:
+                started()
+                started = None
+            while len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
