@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import bson
@@ -76,3 +76,24 @@ def batches_ahead(collection: Collection[Any], ahead: int = AHEAD,
     finally:
         stop.set()
         thread.join()
+
+
+# What a worker process hashes at a time (drill/hash_workers.py): the server's batches (about a hundred
+# documents each on the wire server) joined up to this size, so that the hand-overs between processes,
+# each a few wake-ups that a busy machine makes slow, are few; two chunks per worker in flight.
+WORKER_CHUNK = 1 << 20
+
+
+def joined(batches: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Raw BSON batches joined into chunks of at least `size` bytes (the last one smaller): documents back to
+    back, as one batch."""
+    pending: list[bytes] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += len(batch)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)

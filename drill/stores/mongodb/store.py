@@ -72,7 +72,7 @@ from drill.stores.mongodb.fingerprint import (
     index_schema,
     key_spec,
 )
-from drill.stores.mongodb.prefetch import batches_ahead, documents_ahead
+from drill.stores.mongodb.prefetch import WORKER_CHUNK, batches_ahead, documents_ahead, joined
 from drill.stores.mongodb.server import MARKER_COLLECTION, Document, MongoMarkerSink, MongoServer
 from drill.stores.mongodb.transfers import BATCH, MongoTransfers
 
@@ -191,7 +191,8 @@ class MongoStore(MongoTransfers):
                     for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
                         acc.add(document)
                 else:
-                    for count, total in hash_workers.map_ahead(workers, batch_sums, batches_ahead(db[coll]),
+                    chunks = joined(batches_ahead(db[coll]), WORKER_CHUNK)
+                    for count, total in hash_workers.map_ahead(workers, batch_sums, chunks,
                                                                started=self._hashing_started):
                         acc.add_sums(count, total)
                 parts[coll] = acc.part(index_schema(db[coll].list_indexes()))
