@@ -72,7 +72,7 @@ def format_duration(seconds: float | None) -> str:
 def parse_point_in_time(text: str) -> float:
     """An ISO 8601 timestamp (a zone is required, Z for UTC) as epoch seconds."""
     try:
-        stamp = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        stamp = dt.datetime.fromisoformat(text.strip())  # Python 3.11+ reads "Z" as UTC
     except ValueError:
         raise StoreError(f"{text!r} is not a point in time: write an ISO 8601 timestamp with its zone, "
                          f"e.g. \"2026-01-01T10:00:00Z\"") from None

@@ -96,6 +96,10 @@ def test_targets_from_tags(tmp_path: Path) -> None:
         targets_from_tags({"rto:1:30"}, config)
     with pytest.raises(TagError, match=r"^@rto:soon: cannot read duration 'soon'"):
         targets_from_tags({"rto:soon"}, config)
+    assert [t.target_seconds for t in targets_from_tags({"rpo:500ms"}, config)] == [0.5]  # small is not zero
+    for zero in ("rto:0s", "rpo:0m"):  # a target of nothing can never be met: refused, with an example
+        with pytest.raises(TagError, match=rf"^@{zero}: a target must be above 0 \(e.g. @{zero[:3]}:30m\)$"):
+            targets_from_tags({zero}, config)
 
 
 @pytest.mark.parametrize("measured, met", [(None, False), (59.0, True), (60.0, True), (60.001, False)])
@@ -103,6 +107,15 @@ def test_a_target_is_met_up_to_and_including_its_value(measured: float | None, m
     target = TargetResult("rto", 60.0, "@rto:1m")
     evaluate(target, measured)
     assert target.met is met and target.measured_seconds == measured
+
+
+def test_a_measured_target_forgets_why_it_could_not_be_measured() -> None:
+    target = TargetResult("rpo", 60.0, "@rpo:1m")
+    evaluate(target, None, "the restore failed")
+    assert (target.met, target.unmeasured_reason) == (False, "the restore failed")
+    assert missed_message(target) == "data loss (RPO) target 1m (@rpo:1m) could not be measured: the restore failed"
+    evaluate(target, 5.0, "the restore failed")  # a figure wins over a stale reason
+    assert (target.met, target.measured_seconds, target.unmeasured_reason) == (True, 5.0, None)
 
 
 def test_missed_target_messages_name_the_metric_the_figures_and_the_source() -> None:
@@ -222,6 +235,14 @@ def test_the_mismatch_message_lists_every_difference_then_the_details() -> None:
 # -- the store kinds' canonical forms -------------------------------------------------------------------------
 
 
+def test_mongodb_documents_are_matched_by_their_typed_id() -> None:
+    # The key that pairs a document at the backup with the same document now: its _id as BSON, so 3 and 3.0 are
+    # two documents, and the rest of the document does not matter.
+    assert mongodb._id_key({"_id": 3, "v": 1}) == mongodb._id_key({"v": 2, "_id": 3}) == bson.encode({"_id": 3})
+    assert mongodb._id_key({"_id": 3}) != mongodb._id_key({"_id": 3.0})
+    assert mongodb._id_key({"v": 1}) == bson.encode({"_id": None})
+
+
 def test_mongodb_document_hashes_keep_types_and_values_but_not_key_order() -> None:
     base = {"_id": 1, "v": 3, "n": {"a": 1, "b": [1, {"y": 2, "x": 1}]}}
     same = {"n": {"b": [1, {"x": 1, "y": 2}], "a": 1}, "v": 3, "_id": 1}
@@ -301,6 +322,22 @@ def test_firestore_fingerprints_keep_types_and_skip_markers() -> None:
     moved = build(("users/u1", {"n": 3, "s": "x"}), ("users/u3", {"n": 4}))
     assert compare(base, moved)[0].what == "content"
     assert build().parts == {} and build().extras == {}
+
+
+def test_points_in_time_need_their_zone() -> None:
+    from drill.durations import parse_point_in_time
+    from drill.errors import StoreError
+    utc = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC).timestamp()
+    assert parse_point_in_time("2026-01-01T10:00:00Z") == utc
+    assert parse_point_in_time(" 2026-01-01T12:00:00+02:00 ") == utc
+    assert parse_point_in_time("2026-01-01T10:00:00.250+00:00") == utc + 0.25
+    with pytest.raises(StoreError) as caught:
+        parse_point_in_time("2026-01-01T10:00:00")
+    assert str(caught.value) == "the point in time '2026-01-01T10:00:00' has no time zone: add one (\"Z\" for UTC)"
+    with pytest.raises(StoreError) as caught:
+        parse_point_in_time("yesterday")
+    assert str(caught.value) == ("'yesterday' is not a point in time: write an ISO 8601 timestamp with its zone, "
+                                 'e.g. "2026-01-01T10:00:00Z"')
 
 
 def test_durations_at_their_boundaries() -> None:

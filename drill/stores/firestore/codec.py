@@ -234,9 +234,8 @@ class FingerprintBuilder:
         self.parts.setdefault(part_of(path), _Part()).add(path, fields)
 
     def result(self, read_time: dt.datetime | None = None) -> Fingerprint:
-        extras: dict[str, str] = {}
         return KIND.fingerprint({name: part.result() for name, part in sorted(self.parts.items())},
-                                extras=extras, taken_at=read_time.timestamp() if read_time else time.time())
+                                taken_at=read_time.timestamp() if read_time else time.time())
 
 
 
