@@ -33,8 +33,41 @@ Result = TypeVar("Result")
 
 MAX_WORKERS = 2  # this is about the interpreter lock, not about using every core of a big machine
 
+class Workers:
+    """The pool of one `running()` block, made on first use: a whole-system restore with no store that hashes in
+    Python starts no process at all (a pool's queues alone start multiprocessing's resource tracker)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the hashing workers were shut down (the drill was interrupted)")
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.count, initializer=_ignore_interrupt,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def cancel(self) -> None:
+        """Stop now (an interrupt): queued work is cancelled, later requests refused; the workers end by
+        themselves once their current chunk is done (`close` waits for them)."""
+        with self._lock:
+            self._closed = True
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_active: Workers | None = None
 
 
 def _ignore_interrupt() -> None:
@@ -47,26 +80,27 @@ def worker_count() -> int:
 
 
 @contextmanager
-def running(workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
-    """A pool of worker processes for `current()` to hand out until the block ends; then it is shut down
-    (queued work cancelled, the workers waited for), also on an error or an interrupt."""
-    global _pool
-    pool = ProcessPoolExecutor(max_workers=workers or worker_count(), initializer=_ignore_interrupt,
-                               mp_context=multiprocessing.get_context("spawn"))
+def running(workers: int | None = None) -> Iterator[Workers]:
+    """Worker processes for `current()` to hand out until the block ends; then they are shut down (queued work
+    cancelled, the workers waited for), also on an error or an interrupt."""
+    global _active
+    found = Workers(workers or worker_count())
     with _lock:
-        previous, _pool = _pool, pool
+        previous, _active = _active, found
     try:
-        yield pool
+        yield found
     finally:
         with _lock:
-            _pool = previous
-        pool.shutdown(wait=True, cancel_futures=True)
+            _active = previous
+        found.close()
 
 
 def current() -> ProcessPoolExecutor | None:
-    """The pool of the `running()` block in progress, if any (any thread of the process may use it)."""
+    """The pool of the `running()` block in progress, if any (any thread of the process may use it); made on
+    the first request."""
     with _lock:
-        return _pool
+        found = _active
+    return found.pool() if found is not None else None
 
 
 def map_ahead(pool: ProcessPoolExecutor, function: Callable[[Item], Result], items: Iterable[Item],

@@ -44,7 +44,7 @@ class WholeSystem:
             # Verifications hash in worker processes, not in the threads that share this interpreter's lock.
             with hash_workers.running() as workers:
                 outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info,
-                                            interrupted=lambda: workers.shutdown(wait=False, cancel_futures=True))
+                                            interrupted=workers.cancel)
         finally:
             evidence["seconds"] = elapsed()
         missed = []
