@@ -52,6 +52,14 @@ class Workers:
                                                  mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
+    def warm(self) -> None:
+        """Start the workers now (each imports the hashing code, a fraction of a second), so that they are
+        ready when the first chunk comes instead of starting then: called before the restores, whose
+        waiting on servers leaves time for it."""
+        pool = self.pool()
+        for _ in range(self.count):  # a task with no idle worker starts one more process
+            pool.submit(_nothing)
+
     def cancel(self) -> None:
         """Stop now (an interrupt): queued work is cancelled, later requests refused; the workers end by
         themselves once their current chunk is done (`close` waits for them)."""
@@ -70,6 +78,10 @@ _lock = threading.Lock()
 _active: Workers | None = None
 
 
+def _nothing() -> None:
+    """What a warm-up asks of a worker: being started (the hashing module is imported with the first chunk)."""
+
+
 def _ignore_interrupt() -> None:
     # A terminal's Ctrl-C reaches the whole process group: the drill shuts the pool down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,14 +92,16 @@ def worker_count() -> int:
 
 
 @contextmanager
-def running(workers: int | None = None) -> Iterator[Workers]:
+def running(workers: int | None = None, warm: bool = False) -> Iterator[Workers]:
     """Worker processes for `current()` to hand out until the block ends; then they are shut down (queued work
-    cancelled, the workers waited for), also on an error or an interrupt."""
+    cancelled, the workers waited for), also on an error or an interrupt. `warm`: start them at once."""
     global _active
     found = Workers(workers or worker_count())
     with _lock:
         previous, _active = _active, found
     try:
+        if warm:
+            found.warm()
         yield found
     finally:
         with _lock:

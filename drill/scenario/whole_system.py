@@ -42,7 +42,9 @@ class WholeSystem:
 
         try:
             # Verifications hash in worker processes, not in the threads that share this interpreter's lock.
-            with hash_workers.running() as workers:
+            # Started now, during the restores, when a store of the plan will need them (MongoDB).
+            warm = any(getattr(state.store(n), "hashes_in_workers", False) for n in names)
+            with hash_workers.running(warm=warm) as workers:
                 outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info,
                                             interrupted=workers.cancel)
         finally:

@@ -27,6 +27,7 @@ import random
 import shutil
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import bson
 import pymongo
@@ -131,6 +132,9 @@ class MongoStore(MongoTransfers):
     gzip: bool = False  # gzip the .bson and .metadata.json files of backups (mongodump --gzip)
     # Databases this store created as restore targets on a server it does not own (live): dropped on close.
     scratch: list[str] = field(default_factory=list)
+    # Its verification hashes documents in Python: in a whole-system restore, in worker processes
+    # (drill/hash_workers.py), which are started at the restore's beginning for it.
+    hashes_in_workers: ClassVar[bool] = True
 
     def database(self) -> Database[Document]:
         """The pymongo Database of this store (for step plugins that set up data or plant faults)."""
