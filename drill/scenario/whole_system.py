@@ -7,6 +7,8 @@ endpoint, a query) are the runbook's last step and so extend the RTO.
 
 from __future__ import annotations
 
+import contextlib
+
 from drill import hash_workers, health, system
 from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, StoreError, TargetMissed
@@ -42,11 +44,14 @@ class WholeSystem:
 
         try:
             # Verifications hash in worker processes, not in the threads that share this interpreter's lock.
-            # Started now, during the restores, when a store of the plan will need them (MongoDB).
-            warm = any(getattr(state.store(n), "hashes_in_workers", False) for n in names)
-            with hash_workers.running(warm=warm) as workers:
+            # Only where the lock is shared: a store that hashes in Python (MongoDB) restored in a wave with
+            # others. Alone it hashes in its own thread (workers would only add their start-up). Started now,
+            # while the restores wait on their servers.
+            shared = any(len(wave) > 1 and any(getattr(state.store(n), "hashes_in_workers", False) for n in wave)
+                         for wave in the_plan.waves)
+            with hash_workers.running(warm=True) if shared else contextlib.nullcontext() as workers:
                 outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info,
-                                            interrupted=workers.cancel)
+                                            interrupted=workers.cancel if workers is not None else lambda: None)
         finally:
             evidence["seconds"] = elapsed()
         missed = []
