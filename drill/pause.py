@@ -17,6 +17,8 @@ Points (`<store>` is the name in the feature):
     restore-started:<store>  PostgreSQL: the target database exists, no data is loaded yet;
                              Redis (live, replayed): the first batch of keys is restored, the rest is not
     self-test:<store>        self_test = true: the fault is planted in the restored copy, not yet checked
+    hashing:<store>          MongoDB, whole-system restore: the verification has handed its first batch of
+                             documents to a worker process (drill/hash_workers.py)
 
 A second hook fixes the clock of retention decisions: with `DRILL_NOW` set to epoch seconds,
 `drill backups prune` decides as of that moment, so a test that computed the expected decision

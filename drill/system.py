@@ -78,8 +78,11 @@ def plan(names: list[str], config: Config) -> Plan:
 
 
 def run_waves(the_plan: Plan, restore_one: Callable[[str], None], elapsed: Callable[[], float],
-              progress: Callable[[str], None]) -> list[StoreOutcome]:
-    """Restore wave after wave, the stores of a wave in parallel; stop before the next wave on a failure."""
+              progress: Callable[[str], None], interrupted: Callable[[], None] = lambda: None) -> list[StoreOutcome]:
+    """Restore wave after wave, the stores of a wave in parallel; stop before the next wave on a failure.
+
+    `interrupted` is called at once when an interrupt (Ctrl-C) reaches the waiting thread, before the
+    wave's threads are waited for: it can make them stop sooner (drill/hash_workers.py: cancel the hashing)."""
     outcomes: list[StoreOutcome] = []
     for number, wave in enumerate(the_plan.waves, start=1):
         progress(f"wave {number}/{len(the_plan.waves)}: restoring {', '.join(wave)} in parallel"
@@ -99,8 +102,12 @@ def run_waves(the_plan: Plan, restore_one: Callable[[str], None], elapsed: Calla
 
         with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="drill-system") as pool:
             futures = [pool.submit(one, name) for name in wave]
-            for future in futures:
-                future.exception()  # wait for all of the wave, failed or not
+            try:
+                for future in futures:
+                    future.exception()  # wait for all of the wave, failed or not
+            except BaseException:
+                interrupted()
+                raise
         outcomes.extend(results[name] for name in wave)
         failed = [results[n] for n in wave if results[n].error is not None]
         if failed:

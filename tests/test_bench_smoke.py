@@ -45,6 +45,9 @@ def test_store_benchmark_smoke_run_measures_every_store(tmp_path: Path) -> None:
     redis_round = report["stores"]["redis"]["vs_native"]["rounds"][0]  # a time ratio against DEBUG DIGEST
     assert report["stores"]["redis"]["vs_native"]["baseline"] == "DEBUG DIGEST"
     assert redis_round["ratio"] == redis_round["drill"]["seconds"] / redis_round["baseline"]["seconds"]
+    cpu = redis_round["drill"]["server_cpu_seconds"] / max(redis_round["baseline"]["server_cpu_seconds"], 1e-6)
+    assert report["stores"]["redis"]["vs_native"]["server_cpu_ratio"]["median"] == cpu  # one round
+    assert "redis: fingerprint server CPU vs DEBUG DIGEST" in stdout
     assert_interleaved(report["stores"]["redis"]["informative"])
     mongo_round = report["stores"]["mongodb"]["vs_native"]["rounds"][0]  # a rate against a drained find()
     assert mongo_round["ratio"] == mongo_round["baseline"]["seconds"] / mongo_round["drill"]["seconds"]

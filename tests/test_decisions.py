@@ -404,6 +404,26 @@ def test_mongodb_fingerprints_of_a_dump_are_order_independent_and_see_a_change(t
     assert empty.parts["notes"] == PartPrint(0, hashlib.sha256(b"0:0").hexdigest()[:32], base.parts["notes"].schema)
 
 
+def test_mongodb_batches_hashed_apart_add_up_to_the_documents_sums() -> None:
+    """What a worker process hashes (drill/hash_workers.py): a raw batch's (count, sum mod 2**64), added in any
+    order, is the sum of its documents' hashes; the modulus shows in a sum that wraps around 2**64."""
+    from drill.stores.mongodb.fingerprint import _Accumulator, batch_sums
+
+    documents = [{"_id": i, "v": {"b": i, "a": [i, str(i)]}} for i in range(60)]
+    hashes = [mongodb.document_hash(d) for d in documents]
+    assert sum(hashes) >= 1 << 64  # the plain sum wraps
+    raw = [b"".join(bson.encode(d) for d in documents[start:start + 25]) for start in range(0, 60, 25)]
+    assert batch_sums(raw[0]) == (25, sum(hashes[:25]) % (1 << 64))
+    assert batch_sums(b"") == (0, 0)
+    apart, one_by_one = _Accumulator(), _Accumulator()
+    for count, total in (batch_sums(chunk) for chunk in reversed(raw)):
+        apart.add_sums(count, total)
+    for document in documents:
+        one_by_one.add(document)
+    assert (apart.count, apart.total) == (one_by_one.count, one_by_one.total) == (60, sum(hashes) % (1 << 64))
+    assert apart.part({}) == one_by_one.part({})
+
+
 def test_redis_stream_fields_in_flat_replies() -> None:
     assert redis_store._canonical("stream", [(b"1-0", [b"f", b"v", b"g", b"w"])]) == [
         b"1-0", b"f", b"v", b"g", b"w"]

@@ -281,3 +281,28 @@ def test_a_server_that_stops_answering_while_documents_are_read_ahead_raises_in_
                 pass
     finally:
         local.stop()
+
+
+def test_a_fingerprint_hashed_in_worker_processes_is_the_one_hashed_in_process(
+        store: MongoStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from drill import hash_workers
+    from drill.stores.mongodb import store as store_module
+
+    monkeypatch.setattr(store_module, "WORKER_CHUNK", 32 * 1024)  # many chunks, more than in flight at once
+    store.seed(3000)
+    in_process = store.fingerprint()
+    with hash_workers.running():
+        in_workers = store.fingerprint()
+    assert in_workers.parts == in_process.parts
+    # The oracle for the content: pymongo's own documents, hashed here (no read-ahead, no workers, no chunks).
+    documents = list(store.database()["notifications"].find())
+    total = sum(document_hash(d) for d in documents) % (1 << 64)
+    assert in_workers.parts["notifications"].content == hashlib.sha256(f"{len(documents)}:{total}".encode()) \
+        .hexdigest()[:32]
+    raw = list(store.database()["notifications"].find_raw_batches())
+    assert sum(len(b) for b in raw) > 8 * store_module.WORKER_CHUNK  # more chunks than hash_workers keeps in flight
+    store.database()["users"].update_one({}, {"$set": {"score": -1.0}})
+    with hash_workers.running():
+        assert store.fingerprint().parts["users"].content != in_process.parts["users"].content

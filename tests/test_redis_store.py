@@ -440,3 +440,57 @@ def test_a_server_left_by_a_killed_drill_is_stopped_and_removed_by_the_next_one(
         assert not root.exists()
     finally:
         leftover.stop()
+
+
+def _oracle_key_digest(client: Any, key: bytes) -> int:
+    """The script's canonical form rebuilt from redis-py's own reads (not drill's code): key, type, absolute
+    expiry, then the value's pieces, each as b"<length>:<piece>"; the first 64 bits of its SHA-1."""
+    import hashlib
+
+    kind = client.type(key).decode()
+    pieces = [key, kind.encode(), str(client.execute_command("PEXPIRETIME", key)).encode()]
+    if kind == "string":
+        pieces.append(client.get(key))
+    elif kind == "hash":
+        for field, value in sorted(client.hgetall(key).items()):
+            pieces += [field, value]
+    elif kind == "list":
+        pieces += client.lrange(key, 0, -1)
+    elif kind == "set":
+        pieces += sorted(client.smembers(key))
+    elif kind == "zset":
+        pieces += client.execute_command("ZRANGE", key, 0, -1, "WITHSCORES")  # member, score as the server says
+    elif kind == "stream":
+        for entry_id, fields in client.xrange(key):
+            pieces.append(entry_id)
+            for field, value in fields.items():
+                pieces += [field, value]
+    form = b"".join(str(len(piece)).encode() + b":" + piece for piece in pieces)
+    return int(hashlib.sha1(form).hexdigest()[:16], 16)
+
+
+def test_the_server_side_fingerprint_is_the_sum_of_each_keys_sha1_computed_independently(store: RedisStore) -> None:
+    import hashlib
+
+    import redis
+
+    store.seed(600)  # every type, some with a TTL
+    # RESP2, as the script's redis.call sees replies; ZRANGE's raw reply: scores as the server formats them.
+    client = redis.Redis(host="127.0.0.1", port=store.server.port, protocol=2)
+    client.set_response_callback("ZRANGE", lambda reply, **_options: reply)
+    try:
+        # Beyond the seed: pieces longer than 255 bytes, empty ones, bytes that are not UTF-8, a far expiry.
+        client.set("long:" + "k" * 300, "v" * 70_000)
+        client.set("empty", "")
+        client.hset("wide", mapping={"f" * 400: "x" * 256, "": "empty field", "\xe9t\xe9": b"\xff\x00\xfe"})
+        client.rpush("bytes", b"\xff\xfe", b"", b"z" * 1000)
+        client.zadd("scores", {"a": 1.5, "b": -3.0, "c": 1e20})
+        client.pexpireat("long:" + "k" * 300, 4_102_444_800_123)
+        keys = list(client.scan_iter(count=1000))
+        total = sum(_oracle_key_digest(client, key) for key in keys) % 2**64
+    finally:
+        client.close()
+    part = store.fingerprint().parts["db0"]
+    assert part.schema["content hash"] == "server script (sha1)"
+    assert part.count == len(keys) == 605
+    assert part.content == hashlib.sha256(f"{len(keys)}:{total}".encode()).hexdigest()[:32]

@@ -6,6 +6,8 @@ checks (an HTTP endpoint the test serves, a SQL query, drill's own health servic
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +19,7 @@ import pytest
 from drill.config import load_config
 from drill.errors import ConfigError
 from drill.system import plan
-from tests.conftest import REPO, closed_port, run_bench_smoke, run_drill
+from tests.conftest import REPO, closed_port, run_bench_smoke, run_drill, start_paused_drill
 
 STORES = '''
     Given the PostgreSQL store "userdb"
@@ -270,3 +272,68 @@ def test_an_endpoint_password_never_shows_in_the_failure() -> None:
     with closed_port() as closed, pytest.raises(VerificationError) as caught:
         check_http(f"http://probe:s3cret-pw-41@127.0.0.1:{closed.port}/health", 200, timeout=0.3)
     assert "s3cret-pw-41" not in str(caught.value) and "did not answer" in str(caught.value)
+
+
+# -- the MongoDB verification hashed in worker processes (drill/hash_workers.py) ---------------------------
+
+
+def _hashing_workers(pid: int) -> list[int]:
+    """The worker processes drill `pid` spawned (multiprocessing's spawn_main), read from /proc: not drill's code."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+PARALLEL_SCENARIO = f'''
+  Scenario: hashed in workers
+{STORES}    And the whole system is restored
+'''
+
+
+def test_a_killed_hashing_worker_fails_the_store_with_its_message_and_leaves_no_process(tmp_path: Path) -> None:
+    # Held where notifydb's verification has handed its first batch to a worker process.
+    paused = start_paused_drill(_project(tmp_path, PARALLEL_SCENARIO), "hashing:notifydb", "run", timeout=240)
+    workers = _hashing_workers(paused.proc.pid)
+    assert workers, "the MongoDB verification should hash in a worker process"
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)  # out of memory, or killed by someone: the pool is broken
+    output = paused.finish(timeout=300)
+    assert paused.proc.returncode == 1, output
+    results = json.loads(next((tmp_path / "reports").glob("*/results.json")).read_text())
+    [scenario] = results["scenarios"]
+    messages = " ".join(e["message"] for e in scenario["errors"])
+    assert "the whole-system restore stopped in wave 1" in messages, messages
+    assert "notifydb: fingerprinting 'notifydb' failed: a hashing worker process ended" in messages, messages
+    assert not any(m.startswith(("userdb:", "cache:")) for m in messages.split("\n  - ")), messages  # only it
+    assert not [pid for pid in workers if _alive(pid)]
+    assert not _hashing_workers(paused.proc.pid)
+
+
+def test_ctrl_c_while_a_worker_hashes_stops_the_drill_and_leaves_no_worker(tmp_path: Path) -> None:
+    paused = start_paused_drill(_project(tmp_path, PARALLEL_SCENARIO), "hashing:notifydb", "run", timeout=240)
+    workers = _hashing_workers(paused.proc.pid)
+    assert workers, "the MongoDB verification should hash in a worker process"
+    paused.proc.send_signal(signal.SIGINT)  # Ctrl-C while the worker has the first batch
+    output = paused.finish(timeout=300)  # the paused thread goes on and finds the hashing cancelled
+    assert paused.proc.returncode == 130, output
+    results = json.loads(next((tmp_path / "reports").glob("*/results.json")).read_text())
+    assert results["status"] == "interrupted"
+    assert not [pid for pid in workers if _alive(pid)], "a hashing worker outlived the drill"

@@ -7,7 +7,9 @@ endpoint, a query) are the runbook's last step and so extend the RTO.
 
 from __future__ import annotations
 
-from drill import health, system
+import contextlib
+
+from drill import hash_workers, health, system
 from drill.durations import format_duration, parse_duration
 from drill.errors import BackupError, StoreError, TargetMissed
 from drill.redact import redact_text
@@ -41,7 +43,15 @@ class WholeSystem:
             return state.clock.rto() or 0.0
 
         try:
-            outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info)
+            # Verifications hash in worker processes, not in the threads that share this interpreter's lock.
+            # Only where the lock is shared: a store that hashes in Python (MongoDB) restored in a wave with
+            # others. Alone it hashes in its own thread (workers would only add their start-up). Started now,
+            # while the restores wait on their servers.
+            shared = any(len(wave) > 1 and any(getattr(state.store(n), "hashes_in_workers", False) for n in wave)
+                         for wave in the_plan.waves)
+            with hash_workers.running(warm=True) if shared else contextlib.nullcontext() as workers:
+                outcomes = system.run_waves(the_plan, restore_one, elapsed, state.info,
+                                            interrupted=workers.cancel if workers is not None else lambda: None)
         finally:
             evidence["seconds"] = elapsed()
         missed = []

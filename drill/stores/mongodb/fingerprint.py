@@ -63,6 +63,16 @@ def index_schema(indexes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return schema
 
 
+def batch_sums(raw: bytes) -> tuple[int, int]:
+    """(documents, the sum of their hashes mod 2**64) of one raw BSON batch (documents back to back): the
+    unit of work a worker process does (drill/hash_workers.py) when stores are verified in parallel."""
+    count = total = 0
+    for document in bson.decode_all(raw, codec_options=_PLAIN):
+        count += 1
+        total += document_hash(document)
+    return count, total % (1 << 64)
+
+
 class _Accumulator:
     def __init__(self) -> None:
         self.count = 0
@@ -71,6 +81,11 @@ class _Accumulator:
     def add(self, document: Any) -> None:
         self.count += 1
         self.total = (self.total + document_hash(document)) % (1 << 64)
+
+    def add_sums(self, count: int, total: int) -> None:
+        """A batch hashed elsewhere (batch_sums): the sum is order-independent, so batches add in any order."""
+        self.count += count
+        self.total = (self.total + total) % (1 << 64)
 
     def part(self, schema: dict[str, str]) -> PartPrint:
         content = hashlib.sha256(f"{self.count}:{self.total}".encode()).hexdigest()[:32]

@@ -10,9 +10,10 @@ their sum. The documents are the same, in the same order; only the waiting moves
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import bson
@@ -29,6 +30,15 @@ def documents_ahead(collection: Collection[Any], ahead: int = AHEAD) -> Iterator
     """Every document of `collection` as a plain dict, the next batch fetched by a thread while this one is
     used. An error in the fetching thread (a PyMongoError) is raised here; leaving the loop early stops the
     thread and closes its cursor."""
+    with contextlib.closing(batches_ahead(collection, ahead)) as batches:  # closed at once when left early
+        for batch in batches:
+            yield from bson.decode_all(batch, codec_options=_PLAIN)
+
+
+def batches_ahead(collection: Collection[Any], ahead: int = AHEAD,
+                  batch_size: int = 0) -> Generator[bytes, None, None]:
+    """The raw BSON batches of `collection` (documents back to back), the next fetched by a thread while this
+    one is used; `batch_size` documents per batch (0: the server's choice, up to 16 MB)."""
     batches: queue.Queue[object] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
@@ -43,7 +53,7 @@ def documents_ahead(collection: Collection[Any], ahead: int = AHEAD) -> Iterator
 
     def fetch() -> None:
         try:
-            with collection.find_raw_batches() as cursor:
+            with collection.find_raw_batches(batch_size=batch_size) as cursor:
                 for batch in cursor:
                     if not hand(batch):
                         return
@@ -62,7 +72,28 @@ def documents_ahead(collection: Collection[Any], ahead: int = AHEAD) -> Iterator
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, bytes)
-            yield from bson.decode_all(item, codec_options=_PLAIN)
+            yield item
     finally:
         stop.set()
         thread.join()
+
+
+# What a worker process hashes at a time (drill/hash_workers.py): the server's batches (about a hundred
+# documents each on the wire server) joined up to this size, so that the hand-overs between processes,
+# each a few wake-ups that a busy machine makes slow, are few; two chunks per worker in flight.
+WORKER_CHUNK = 1 << 20
+
+
+def joined(batches: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Raw BSON batches joined into chunks of at least `size` bytes (the last one smaller): documents back to
+    back, as one batch."""
+    pending: list[bytes] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += len(batch)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)

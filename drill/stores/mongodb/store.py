@@ -25,7 +25,9 @@ import contextlib
 import datetime as dt
 import random
 import shutil
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import bson
 import pymongo
@@ -33,10 +35,12 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from drill import hash_workers
 from drill.config import StoreConfig
 from drill.errors import BackupError, StoreError
 from drill.fingerprint import Fingerprint, PartPrint
 from drill.names import check_name
+from drill.pause import pause_point
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -64,11 +68,12 @@ from drill.stores.mongodb.fingerprint import (
     _id_text,
     _print,
     _type_name,
+    batch_sums,
     document_hash,
     index_schema,
     key_spec,
 )
-from drill.stores.mongodb.prefetch import documents_ahead
+from drill.stores.mongodb.prefetch import WORKER_CHUNK, batches_ahead, documents_ahead, joined
 from drill.stores.mongodb.server import MARKER_COLLECTION, Document, MongoMarkerSink, MongoServer
 from drill.stores.mongodb.transfers import BATCH, MongoTransfers
 
@@ -127,6 +132,9 @@ class MongoStore(MongoTransfers):
     gzip: bool = False  # gzip the .bson and .metadata.json files of backups (mongodump --gzip)
     # Databases this store created as restore targets on a server it does not own (live): dropped on close.
     scratch: list[str] = field(default_factory=list)
+    # Its verification hashes documents in Python: in a whole-system restore, in worker processes
+    # (drill/hash_workers.py), which are started at the restore's beginning for it.
+    hashes_in_workers: ClassVar[bool] = True
 
     def database(self) -> Database[Document]:
         """The pymongo Database of this store (for step plugins that set up data or plant faults)."""
@@ -179,15 +187,29 @@ class MongoStore(MongoTransfers):
     def fingerprint(self) -> Fingerprint:
         db = self.database()
         parts: dict[str, PartPrint] = {}
+        workers = hash_workers.current()  # stores verified in parallel: hash in worker processes
         try:
             for coll in self._collections():
                 acc = _Accumulator()
-                for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
-                    acc.add(document)
+                if workers is None:
+                    for document in documents_ahead(db[coll]):  # fetching the next batch while hashing this one
+                        acc.add(document)
+                else:
+                    chunks = joined(batches_ahead(db[coll]), WORKER_CHUNK)
+                    for count, total in hash_workers.map_ahead(workers, batch_sums, chunks,
+                                                               started=self._hashing_started):
+                        acc.add_sums(count, total)
                 parts[coll] = acc.part(index_schema(db[coll].list_indexes()))
         except PyMongoError as exc:
             raise StoreError(f"fingerprinting {self.name!r} failed: {redact_text(str(exc))}") from None
+        except BrokenProcessPool as exc:
+            raise StoreError(f"fingerprinting {self.name!r} failed: a hashing worker process ended before it "
+                             f"finished ({exc}); the machine may be out of memory, or the process was killed; "
+                             f"run the drill again") from None
         return _print(parts)
+
+    def _hashing_started(self) -> None:
+        pause_point(f"hashing:{self.name}")  # a test interrupts here, a worker process at work
 
     def explain_differences(self, artifact: BackupArtifact, parts: set[str], limit: int = 10) -> list[str]:
         """Which documents and fields make the named collections differ from the backup (values are never shown).
