@@ -86,6 +86,13 @@ def the_cluster(paused: PausedDrill) -> tuple[Path, int, int]:
     return (folders[0], *postmaster(folders[0]))
 
 
+def start_at_first(root: Path) -> tuple[PausedDrill, Path, int, int]:
+    """The project's drill run, paused once its first scenario's store is provisioned: the drill and the cluster
+    (folder, postmaster pid, port) that store is on."""
+    paused = start_paused_drill(root, "provisioned:first,provisioned:second", "run")
+    return (paused, *the_cluster(paused))
+
+
 def next_pause(paused: PausedDrill) -> None:
     paused.pause_file.unlink()
     paused.wait_paused(180)
@@ -106,8 +113,7 @@ def test_small_scenarios_share_one_server_each_in_a_fresh_database(tmp_path: Pat
     project(tmp_path, feature(small("first", 'And SQL is run on "first":', '  """',
                                      "  CREATE TABLE planted (x int)", '  """'),
                               small("second")))
-    paused = start_paused_drill(tmp_path, "provisioned:first,provisioned:second", "run")
-    folder, first_pid, port = the_cluster(paused)
+    paused, folder, first_pid, port = start_at_first(tmp_path)
     assert psql(port, "SELECT datname FROM pg_database ORDER BY 1").split() == [
         "first", "postgres", "template0", "template1"]
     next_pause(paused)
@@ -139,8 +145,7 @@ def test_a_server_level_fault_gets_the_next_scenario_a_new_server(tmp_path: Path
     """A fault planted on the shared server behind drill's back (with psql, while the first scenario runs) is
     caught when the scenario gives the server back: the next scenario runs on a new server without it."""
     project(tmp_path, feature(small("first"), small("second")))
-    paused = start_paused_drill(tmp_path, "provisioned:first,provisioned:second", "run")
-    folder, first_pid, port = the_cluster(paused)
+    paused, folder, first_pid, port = start_at_first(tmp_path)
     for statement in PLANTED[fault]:
         psql(port, statement)
     next_pause(paused)
@@ -162,8 +167,7 @@ def test_a_role_a_sql_step_creates_gets_the_next_scenario_a_new_server(tmp_path:
     project(tmp_path, feature(small("first", 'And SQL is run on "first":', '  """',
                                      "  CREATE ROLE planted_role LOGIN", '  """'),
                               small("second")))
-    paused = start_paused_drill(tmp_path, "provisioned:first,provisioned:second", "run")
-    _folder, first_pid, _port = the_cluster(paused)
+    paused, _folder, first_pid, _port = start_at_first(tmp_path)
     next_pause(paused)
 
     _new_folder, second_pid, new_port = the_cluster(paused)
@@ -176,8 +180,7 @@ def test_a_role_a_sql_step_creates_gets_the_next_scenario_a_new_server(tmp_path:
 
 def test_a_killed_shared_server_is_followed_by_a_scenario_that_passes_on_a_new_one(tmp_path: Path) -> None:
     project(tmp_path, feature(small("first"), small("second")))
-    paused = start_paused_drill(tmp_path, "provisioned:first,provisioned:second", "run")
-    _folder, first_pid, _port = the_cluster(paused)
+    paused, _folder, first_pid, _port = start_at_first(tmp_path)
     os.kill(first_pid, signal.SIGKILL)
     next_pause(paused)
 
@@ -241,8 +244,7 @@ def test_a_scenario_with_a_server_fault_gets_a_private_server_and_the_next_one_t
 
 def test_with_shared_servers_off_each_scenario_has_its_own_server(tmp_path: Path) -> None:
     project(tmp_path, feature(small("first"), small("second")), toml="[drill]\nshared_servers = false\n")
-    paused = start_paused_drill(tmp_path, "provisioned:first,provisioned:second", "run")
-    folder, first_pid, _ = the_cluster(paused)
+    paused, folder, first_pid, _ = start_at_first(tmp_path)
     next_pause(paused)
     new_folder, second_pid, _ = the_cluster(paused)
     assert new_folder != folder and second_pid != first_pid and not pid_alive(first_pid)

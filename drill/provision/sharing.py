@@ -19,13 +19,10 @@ the next run sweeps by their owner pid, as for any throwaway server.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from drill import vocabulary
-
-log = logging.getLogger(__name__)
 
 # Step functions ("module.function") whose sentences act on a store's data only.
 SHAREABLE_SENTENCES = frozenset({
