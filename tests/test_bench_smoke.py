@@ -71,3 +71,16 @@ def test_many_scenarios_benchmark_smoke_run_measures_the_overhead_per_scenario(t
         assert drill["peak_rss_mb"] > 10 and size[mode]["all_passed"] and size[mode]["nothing_left_behind"]
         assert f"drill ({mode})" in stdout
     assert "native script" in stdout
+
+
+def test_restore_headroom_smoke_run_accounts_for_every_core_second(tmp_path: Path) -> None:
+    report, stdout = run_bench_smoke("restore_headroom.py", tmp_path / "headroom.json", timeout=300)
+    (sample,) = report["headroom"]["samples"]
+    cores = report["machine"]["cpus"]
+    # /proc/stat counts every core's every tick as busy or idle: together they cover the wall time (10 ms ticks).
+    counted = sample["restore_busy_core_seconds"] + sample["restore_idle_core_seconds"]
+    assert abs(counted - cores * sample["restore_seconds"]) <= 0.5 * cores * sample["restore_seconds"] + 0.05, sample
+    assert sample["restore_busy_core_seconds"] > 0 and sample["fingerprint_busy_core_seconds"] > 0
+    assert 0 <= sample["best_case_saving_seconds"] <= sample["fingerprint_seconds"]
+    assert sample["restored_rows"] == report["seeded_rows"] == 10400  # the seed's own count: all came back
+    assert "idle core-seconds (the room to overlap)" in stdout and "best case saving" in stdout
