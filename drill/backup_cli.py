@@ -44,7 +44,7 @@ from drill.names import check_name
 from drill.redact import redact_text
 from drill.repository import AUTHENTICATED, Entry, Repository, open_repository
 from drill.results import iso
-from drill.stores.base import BackupArtifact, Store
+from drill.stores.base import BackupArtifact, Store, require_new_restore_target
 from drill.stores.capabilities import ScratchTargets
 
 COMMANDS = ("backup", "restore", "backups")
@@ -302,6 +302,9 @@ def _restore(run: Run, args: argparse.Namespace) -> str:
         # In place, a database that no longer exists is created again (the runbook: dropdb, createdb, restore).
         in_place = args.into is None and not args.test_mode
         with _provisioned(target_config, run, allow_missing=in_place) as (store, cleanup):
+            if args.into is not None:  # its own database (project, bucket, volume) is no new target
+                require_new_restore_target(store, args.into, f"restore it in place (`drill restore {name}` without "
+                                                            f"--into; --overwrite unless `destructive = true`)")
             store.verify_backup(artifact)
             run.say(f"restoring {artifact.id} into {target_label}")
             restored = store.restore(artifact, args.into, run.say)

@@ -69,6 +69,9 @@ def restore_into(drill: DrillScenario, store: str, other: str) -> None:
     """Restores into a new target on the same server (a new database, bucket, project, volume). The original is not
     touched. The new name becomes a store of the scenario that later steps can use. On a live server the target must
     not exist yet, and drill removes it at the end of the scenario (or `drill repair` does, after a drill killed
-    with SIGKILL). The name is an identifier: one with `=`, a `scheme:` prefix, a leading `-`, a `/` or a control
-    character is refused by `drill check` and `drill run` (exit code 2)."""
+    with SIGKILL). A name that is the store's own database, project, bucket or volume (the live URL's database,
+    say) is refused before anything is touched: that would be an in-place restore without its guards, so say it
+    in place (`... is restored from its latest backup`) or name a new target. The name is an identifier: one with
+    `=`, a `scheme:` prefix, a leading `-`, a `/` or a control character is refused by `drill check` and `drill run`
+    (exit code 2)."""
     drill.restore(store, into=other)

@@ -19,7 +19,7 @@ from drill.pause import pause_point
 from drill.scenario.live_stores import LiveStores
 from drill.scenario.safety import Safety
 from drill.scenario.state import RestoreRecord, ScenarioState
-from drill.stores.base import Marker, Store
+from drill.stores.base import Marker, Store, require_new_restore_target
 from drill.stores.capabilities import PointInTime
 
 
@@ -85,6 +85,11 @@ class Recovery:
         if into is not None:
             check_name(into, "restore target")
         store = state.store(name)
+        if into is not None:
+            # `into` the store's own database (project, bucket, volume) would be an in-place restore that skipped
+            # the consent, the safety copy and the journal below: refused, before anything is read or touched.
+            require_new_restore_target(store, into, f"restore it in place (`When \"{name}\" is restored from its "
+                                                    f"latest backup`, with `destructive = true`)")
         artifact = state.latest_backup(name)
         if into is not None and into in state.stores:
             raise StoreError(f"cannot restore into {into!r}: that name is already a store of this scenario")

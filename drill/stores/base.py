@@ -19,6 +19,7 @@ from drill.errors import BackupError, SafetyError
 from drill.evidence import BackupEvidence, FileEvidence
 from drill.fingerprint import Fingerprint
 from drill.stores import kinds
+from drill.stores.capabilities import KnowsOwnTarget
 
 # The tables kinds used to be added to by hand, now read from their declarations (drill.stores.kinds).
 UNITS = kinds.KindTable(lambda: {k: s.unit for k, s in kinds.all_kinds().items()})
@@ -143,6 +144,28 @@ class Guarded:
             raise SafetyError(
                 f"refusing to {action} live store {self.name!r}: its configuration does not allow writes. "
                 f"Set `allow_writes = true` under [{self.config.table}] in drill.toml to let drills write into it")
+
+
+def require_new_restore_target(store: object, into: str, in_place: str = "") -> None:
+    """Refuse a restore `into` a name that is the store's own database, project, bucket or volume.
+
+    A restore `into` a name is a copy next to the store: no `destructive = true`, no safety copy, no journal
+    entry for the store itself. Into the store's own target it would overwrite the store with none of those
+    (invariant 1 of docs/safety.md): refused, before anything is read or touched. `in_place` says how to ask
+    for the in-place restore instead (a sentence or a command); a kind that does not implement KnowsOwnTarget
+    is left to its own restore."""
+    if not isinstance(store, KnowsOwnTarget):
+        return
+    what = store.own_restore_target(into)
+    if what is None:
+        return
+    name = getattr(store, "name", "?")
+    how = in_place or "restore it in place (no `into`; it needs `destructive = true`)"
+    raise SafetyError(
+        f"cannot restore {name!r} into {into!r}: {into!r} names the {what} of {name!r} itself, and a restore `into` "
+        f"is a copy next to the store, without the guards of an in-place restore. Either {how}, which drill "
+        f"guards (on a live store it first keeps a safety copy to put it back from), or name a new {what} "
+        f"(`into \"{name}_restored\"`)")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

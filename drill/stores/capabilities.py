@@ -138,6 +138,18 @@ class DropsRestoreTargets(Protocol):
     def drop_restore_target(self, name: str) -> None: ...
 
 
+@runtime_checkable
+class KnowsOwnTarget(Protocol):
+    """A store whose restores `into` a name go next to it on its own server (a new database, project, bucket or
+    volume). A name that is the store's own target would make such a restore an in-place one that skipped every
+    guard of an in-place restore (consent, safety copy, journal): drill.stores.base.require_new_restore_target
+    refuses it, in the scenario, in `drill restore --into` and in the adapter's own restore."""
+
+    def own_restore_target(self, name: str) -> str | None:
+        """What `name` names of this store itself ("database", "project", "bucket", "volume"), or None when it
+        names another target."""
+
+
 # What each ability lets a store do, as messages say it: "... needs a store that <phrase>". A kind's own
 # abilities (declared in its folder) add themselves when the kind is declared, with `register`.
 ABILITIES: dict[type, str] = {

@@ -326,6 +326,10 @@ class FirestoreStore(Guarded):
         except gexc.GoogleAPIError as exc:
             raise self._fail("deleting", exc) from None
 
+    def own_restore_target(self, name: str) -> str | None:
+        # A restore `into` a name goes into the project of that name made a project id (`my_app` -> `my-app`).
+        return "project" if project_id(name) == self.project else None
+
     def restore_target_exists(self, name: str) -> bool:
         try:
             return bool(self._top_collections(self.server.client(project_id(name))))

@@ -26,6 +26,7 @@ from drill.stores.base import (
     Store,
     check_backup_file,
     no_progress,
+    require_new_restore_target,
     sha256_file,
 )
 from drill.stores.firestore import FirestoreOptions
@@ -132,6 +133,8 @@ class Transfers:
 
     def restore(self, artifact: BackupArtifact, into: str | None = None,
                 progress: Progress = no_progress) -> Store:
+        if into is not None:
+            require_new_restore_target(self.store, into)  # `into` its own project would empty it with no safety copy
         self.verify_backup(artifact)  # before the target is touched
         target_project = project_id(into) if into else self.store.project
         if target_project == self.store.project:

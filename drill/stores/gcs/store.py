@@ -320,6 +320,9 @@ class GcsStore(Guarded):
         finally:
             self.config = saved
 
+    def own_restore_target(self, name: str) -> str | None:
+        return "bucket" if name == self.bucket else None
+
     def restore_target_exists(self, name: str) -> bool:
         try:
             return bool(self._bucket(name).exists())

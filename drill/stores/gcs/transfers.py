@@ -18,7 +18,14 @@ from google.cloud import storage
 
 from drill.errors import BackupError, StoreError
 from drill.redact import redact_text
-from drill.stores.base import BackupArtifact, Progress, Store, no_progress, sha256_file
+from drill.stores.base import (
+    BackupArtifact,
+    Progress,
+    Store,
+    no_progress,
+    require_new_restore_target,
+    sha256_file,
+)
 from drill.stores.gcs import GcsOptions
 from drill.stores.gcs.objects import (
     ATTRIBUTES,
@@ -194,6 +201,7 @@ class Transfers:
         if into is None:
             self.store.require_destructive("overwrite")
             return self.store
+        require_new_restore_target(self.store, into)  # `into` its own bucket is an in-place restore without its guards
         if not valid_bucket_name(into):
             raise StoreError(f"cannot restore into {into!r}: not a valid bucket name (3-63 lowercase letters, digits, "
                              f"'-', '_' or '.'); name the target bucket so")

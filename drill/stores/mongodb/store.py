@@ -269,6 +269,10 @@ class MongoStore(MongoTransfers):
         except PyMongoError as exc:
             raise StoreError(f"dropping {self.name!r} failed: {redact_text(str(exc))}") from None
 
+    def own_restore_target(self, name: str) -> str | None:
+        # MongoDB refuses two databases whose names differ only in case: such a name is no new target either.
+        return "database" if name.casefold() == self.database_name.casefold() else None
+
     def restore_target_exists(self, name: str) -> bool:
         return self.server.has_database(name)
 

@@ -38,6 +38,7 @@ from drill.stores.base import (
     Progress,
     Store,
     no_progress,
+    require_new_restore_target,
     sha256_file,
 )
 from drill.stores.mongodb import formats as found_formats
@@ -204,6 +205,8 @@ class MongoTransfers(Guarded):
         from drill.stores.mongodb.store import MongoStore  # store.py imports this module
 
         assert isinstance(self, MongoStore)  # the only class made of these parts
+        if into is not None:
+            require_new_restore_target(self, into)  # `into` its own database would drop it with no safety copy
         self.verify_backup(artifact)  # before the target is touched
         target = into or self.database_name
         target_store = self if target == self.database_name else MongoStore(

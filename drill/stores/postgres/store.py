@@ -143,6 +143,9 @@ class PostgresStore(PgTransfers):
         if settings.get("database_info"):
             self.database_info = DatabaseInfo.from_dict(settings["database_info"])
 
+    def own_restore_target(self, name: str) -> str | None:
+        return "database" if name == self.database else None  # quoted identifiers: case matters
+
     def restore_target_exists(self, name: str) -> bool:
         return self.server.database_exists(name)
 

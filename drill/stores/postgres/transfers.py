@@ -30,6 +30,7 @@ from drill.stores.base import (
     check_recorded_sha256,
     no_progress,
     require_backup_file,
+    require_new_restore_target,
     sha256_file,
 )
 from drill.stores.postgres import PostgresOptions, base_backups, sql_guard
@@ -149,6 +150,7 @@ class PgTransfers(Guarded):
         assert isinstance(self, PostgresStore)  # the only class made of these parts
         if into is not None:
             check_postgres_database(into, "restore target")
+            require_new_restore_target(self, into)  # `into` its own database would drop it with no safety copy
         self.verify_backup(artifact)  # before the target is touched
         if artifact.format == BASE_BACKUP.name:  # a whole cluster: replayed with its WAL archive, if one was named
             if into is not None:

@@ -239,6 +239,9 @@ class VolumeStore(VolumeTransfers):
             return
         _remove_volume(self.client, self.volume)
 
+    def own_restore_target(self, name: str) -> str | None:
+        return "volume" if name == self.volume else None
+
     def restore_target_exists(self, name: str) -> bool:
         return self._volume_exists(name)
 

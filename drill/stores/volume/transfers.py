@@ -21,7 +21,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from drill import found_backups
 from drill.errors import BackupError, StoreError
-from drill.stores.base import BackupArtifact, Guarded, Progress, Store, check_backup_file, no_progress
+from drill.stores.base import (
+    BackupArtifact,
+    Guarded,
+    Progress,
+    Store,
+    check_backup_file,
+    no_progress,
+    require_new_restore_target,
+)
 from drill.stores.volume import VolumeOptions
 from drill.stores.volume.engine import MOUNT, _remove_volume, _short
 from drill.stores.volume.tar_stream import CHUNK, _escapes, _HashingWriter, _Printer, _spool
@@ -139,6 +147,8 @@ class VolumeTransfers(Guarded):
         from drill.stores.volume.store import VolumeStore  # store.py imports this module
 
         assert isinstance(self, VolumeStore)  # the only class made of these parts
+        if into is not None:
+            require_new_restore_target(self, into)  # `into` its own volume is an in-place restore without its guards
         self.verify_backup(artifact)  # before anything is touched
         if into is None:
             self.require_destructive("overwrite")
