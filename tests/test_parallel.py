@@ -227,6 +227,7 @@ DUMPS = '''Feature: fresh dumps
 def test_a_share_whose_repair_failed_fails_the_merged_run_and_its_repair_is_carried_into_it(tmp_path: Path) -> None:
     """Share 1 starts beside a live store a killed drill left, which it cannot put back (drill.toml no longer
     configures it): its scenarios pass, its run fails. The merge must say so, not pass on the scenarios alone."""
+    import shutil
     import socket
     import subprocess
     import time
@@ -250,8 +251,6 @@ def test_a_share_whose_repair_failed_fails_the_merged_run_and_its_repair_is_carr
     assert share["status"] == "failed" and [s["status"] for s in share["scenarios"]] == ["passed"], share
     [repair] = share["repairs"]
     assert repair["store"] == "gone" and repair["outcome"] == "NOT put back" and repair["ok"] is False, repair
-    import shutil
-
     shutil.rmtree(journal.parent)  # checked by hand, as the message says; share 2 starts clean
     second = run_drill(project, "run", "--quiet", "--shard", "2/2", "--shard-by", "count", "--output-dir", "shares/2")
     assert second.code == 0, second.output
