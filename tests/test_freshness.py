@@ -189,7 +189,7 @@ def test_a_repository_backup_whose_verification_failed_does_not_count_as_fresh(t
     assert json.loads((newer / "verified.json").read_text())["status"] == "failed"  # what verify recorded
     assert json.loads((older / "verified.json").read_text())["status"] == "ok"  # `drill backup` verified it
 
-    run = run_drill(tmp_path, "run", "--report-format", "none")
+    run = run_drill(tmp_path, "run", "--report-format", "html")
     scenario = run.scenario("production's backups are fresh")
     assert scenario["status"] == "passed", run.output  # the older backup is fresh, and it counts
     fresh = scenario["evidence"]["freshness"]["cache"]
@@ -198,6 +198,9 @@ def test_a_repository_backup_whose_verification_failed_does_not_count_as_fresh(t
     [skipped] = fresh["skipped"]
     assert skipped.startswith(f"{newer.name} (verification failed at ") and "sha256" in skipped, skipped
     assert f"newer backup(s) skipped, their verification failed: {newer.name}" in run.output
+    assert run.results is not None
+    report = (tmp_path / "reports" / run.results["run_id"] / "report.html").read_text()
+    assert f'<span class="missed">skipped: {newer.name} (verification failed at ' in report
 
     _corrupt_one_byte(older)
     verify = run_drill(tmp_path, "backups", "verify", "cache", "--id", older.name)
