@@ -107,6 +107,8 @@ class FreshnessEvidence:
     fresh: bool
     checked_at: float
     time_zone: str = "UTC"
+    # Newer repository backups passed over because their recorded verification failed: "<id> (<why>)".
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """`drill status`: per store, when a drill last passed, the last verified backup and its age, the RTO/RPO
 trend and the overdue controls, read from the reports directory alone (results and history, never a store).
 
-A backup counts as verified when a scenario that used it passed (the restore matched its state and
-every target was met). Ages are measured from the backup's consistent point: the moment its data
-is from. Controls are evaluated from the history, as in the report.
+A backup counts as verified only when a scenario that passed restored it and a check of the restored
+store passed against it: a fingerprint comparison with that backup that found no difference, or a
+count that matched. A backup a scenario only found or dated (a freshness check), and one whose
+restore failed as planted, is not verified. Ages are measured from the backup's consistent point:
+the moment its data is from. Controls are evaluated from the history, as in the report.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Seen:
     rto_target: float | None
     rpo_target: float | None
     stores: list[str] = field(default_factory=list)
-    backups: list[dict[str, Any]] = field(default_factory=list)
+    verified_backups: list[dict[str, Any]] = field(default_factory=list)  # restored and checked (_verified_backups)
 
 
 @dataclass
@@ -107,6 +109,43 @@ def _stores_of(scenario: Mapping[str, Any]) -> list[str]:
     return sorted(str(n) for n in names if n)
 
 
+def _count_met(count: Any) -> bool:
+    if not isinstance(count, dict) or not isinstance(count.get("actual"), int):
+        return False
+    expected, actual = count.get("expected"), count["actual"]
+    return isinstance(expected, int) and (actual >= expected if count.get("at_least") else actual == expected)
+
+
+def _section(evidence: Mapping[str, Any], name: str) -> dict[str, Any]:
+    found = evidence.get(name)
+    return found if isinstance(found, dict) else {}
+
+
+def _verified_backups(evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The backups (evidence.backups entries) this scenario restored and checked after the restore.
+
+    A restore is recorded in evidence.markers[<target>]["backup"] (the id of the backup restored into the store
+    that now holds it; written only once the restore succeeded). Its check: evidence.fingerprints[<target>]
+    compared with that same backup and no difference, or a count of <target> (evidence.counts "<target>" or
+    "<target> in …/with …/matching …") that was met."""
+    if not isinstance(evidence, Mapping):
+        return []
+    markers, fingerprints, counts = (_section(evidence, k) for k in ("markers", "fingerprints", "counts"))
+    verified: set[str] = set()
+    for target, marker in markers.items():
+        backup = marker.get("backup") if isinstance(marker, dict) else None
+        if not backup:
+            continue  # a writer's markers, no restore
+        fingerprint = fingerprints.get(target)
+        matched = (isinstance(fingerprint, dict) and fingerprint.get("backup") == backup
+                   and not fingerprint.get("differences"))
+        counted = any(_count_met(count) for key, count in counts.items()
+                      if key == target or key.startswith(f"{target} "))
+        if matched or counted:
+            verified.add(str(backup))
+    return [b for b in evidence.get("backups") or [] if isinstance(b, dict) and str(b.get("id")) in verified]
+
+
 def _read_results(store: HistoryStore, entry: HistoryEntry) -> dict[str, Any]:
     """The run's results.json when it is still there and readable (else empty: the history alone counts)."""
     try:
@@ -142,7 +181,7 @@ def gather(report_dir: Path, config: Config | None, as_of: dt.datetime | None = 
             ended = parse_time(detail.get("ended_at") or "") or started
             seen.append(Seen(entry.run_id, point.id, point.name, point.status, ended, point.rto_seconds,
                              point.rpo_seconds, point.rto_target, point.rpo_target, _stores_of(detail),
-                             [b for b in (detail.get("evidence") or {}).get("backups") or [] if isinstance(b, dict)]))
+                             _verified_backups(detail.get("evidence") or {})))
     if config is not None and config.controls:  # drill.toml's controls are today's requirement
         declared = {c.id: {"title": c.title, "every_seconds": c.every} for c in config.controls.values()}
     usable = [e for e in entries if (parse_time(e.started_at) or now) <= now]
@@ -179,7 +218,7 @@ def _stores(seen: list[Seen], scenarios: list[ScenarioState], now: dt.datetime) 
         passed = [s for s in items if s.status == "passed"]
         backup = None
         for item in passed:
-            for b in item.backups:
+            for b in item.verified_backups:
                 consistent = _epoch(b.get("consistent_at"))
                 if b.get("store") == name and consistent is not None and (
                         backup is None or consistent >= backup.consistent_at):

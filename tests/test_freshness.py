@@ -165,6 +165,55 @@ def test_the_repositorys_newest_backup_counts_when_the_scenario_knows_none(tmp_p
     assert fresh["path"] == str(manifest.parent)
 
 
+def _corrupt_one_byte(backup: Path) -> None:
+    """Flip one byte in the middle of a committed backup's data (not its manifest), as a bad disk would."""
+    [data] = [f for f in backup.iterdir() if f.is_file() and f.name not in ("manifest.json", "verified.json")]
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+
+
+def test_a_repository_backup_whose_verification_failed_does_not_count_as_fresh(tmp_path: Path,
+                                                                                live_redis: LiveRedis) -> None:
+    _feature(tmp_path, REPOSITORY, '[stores.cache]\nkind = "redis"\nprovision = "live"\nurl_env = "CACHE_URL"\n')
+    for _ in range(2):
+        backup = run_drill(tmp_path, "backup", "cache", env={"CACHE_URL": live_redis.url()})
+        assert backup.code == 0, backup.output
+    folders = sorted((m.parent for m in (tmp_path / "backups" / "cache").glob("*/manifest.json")),
+                     key=lambda f: json.loads((f / "manifest.json").read_text())["created_at"])
+    assert len(folders) == 2, folders
+    older, newer = folders
+    _corrupt_one_byte(newer)
+    verify = run_drill(tmp_path, "backups", "verify", "cache", "--id", newer.name)
+    assert verify.code != 0, verify.output
+    assert json.loads((newer / "verified.json").read_text())["status"] == "failed"  # what verify recorded
+    assert json.loads((older / "verified.json").read_text())["status"] == "ok"  # `drill backup` verified it
+
+    run = run_drill(tmp_path, "run", "--report-format", "html")
+    scenario = run.scenario("production's backups are fresh")
+    assert scenario["status"] == "passed", run.output  # the older backup is fresh, and it counts
+    fresh = scenario["evidence"]["freshness"]["cache"]
+    assert fresh["backup"] == older.name and fresh["path"] == str(older)
+    assert fresh["dated_at"] == json.loads((older / "manifest.json").read_text())["consistent_at"]
+    [skipped] = fresh["skipped"]
+    assert skipped.startswith(f"{newer.name} (verification failed at ") and "sha256" in skipped, skipped
+    assert f"newer backup(s) skipped, their verification failed: {newer.name}" in run.output
+    assert run.results is not None
+    report = (tmp_path / "reports" / run.results["run_id"] / "report.html").read_text()
+    assert f'<span class="missed">skipped: {newer.name} (verification failed at ' in report
+
+    _corrupt_one_byte(older)
+    verify = run_drill(tmp_path, "backups", "verify", "cache", "--id", older.name)
+    assert verify.code != 0 and json.loads((older / "verified.json").read_text())["status"] == "failed"
+    run = run_drill(tmp_path, "run", "--report-format", "none")
+    scenario = run.scenario("production's backups are fresh")
+    assert scenario["status"] == "failed", run.output
+    message = scenario["errors"][0]["message"]
+    assert "no usable backup of 'cache'" in message and "the verification of every one failed" in message, message
+    assert newer.name in message and older.name in message
+    assert "freshness" not in scenario["evidence"]
+
+
 # -- drill restore --max-age / --expect-rows / --expect-at-least ------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -215,6 +215,60 @@ def test_merge_refuses_a_tampered_share_a_run_that_is_no_share_and_shares_of_dif
     assert len((project / "reports" / "history.jsonl").read_text().splitlines()) == 1  # only the plain run
 
 
+DUMPS = '''Feature: fresh dumps
+  Scenario: dumps one
+    Then the latest backup of "one" in "dumps/one_*.sql.gz" is at most 1 hour old
+
+  Scenario: dumps two
+    Then the latest backup of "two" in "dumps/two_*.sql.gz" is at most 1 hour old
+'''
+
+
+def test_a_share_whose_repair_failed_fails_the_merged_run_and_its_repair_is_carried_into_it(tmp_path: Path) -> None:
+    """Share 1 starts beside a live store a killed drill left, which it cannot put back (drill.toml no longer
+    configures it): its scenarios pass, its run fails. The merge must say so, not pass on the scenarios alone."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    project = tmp_path / "p"
+    (project / "features").mkdir(parents=True)
+    (project / "features" / "dumps.feature").write_text(DUMPS)
+    (project / "dumps").mkdir()
+    for name in ("one", "two"):  # dated by their mtime: now
+        (project / "dumps" / f"{name}_latest.sql.gz").write_bytes(b"")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a drill that was killed: its pid runs no more on this host
+    journal = project / "backups" / ".drill-safety" / "gone" / "journal.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(json.dumps({"version": 1, "store": "gone", "kind": "redis", "location": "redis://gone",
+                                   "pid": dead.pid, "host": socket.gethostname(), "started_at": time.time(),
+                                   "changes": ["lost"]}))
+    first = run_drill(project, "run", "--quiet", "--shard", "1/2", "--shard-by", "count", "--output-dir", "shares/1")
+    assert first.code == 1, first.output
+    share = json.loads((project / "shares" / "1" / "results.json").read_text())
+    assert share["status"] == "failed" and [s["status"] for s in share["scenarios"]] == ["passed"], share
+    [repair] = share["repairs"]
+    assert repair["store"] == "gone" and repair["outcome"] == "NOT put back" and repair["ok"] is False, repair
+    shutil.rmtree(journal.parent)  # checked by hand, as the message says; share 2 starts clean
+    second = run_drill(project, "run", "--quiet", "--shard", "2/2", "--shard-by", "count", "--output-dir", "shares/2")
+    assert second.code == 0, second.output
+    assert json.loads((project / "shares" / "2" / "results.json").read_text())["repairs"] == []
+
+    merged = run_drill(project, "report", "merge", "shares", "-o", "merged")
+    assert merged.code == 1, merged.output
+    result = json.loads((project / "merged" / "results.json").read_text())
+    assert [s["status"] for s in result["scenarios"]] == ["passed", "passed"]  # the scenarios alone would pass
+    assert result["status"] == "failed"
+    assert result["repairs"] == share["repairs"]  # carried as share 1 recorded it
+    assert [(m["index"], m["status"]) for m in result["merged_from"]] == [(1, "failed"), (2, "passed")]
+    assert "shard 1/2" in merged.stderr and "live store gone left by a killed drill was NOT put back" in merged.stderr
+    summary = (project / "merged" / "summary.md").read_text()
+    assert "gone: NOT repaired (NOT put back)" in summary, summary
+    assert 'id="repairs"' in (project / "merged" / "report.html").read_text()
+
+
 def test_the_parallel_benchmark_runs_and_compares_outcomes(tmp_path: Path) -> None:
     report, printed = run_bench_smoke("parallel_bench.py", tmp_path / "parallel.json")
     assert report["smoke"] and report["scenarios"] == 2 and report["same_outcomes"] is True

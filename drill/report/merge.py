@@ -5,7 +5,10 @@ serial run), one results.json, one set of reports and one history entry; `merged
 share with the sha256 of its results. Refused, with the share named: a share's results that fail
 their seal, results that are not a share, shares of different plans, a missing or duplicated
 share, and a scenario run twice, by the wrong share, or not at all (unless its share was
-interrupted: the merged run is then interrupted too).
+interrupted: the merged run is then interrupted too). The merged run passes only when every share
+passed on its own: a share that failed for any reason (a scenario, a missed target, a live store
+a killed drill left that its repair could not put back) fails it, and each share's repairs are
+carried into the merged results.
 """
 
 from __future__ import annotations
@@ -151,19 +154,44 @@ def merge(shares: list[Share], run_id: str, command: list[str]) -> RunResult:
         git_commit=_one([s.run.git_commit for s in shares]), config_path=first.config_path,
         config_digest=_one([s.run.config_digest for s in shares]) or "", profile=first.profile, command=command,
         scenarios=scenarios,
+        # Each share repaired what a killed drill left on its own machine before its scenarios: a repair that
+        # failed fails that share, and so the merged run (as DrillSession.finish decides for one run).
+        repairs=[repair for share in sorted(shares, key=lambda s: s.shard.index) for repair in share.run.repairs],
         merged_from=[MergedShard(index=s.shard.index, run_id=s.run.run_id, host=s.run.host, status=s.run.status,
                                  started_at=s.run.started_at, ended_at=s.run.ended_at, content_sha256=s.digest)
                      for s in sorted(shares, key=lambda s: s.shard.index)])
     statuses = {s.status for s in scenarios}
     if any(share.run.status == "interrupted" for share in shares):
         run.status = "interrupted"
+    elif failed_shares(shares):
+        run.status = "failed"  # a share's own verdict stands, whatever made it (a repair, a crash, a newer drill)
     elif not scenarios:
         run.status = "error"
-    elif statuses <= {"passed", "skipped"} and all(s.targets_met for s in scenarios):
+    elif (statuses <= {"passed", "skipped"} and all(s.targets_met for s in scenarios)
+          and all(repair.ok for repair in run.repairs)):
         run.status = "passed"
     else:
         run.status = "failed"
     return run
+
+
+def failed_shares(shares: list[Share]) -> list[Share]:
+    """The shares that did not pass on their own (interrupted ones aside: they make the merged run interrupted)."""
+    return [share for share in shares if share.run.status not in ("passed", "interrupted")]
+
+
+def share_failures(shares: list[Share]) -> list[str]:
+    """Why each failed share failed, in its own results' words (printed: the merged run fails for them)."""
+    notes = []
+    for share in failed_shares(shares):
+        why = [f"live store {r.store} left by a killed drill was {r.outcome}"
+               + (f" ({r.message})" if r.message else "") for r in share.run.repairs if not r.ok]
+        failed = [s.name for s in share.run.scenarios if s.status not in ("passed", "skipped") or not s.targets_met]
+        if failed:
+            more = " …" if len(failed) > 3 else ""
+            why.append(f"{len(failed)} scenario(s) did not pass: {', '.join(failed[:3])}{more}")
+        notes.append(f"{share.label} ended {share.run.status}: {'; '.join(why) or 'see its results'}")
+    return notes
 
 
 def differences(shares: list[Share]) -> list[str]:

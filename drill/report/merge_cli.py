@@ -17,7 +17,17 @@ from drill.config import Config
 from drill.durations import parse_duration
 from drill.errors import DrillError
 from drill.progress import Reporter
-from drill.report.merge import MergeError, Share, SharesMissing, check, differences, find_results, load_share, merge
+from drill.report.merge import (
+    MergeError,
+    Share,
+    SharesMissing,
+    check,
+    differences,
+    find_results,
+    load_share,
+    merge,
+    share_failures,
+)
 from drill.session import DrillSession, new_run_id
 
 COMMAND = "report-merge"
@@ -100,6 +110,8 @@ def merge_command(args: argparse.Namespace, config: Config) -> int:
         shares = _checked_shares(args, Path(tmp))
     for note in differences(shares):
         print(f"drill: warning: {note}", file=sys.stderr)
+    for note in share_failures(shares):
+        print(f"drill: {note}", file=sys.stderr)
     session = DrillSession(config, Reporter(quiet=True), report_dir=report_dir, run_id=args.run_id or new_run_id())
     session.run = merge(shares, session.run.run_id, session.run.command)
     path = session.write()

@@ -4,7 +4,9 @@ The age (now minus the date the backup claims: its name read in backup_time_zone
 a repository backup's consistent time) is RPO evidence: were the store lost now, that is the data
 it would lose. A scenario that restores nothing takes its RPO from it (`rpo_method` "backup-age").
 No store is provisioned for these checks: the glob form reads files only, the other the scenario's
-latest backup or the repository's manifests.
+latest backup or the repository's manifests. A repository backup whose recorded verification failed
+(verified.json, written by `drill backup` and `drill backups verify`) is skipped, and named: the
+newest one that did not fail counts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import glob
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drill import backup_dates, rpo
 from drill.durations import format_duration, parse_duration
@@ -20,6 +23,9 @@ from drill.errors import BackupError, VerificationError
 from drill.evidence import FreshnessEvidence
 from drill.results import iso
 from drill.scenario.state import ScenarioState
+
+if TYPE_CHECKING:
+    from drill.repository import Entry
 
 
 class Freshness:
@@ -54,11 +60,13 @@ class Freshness:
                 date = backup_dates.BackupDate(artifact.consistent_at, artifact.source, "UTC")
             self._judge(name, artifact.id, str(artifact.path), date, limit)
             return
-        backup_id, where, when = self._repository_newest(name)
-        self._judge(name, backup_id, where, backup_dates.BackupDate(when, "repository", "UTC"), limit)
+        entry, skipped = self._repository_newest(name)
+        self._judge(name, entry.id, str(entry.directory),
+                    backup_dates.BackupDate(entry.manifest.consistent_at, "repository", "UTC"), limit, skipped)
 
-    def _repository_newest(self, name: str) -> tuple[str, str, float]:
-        """The newest backup `drill backup` made of `name`: its id, folder and consistent time (key-checked)."""
+    def _repository_newest(self, name: str) -> tuple[Entry, list[str]]:
+        """The newest backup `drill backup` made of `name` whose recorded verification did not fail (key-checked),
+        and the newer ones skipped because theirs failed (as "<id> (<why>)")."""
         from drill import crypto
         from drill.repository import open_repository
 
@@ -69,12 +77,21 @@ class Freshness:
             raise BackupError(f"no latest backup of {name!r} is known: name one first (`Given the latest backup of "
                               f"\"{name}\" in \"backups/{name}_*.sql.gz\"`) or back it up with `drill backup {name}` "
                               f"(the repository {repo.location} holds none)")
-        entry = entries[-1]
-        key_file = config.repository.key_file
-        repo.authenticate(entry, crypto.load_key(key_file) if key_file else None)  # a forged date is refused
-        return entry.id, str(entry.directory), entry.manifest.consistent_at
+        skipped: list[str] = []
+        for entry in reversed(entries):
+            # `drill backup` verifies what it committed, `drill backups verify` again later: a backup whose
+            # verification failed cannot be restored, so its date says nothing about the data a loss would cost.
+            failure = failed_verification(entry)
+            if failure is None:
+                key_file = config.repository.key_file
+                repo.authenticate(entry, crypto.load_key(key_file) if key_file else None)  # a forged date is refused
+                return entry, skipped
+            skipped.append(f"{entry.id} ({failure})")
+        raise BackupError(f"no usable backup of {name!r} in {repo.location}: the verification of every one failed: "
+                          f"{'; '.join(skipped)}; fix the backups (`drill backup {name}`), then `drill backups verify`")
 
-    def _judge(self, name: str, backup: str, path: str, date: backup_dates.BackupDate, limit: float) -> None:
+    def _judge(self, name: str, backup: str, path: str, date: backup_dates.BackupDate, limit: float,
+               skipped: list[str] | None = None) -> None:
         state = self.state
         now = time.time()
         backup_dates.require_not_future(f"the latest backup of {name!r}, {path},", date, now)
@@ -83,11 +100,22 @@ class Freshness:
         fresh = age <= limit
         state.evidence.freshness[name] = FreshnessEvidence(
             backup=backup, path=path, dated_at=dated_at, dated_by=date.source, age_seconds=age, limit_seconds=limit,
-            fresh=fresh, checked_at=now, time_zone=date.zone)
+            fresh=fresh, checked_at=now, time_zone=date.zone, skipped=list(skipped or []))
+        passed_over = f"; newer backup(s) skipped, their verification failed: {'; '.join(skipped)}" if skipped else ""
         if not state.restores and (state.result.rpo_seconds is None or age > state.result.rpo_seconds):
             # Nothing restored: the data a loss now would cost is the age of the latest backup.
             state.result.rpo_seconds, state.result.rpo_method = age, rpo.BACKUP_AGE
-        state.info(f"latest backup of {name}: {path}, dated {iso(dated_at)} ({dated_by}), {format_duration(age)} old")
+        state.info(f"latest backup of {name}: {path}, dated {iso(dated_at)} ({dated_by}), {format_duration(age)} old"
+                   f"{passed_over}")
         if not fresh:
             raise VerificationError(f"stale backup: {path} is {format_duration(age)} old (dated {iso(dated_at)}, "
-                                    f"{dated_by}), more than {format_duration(limit)}")
+                                    f"{dated_by}), more than {format_duration(limit)}{passed_over}")
+
+
+def failed_verification(entry: Entry) -> str | None:
+    """Why a repository backup's recorded verification failed (verified.json), or None: passed or never run."""
+    found = entry.verification
+    if found is None or found.get("status") in (None, "ok"):
+        return None
+    when, why = found.get("at") or "an unknown time", found.get("message") or "no detail recorded"
+    return f"verification {found.get('status')} at {when}: {why}"
