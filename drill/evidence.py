@@ -92,6 +92,8 @@ class CountEvidence:
     expected: int
     actual: int
     at_least: bool = False  # `holds at least N`: a lower bound, met when actual >= expected
+    # The sentence's figure when seed_scale scaled it into `expected` (data drill seeded); None: not scaled.
+    scaled_from: int | None = None
 
 
 @dataclass
