@@ -38,7 +38,8 @@ TABLES: tuple[Table, ...] = (
         Key("report_dir", PATH, "`reports`", "where `drill run` writes `<run-id>/results.json` and the reports"),
         Key("default_profile", "string", "none", "the profile applied when `--profile` is not given"),
         Key("seed_scale", "number > 0", "`1.0`",
-            "multiplies every seed count and every expected `holds` count (rounded, at least 1)"),
+            "multiplies every seed count, and the expected `holds` counts of data drill seeded in the scenario "
+            "(rounded, at least 1); never a count of a live store or of a backup made outside drill"),
         Key("plugins", "list of strings", "`[]`",
             "extra pytest plugins (module names), loaded by `drill run` with `-p`"),
         Key("rollback", "`always`, `on-failure`, `never`", "`never`",

@@ -43,12 +43,16 @@ class BackupEvidence:
     # A backup that is a folder: every file in it; `sha256` is then the sha256 of these lines as
     # `sha256sum` prints them (`<sha256>  <path>`, sorted by path), `size` their total.
     files: list[FileEvidence] | None = None
+    # How the backup differs from the store right before it (a live MongoDB's writers during the dump), per part.
+    differs_from_store: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         for optional in ("encryption", "files"):  # only repository backups are encrypted; only folders have files
             if data[optional] is None:
                 del data[optional]
+        if not data["differs_from_store"]:  # the common case: the backup is the store's state
+            del data["differs_from_store"]
         return data
 
     @classmethod
@@ -92,6 +96,8 @@ class CountEvidence:
     expected: int
     actual: int
     at_least: bool = False  # `holds at least N`: a lower bound, met when actual >= expected
+    # The sentence's figure when seed_scale scaled it into `expected` (data drill seeded); None: not scaled.
+    scaled_from: int | None = None
 
 
 @dataclass

@@ -11,14 +11,24 @@ import logging
 import re
 import threading
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 _secrets: set[str] = set()
 _lock = threading.Lock()
 # scheme://user:password@host -> scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)")
-_KEY_VALUE = re.compile(r"(?i)\b(?P<key>password|passwd|pwd|secret|token)=(?P<value>[^\s&;]+)")
+# name=value where the name ends in a secret's word, with no word boundary before it: `sslpassword=`,
+# `tlsCertificateKeyFilePassword=`, `apiKey=`, `AWS_SESSION_TOKEN=` (the name's head is kept: it says what was masked)
+_SECRET_WORDS = "password|passwd|pwd|secret|token|key"
+_KEY_VALUE = re.compile(rf"(?i)(?P<key>{_SECRET_WORDS})=(?P<value>[^\s&;]+)")
+# MongoDB's authMechanismProperties=NAME:VALUE,NAME:VALUE (AWS_SESSION_TOKEN:<token>): every VALUE masked, as
+# written or percent-encoded (`%3A`, `%2C`)
+_PROPERTIES = re.compile(r"(?i)(?P<key>authMechanismProperties=)(?P<value>[^\s&;]+)")
+_PROPERTY_VALUE = re.compile(r"(?i)(?P<sep>:|%3A)(?P<value>(?:(?!,|%2C).)+)")
+# A query parameter whose name holds one of these words carries a secret (case-insensitive, anywhere in the name).
+_SECRET_NAME = re.compile(rf"(?i){_SECRET_WORDS}")
+_MECHANISM_PROPERTIES = "authmechanismproperties"
 
 
 def register_secret(secret: str | None) -> None:
@@ -30,6 +40,7 @@ def register_secret(secret: str | None) -> None:
 
 def redact_text(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}{m.group('tail')}", text)
+    text = _PROPERTIES.sub(lambda m: m.group("key") + _mask_properties(m.group("value")), text)
     text = _KEY_VALUE.sub(lambda m: f"{m.group('key')}={MASK}", text)
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
@@ -62,6 +73,42 @@ def url_without_password(url: str) -> tuple[str, str | None]:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), parts.password
+
+
+def _mask_properties(value: str) -> str:
+    """`SERVICE_NAME:x,AWS_SESSION_TOKEN:t` -> `SERVICE_NAME:***,AWS_SESSION_TOKEN:***` (names kept)."""
+    return _PROPERTY_VALUE.sub(lambda m: f"{m.group('sep')}{MASK}", value)
+
+
+def masked_query(query: str) -> str:
+    """A URL's query with the value of every parameter that carries a secret masked, and each such value registered
+    as a secret (so a driver's message quoting it is masked too): a name holding password, passwd, pwd, secret, token
+    or key (`sslpassword`, `tlsCertificateKeyFilePassword`, `apiKey`), and every value of MongoDB's
+    `authMechanismProperties` (`AWS_SESSION_TOKEN:<token>`). Other parameters are kept as written."""
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        plain_name = unquote_plus(name)
+        if equals and plain_name.lower() == _MECHANISM_PROPERTIES:
+            for item in unquote_plus(value).split(","):
+                register_secret(item.partition(":")[2])
+            pairs.append(f"{name}={_mask_properties(value)}")
+        elif equals and _SECRET_NAME.search(plain_name):
+            register_secret(value)
+            register_secret(unquote_plus(value))
+            pairs.append(f"{name}={MASK}")
+        else:
+            pairs.append(pair)
+    return "&".join(pairs)
+
+
+def url_for_display(url: str) -> str:
+    """A URL as messages, results and reports may show it: no password, no secret in its query (masked_query)."""
+    shown, _password = url_without_password(url)
+    parts = urlsplit(shown)
+    if not parts.query:
+        return shown
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, masked_query(parts.query), parts.fragment))
 
 
 _factory_installed = False

@@ -36,7 +36,8 @@ def matches_other(drill: DrillScenario, store: str, other: str) -> None:
           'Then "userdb" holds 10000 rows', converters={"count": parse_count})
 def holds(drill: DrillScenario, store: str, count: int, unit: str) -> None:
     """Counts everything in the store in its kind's unit (PostgreSQL: the rows of every table outside the
-    system schemas), leaving drill's markers out. The expected number is scaled by `seed_scale`. A unit
+    system schemas), leaving drill's markers out. The expected number is scaled by `seed_scale` only when the
+    store holds data drill seeded in this scenario (see [seed_scale](../configuration.md#seed_scale)). A unit
     that does not fit the kind is an error ("a PostgreSQL store holds rows, not keys")."""
     drill.assert_count(store, count, unit)
 
@@ -47,7 +48,8 @@ def holds(drill: DrillScenario, store: str, count: int, unit: str) -> None:
 def holds_in(drill: DrillScenario, store: str, count: int, unit: str, part: str) -> None:
     """Counts one part: a table (`users` means `public.users`; `schema.table` works too), a collection, a
     Redis database (`db0`), a GCS prefix, a Firestore collection path or pattern (`users/*/sessions`), a
-    volume directory. The expected number is scaled by `seed_scale`. Every kind has parts: the Part column
+    volume directory. The expected number is scaled by `seed_scale` as for `holds N`. Every kind has parts: the
+    Part column
     of [Store kinds](#store-kinds)."""
     drill.assert_count(store, count, unit, part)
 
@@ -58,7 +60,9 @@ def holds_in(drill: DrillScenario, store: str, count: int, unit: str, part: str)
           'Then "userdb_verify" holds at least 4700 rows', converters={"count": parse_count})
 def holds_at_least(drill: DrillScenario, store: str, count: int, unit: str) -> None:
     """Fails when fewer, naming both numbers: `'userdb_verify' holds 0 rows, expected at least 4700`.
-    Scaled by `seed_scale`. The evidence records the count with `at_least`."""
+    Scaled by `seed_scale` only for data drill seeded in this scenario, never for a live store or a backup made
+    outside drill: a production dump must hold the figure as written. The evidence records the count with
+    `at_least`, and `scaled_from` when the figure was scaled."""
     drill.assert_count(store, count, unit, at_least=True)
 
 

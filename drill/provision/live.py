@@ -9,7 +9,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from drill.config import StoreConfig
 from drill.errors import ConfigError
-from drill.redact import register_secret, url_without_password
+from drill.redact import register_secret, url_for_display
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class LiveURL:
     url: str  # with its password: for clients only, never for messages
     parts: SplitResult
     password: str | None  # unquoted
-    description: str  # the URL without its password: for messages, results and reports
+    description: str  # the URL without its password nor a secret in its query: for messages, results and reports
 
     @property
     def username(self) -> str | None:
@@ -55,4 +55,4 @@ def live_url(config: StoreConfig, schemes: tuple[str, ...], example: str, *, che
         written = parts.netloc.rpartition("@")[2].rpartition(":")[2]
         raise ConfigError(f"{config.url_env} has a bad port {written!r}: a port is a number from 1 to 65535 "
                           f"({example})", key=key)
-    return LiveURL(url, parts, password, url_without_password(url)[0])
+    return LiveURL(url, parts, password, url_for_display(url))

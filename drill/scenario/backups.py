@@ -23,6 +23,7 @@ class Backups:
         store = state.store(name)
         with state.clock.phase("backup", name):
             artifact = store.backup(state.config.backup_dir_for(store.config) / name, state.reporter.info)
+        state.took_backup(artifact)
         state.record_backup(artifact, written=True)
         return artifact
 
@@ -46,6 +47,7 @@ class Backups:
             artifact = store.dump_sql_gz(path, state.reporter.info)
         if artifact.fingerprint is not None:
             state.fingerprints_by_path[path.resolve()] = artifact.fingerprint
+        state.took_backup(artifact, path)
         state.record_backup(artifact, usable=False, written=True)  # used once found: `the latest backup ... in`
         return path
 
@@ -65,6 +67,7 @@ class Backups:
         with state.clock.phase("fetch", name):
             artifact = found_backups.found_backup(name, store.kind, newest, when,
                                                   fingerprint=state.fingerprints_by_path.get(newest.resolve()))
+        state.found_backup(artifact, newest)
         state.info(f"latest backup of {name}: {newest} ({artifact.format}, dated {date.text}, sha256 "
                    f"{artifact.sha256})")
         return artifact
@@ -82,7 +85,10 @@ class Backups:
         store = state.store(name)
         if not isinstance(store, ObjectVersions):
             raise StoreError(capabilities.lacks(name, store.kind, ObjectVersions, "a restore from object versions"))
-        artifact = store.versions_artifact(state.latest_backup(name))
+        taken = state.latest_backup(name)
+        artifact = store.versions_artifact(taken)
+        if taken.id in state.seeded_backups:  # the same data, read from object generations
+            state.seeded_backups.add(artifact.id)
         state.record_backup(artifact, in_evidence=False)  # a view of a backup already in the evidence
         return artifact
 

@@ -37,6 +37,7 @@ class PointInTimeRecovery:
         with state.clock.phase("backup", name):
             artifact = store.base_backup(state.reporter.info)
         self.base_backups.setdefault(name, []).append(artifact)
+        state.took_backup(artifact)
         state.record_backup(artifact, usable=False)  # restored only to a point in time, from its own list
         return artifact
 

@@ -55,6 +55,10 @@ class ScenarioState:
     current_line: int = 0  # line of the step being run (set by the plugin), for target sources
     # The checks that passed, by the store they checked (what a self-test proves bites at the end).
     passed_checks: dict[str, list[str]] = field(default_factory=dict)
+    # Backups drill took in this scenario of data it seeded itself (by id; by path for a dump found later):
+    # a count of what they restore is scaled by seed_scale, as the seed was (holds_seeded_data).
+    seeded_backups: set[str] = field(default_factory=set)
+    seeded_paths: set[Path] = field(default_factory=set)
 
     @property
     def evidence(self) -> Evidence:
@@ -88,6 +92,31 @@ class ScenarioState:
                 self.throwaway_backups.append(artifact.path)
         if in_evidence:
             self.evidence.backups.append(evidence or artifact.as_evidence())
+
+    def took_backup(self, artifact: BackupArtifact, path: Path | None = None) -> None:
+        """drill took `artifact` itself (written at `path` for a dump found later by glob): if its store holds only
+        data drill seeded in this scenario, a restore of it holds seeded data too."""
+        if self.holds_seeded_data(artifact.store):
+            self.seeded_backups.add(artifact.id)
+            if path is not None:
+                self.seeded_paths.add(path.resolve())
+
+    def found_backup(self, artifact: BackupArtifact, path: Path) -> None:
+        """A backup found by glob is seeded data only if it is a dump drill wrote of seeded data in this scenario."""
+        if path.resolve() in self.seeded_paths:
+            self.seeded_backups.add(artifact.id)
+
+    def holds_seeded_data(self, name: str) -> bool:
+        """Whether what `name` holds is data drill seeded in this scenario, so that seed_scale applies to counts of
+        it: a store seeded here, or restored from a backup drill took of one. Never a live store (production's data,
+        whatever drill added) nor data restored from a backup found, fetched or made outside drill."""
+        store = self.store(name)
+        if store.config.is_live:
+            return False
+        record = self.restores.get(name)
+        if record is not None:
+            return record.artifact.id in self.seeded_backups
+        return name in self.evidence.seeded
 
     def latest_backup(self, name: str) -> BackupArtifact:
         found = self.backups.get(name)

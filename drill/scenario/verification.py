@@ -78,14 +78,19 @@ class Verification:
         state = self.state
         store = state.store(name)
         check_unit(store, unit)
-        expected = state.config.scaled(count)
+        # seed_scale shrinks what drill seeds, so it shrinks counts of that data only: never production's (a live
+        # store, a backup made outside drill), whose size the figure states as it is.
+        seeded = state.holds_seeded_data(name)
+        expected = state.config.scaled(count) if seeded else count
+        scaled = state.config.seed_scale != 1.0 and seeded
         with state.clock.phase("verify", name):
             actual = counter(store)
-            state.evidence.counts[f"{name}{where}"] = CountEvidence(expected=expected, actual=actual,
-                                                                    at_least=at_least)
+            state.evidence.counts[f"{name}{where}"] = CountEvidence(
+                expected=expected, actual=actual, at_least=at_least, scaled_from=count if scaled else None)
             if actual < expected if at_least else actual != expected:
                 raise VerificationError(f"{name!r} holds {actual} {store.unit}{where}, expected "
-                                        f"{'at least ' if at_least else ''}{expected}")
+                                        f"{'at least ' if at_least else ''}{expected}"
+                                        f"{_scale_note(state.config.seed_scale, count, seeded)}")
         self.passed(name, f"holds {'at least ' if at_least else ''}{expected} {store.unit}{where}")
 
     def passed(self, name: str, check: str) -> None:
@@ -107,3 +112,13 @@ class Verification:
         with state.clock.phase("verify", name):
             check(store)
         self.passed(name, f"its kind's own check at line {state.current_line}")
+
+
+def _scale_note(seed_scale: float, count: int, seeded: bool) -> str:
+    """Why the figure in a failed count is what it is, when a profile's seed_scale could have changed it."""
+    if seed_scale == 1.0:
+        return ""
+    if seeded:
+        return f" ({count} scaled by seed_scale {seed_scale}: drill seeded this data)"
+    return (f" (not scaled by seed_scale {seed_scale}: the data was not seeded by drill in this scenario, so the "
+            f"figure stands as written)")

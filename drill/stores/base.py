@@ -51,13 +51,17 @@ class BackupArtifact:
     fingerprint: Fingerprint | None = None  # taken in the same snapshot as the backup, when possible
     source: str = "drill"  # drill | external (found by glob: no fingerprint, dated by name or mtime)
     files: tuple[FileEvidence, ...] | None = None  # a backup made outside drill that is a folder: its files
+    # How the backup differs from the store right before it, where a writer explains it (a live MongoDB has no
+    # snapshot): one line per part, kept as evidence; empty when the backup is the store's state.
+    differs_from_store: tuple[str, ...] = ()
 
     def as_evidence(self) -> BackupEvidence:
         return BackupEvidence(
             id=self.id, store=self.store, format=self.format, path=str(self.path), sha256=self.sha256,
             size=self.size, source=self.source, created_at=self.created_at, consistent_at=self.consistent_at,
             tool_versions=dict(self.tool_versions), server_version=self.server_version,
-            files=list(self.files) if self.files is not None else None)
+            files=list(self.files) if self.files is not None else None,
+            differs_from_store=list(self.differs_from_store))
 
     def evidence(self) -> dict[str, Any]:
         """As journals and manifests record it."""

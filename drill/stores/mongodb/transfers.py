@@ -30,7 +30,7 @@ from pymongo.errors import PyMongoError
 
 from drill import found_backups, safe_paths
 from drill.errors import BackupError, StoreError
-from drill.fingerprint import Fingerprint
+from drill.fingerprint import Fingerprint, PartPrint
 from drill.redact import redact_text
 from drill.stores.base import (
     BackupArtifact,
@@ -88,12 +88,7 @@ class MongoTransfers(Guarded):
                 self._stream_dump(partial, progress)
                 tool = {"pymongo": pymongo.version}
             fingerprint = fingerprint_of_dump(dump_database_dir(partial))
-            if fingerprint.parts != before.parts:
-                message = (f"the data of {self.name!r} changed while it was being backed up (MongoDB without a "
-                           f"replica set has no snapshot); the backup holds the state it read")
-                if not self.config.is_live:
-                    raise BackupError(message)
-                progress(message)
+            differences = self._differences_from_store(before, fingerprint, progress)
             digest = write_sums(partial)
             if final.exists():
                 shutil.rmtree(final)
@@ -105,7 +100,42 @@ class MongoTransfers(Guarded):
         return BackupArtifact(
             id=backup_id, store=self.name, kind="mongodb", format="mongodump-gzip" if self.gzip else "mongodump",
             path=final, sha256=digest, size=size, created_at=time.time(), consistent_at=consistent_at,
-            tool_versions=tool, server_version=server_version, fingerprint=fingerprint)
+            tool_versions=tool, server_version=server_version, fingerprint=fingerprint,
+            differs_from_store=tuple(differences))
+
+    def _differences_from_store(self, before: Fingerprint, dump: Fingerprint, progress: Progress) -> list[str]:
+        """How the dump differs from the store right before it, one line per collection: [] when it is the same.
+
+        MongoDB without a replica set has no snapshot, so a live store's writers may change it during the dump;
+        the store is read again to tell: a collection that differs in the dump but not in the store (before and
+        after the dump alike) has no such excuse, and the backup fails naming it. A throwaway store has no writer
+        but drill, so any difference fails it. What a writer explains is kept as the backup's evidence.
+        """
+        if dump.parts == before.parts:
+            return []
+        after = self.fingerprint()
+        lines, unexplained = [], []
+        for part in sorted(before.parts.keys() | dump.parts.keys()):
+            was, dumped = before.parts.get(part), dump.parts.get(part)
+            if was == dumped:
+                continue
+            line = (f"collection {part}: {_held(was)} in the store right before the dump, {_held(dumped)} in the "
+                    f"dump{' (content differs)' if was and dumped and was.count == dumped.count else ''}")
+            if after.parts.get(part) == was:
+                unexplained.append(f"{line}; the store did not change during the dump")
+            else:
+                lines.append(f"{line}; the store changed during the dump (a writer), the backup holds what it read")
+        listed = "".join(f"\n  - {line}" for line in unexplained + lines)
+        if unexplained:
+            raise BackupError(f"the backup of {self.name!r} does not hold what the store held:{listed}\nnothing "
+                              f"wrote to those collections during the dump, so the dump itself is wrong: the backup "
+                              f"is refused (check the server's log and the disk it was written to, then take it again)")
+        if not self.config.is_live:
+            raise BackupError(f"the data of {self.name!r} changed while it was being backed up, and it is a "
+                              f"throwaway store only drill writes to:{listed}")
+        for line in lines:
+            progress(f"{self.name}: the backup differs from the store: {line}")
+        return lines
 
     def _stream_dump(self, partial: Path, progress: Progress) -> None:
         db = self.database()
@@ -290,3 +320,7 @@ def _tool_version(tool: str) -> str:
         out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
         return out.splitlines()[0].strip() if out else "unknown"
     return "unknown"
+
+
+def _held(part: PartPrint | None) -> str:
+    return f"{part.count} documents" if part is not None else "absent"
