@@ -99,6 +99,10 @@ class CountEvidence:
     # The sentence's figure when seed_scale scaled it into `expected` (data drill seeded); None: not scaled.
     scaled_from: int | None = None
 
+    @property
+    def met(self) -> bool:
+        return self.actual >= self.expected if self.at_least else self.actual == self.expected
+
 
 @dataclass
 class FreshnessEvidence:

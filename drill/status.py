@@ -21,6 +21,7 @@ from drill.config import Config
 from drill.controls import ControlStatus, evaluate, format_period, occurrences, parse_time
 from drill.durations import format_duration
 from drill.errors import DrillError
+from drill.evidence import CountEvidence
 from drill.report.history import HistoryEntry, read_history, verify
 from drill.report.history_store import HistoryStore, default_store, history_store
 
@@ -112,8 +113,8 @@ def _stores_of(scenario: Mapping[str, Any]) -> list[str]:
 def _count_met(count: Any) -> bool:
     if not isinstance(count, dict) or not isinstance(count.get("actual"), int):
         return False
-    expected, actual = count.get("expected"), count["actual"]
-    return isinstance(expected, int) and (actual >= expected if count.get("at_least") else actual == expected)
+    expected = count.get("expected")
+    return isinstance(expected, int) and CountEvidence(expected, count["actual"], bool(count.get("at_least"))).met
 
 
 def _section(evidence: Mapping[str, Any], name: str) -> dict[str, Any]:

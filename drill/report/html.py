@@ -80,7 +80,7 @@ def _evidence(scenario: ScenarioResult) -> dict[str, Any]:
                             if isinstance(m, dict) and "recovery_point" in m},
         "counts": [{"what": k, "expected": c.expected, "actual": c.actual, "at_least": c.at_least,
                     "scaled_from": c.scaled_from,
-                    "met": c.actual >= c.expected if c.at_least else c.expected == c.actual}
+                    "met": c.met}
                    for k, c in ev.counts.items()],
         "seeded": ev.seeded, "health": [_health_row(check) for check in ev.health if isinstance(check, dict)],
         "freshness": ev.freshness, "self_test": ev.self_test,

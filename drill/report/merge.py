@@ -146,6 +146,7 @@ def merge(shares: list[Share], run_id: str, command: list[str]) -> RunResult:
     ends = [t for t in (_time(s.run.ended_at) for s in shares) if t is not None]
     started, ended = (min(starts) if starts else None), (max(ends) if ends else None)
     first = shares[0].run
+    ordered = sorted(shares, key=lambda s: s.shard.index)
     run = RunResult(
         run_id=run_id, started_at=started.isoformat(timespec="milliseconds") if started else first.started_at,
         ended_at=ended.isoformat(timespec="milliseconds") if ended else None,
@@ -156,10 +157,10 @@ def merge(shares: list[Share], run_id: str, command: list[str]) -> RunResult:
         scenarios=scenarios,
         # Each share repaired what a killed drill left on its own machine before its scenarios: a repair that
         # failed fails that share, and so the merged run (as DrillSession.finish decides for one run).
-        repairs=[repair for share in sorted(shares, key=lambda s: s.shard.index) for repair in share.run.repairs],
+        repairs=[repair for share in ordered for repair in share.run.repairs],
         merged_from=[MergedShard(index=s.shard.index, run_id=s.run.run_id, host=s.run.host, status=s.run.status,
                                  started_at=s.run.started_at, ended_at=s.run.ended_at, content_sha256=s.digest)
-                     for s in sorted(shares, key=lambda s: s.shard.index)])
+                     for s in ordered])
     statuses = {s.status for s in scenarios}
     if any(share.run.status == "interrupted" for share in shares):
         run.status = "interrupted"

@@ -117,3 +117,12 @@ class Entry:
         found = self.verification
         return bool(found and found.get("status") == "ok")
 
+    @property
+    def verification_failure(self) -> str | None:
+        """Why its recorded verification failed (verified.json), or None: passed or never run."""
+        found = self.verification
+        if found is None or found.get("status") in (None, "ok"):
+            return None
+        when, why = found.get("at") or "an unknown time", found.get("message") or "no detail recorded"
+        return f"verification {found.get('status')} at {when}: {why}"
+

@@ -81,7 +81,7 @@ class Freshness:
         for entry in reversed(entries):
             # `drill backup` verifies what it committed, `drill backups verify` again later: a backup whose
             # verification failed cannot be restored, so its date says nothing about the data a loss would cost.
-            failure = failed_verification(entry)
+            failure = entry.verification_failure
             if failure is None:
                 key_file = config.repository.key_file
                 repo.authenticate(entry, crypto.load_key(key_file) if key_file else None)  # a forged date is refused
@@ -111,11 +111,3 @@ class Freshness:
             raise VerificationError(f"stale backup: {path} is {format_duration(age)} old (dated {iso(dated_at)}, "
                                     f"{dated_by}), more than {format_duration(limit)}{passed_over}")
 
-
-def failed_verification(entry: Entry) -> str | None:
-    """Why a repository backup's recorded verification failed (verified.json), or None: passed or never run."""
-    found = entry.verification
-    if found is None or found.get("status") in (None, "ok"):
-        return None
-    when, why = found.get("at") or "an unknown time", found.get("message") or "no detail recorded"
-    return f"verification {found.get('status')} at {when}: {why}"

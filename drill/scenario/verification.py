@@ -85,9 +85,10 @@ class Verification:
         scaled = state.config.seed_scale != 1.0 and seeded
         with state.clock.phase("verify", name):
             actual = counter(store)
-            state.evidence.counts[f"{name}{where}"] = CountEvidence(
-                expected=expected, actual=actual, at_least=at_least, scaled_from=count if scaled else None)
-            if actual < expected if at_least else actual != expected:
+            evidence = CountEvidence(expected=expected, actual=actual, at_least=at_least,
+                                     scaled_from=count if scaled else None)
+            state.evidence.counts[f"{name}{where}"] = evidence
+            if not evidence.met:
                 raise VerificationError(f"{name!r} holds {actual} {store.unit}{where}, expected "
                                         f"{'at least ' if at_least else ''}{expected}"
                                         f"{_scale_note(state.config.seed_scale, count, seeded)}")
