@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from drill.stores.base import (
 from drill.stores.capabilities import PlantedChange
 from drill.stores.postgres import KIND, PostgresOptions, base_backups, faults, self_test
 from drill.stores.postgres import seed as postgres_seed
+from drill.stores.postgres.content_sums import STABLE_SESSION, content_sum
 from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, read_info
+from drill.stores.postgres.early_sums import EarlySums
 from drill.stores.postgres.formats import BASE_BACKUP
 from drill.stores.postgres.local import LocalPostgresCluster
 from drill.stores.postgres.pitr import PitrCluster, markers_in
@@ -50,10 +53,6 @@ from drill.stores.postgres.transfers import (
 __all__ = ["CUSTOM_MAGIC", "GZIP_MAGIC", "MARKER_TABLE", "TAR_MAGIC", "TAR_MAGIC_AT", "PgMarkerSink", "PgServer",
            "PostgresStore", "detect_format", "fingerprint_in"]
 
-
-# Text output of every type must not depend on the session: the same data, the same hash.
-_STABLE_SESSION = ("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
-                   "SET extra_float_digits = 1; SET bytea_output = 'hex'")
 
 _TABLES = f"""
 SELECT c.oid, n.nspname, c.relname
@@ -102,6 +101,8 @@ class PostgresStore(PgTransfers):
     notes: list[str] = field(default_factory=list)  # what a restore could not keep (e.g. the owner), for evidence
     # Its database's lease on the run's shared server (shared.py), when it has no server of its own.
     shared_lease: Lease | None = None
+    # The content sums its last restore took while pg_restore ran (early_sums.py): for the next fingerprint only.
+    early_sums: EarlySums | None = None
 
     @property
     def skip_owners(self) -> bool:
@@ -213,10 +214,17 @@ class PostgresStore(PgTransfers):
         return None if row is None else row[0]
 
     def fingerprint(self) -> Fingerprint:
+        early, self.early_sums = self.early_sums, None  # the sums a restore took stand in once, if at all
         with self.server.connect(self.database, autocommit=False) as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with conn.transaction():
-                return fingerprint_in(conn)
+                # Passed beside the call, not as an argument: fingerprint_in is this module's to replace (the
+                # self-test's blind plugin in tests does), and a replacement takes the connection alone.
+                offered = _EARLY_SUMS.set(early)
+                try:
+                    return fingerprint_in(conn)
+                finally:
+                    _EARLY_SUMS.reset(offered)
 
     # -- disaster -------------------------------------------------------------------------------------
 
@@ -299,39 +307,14 @@ class PostgresStore(PgTransfers):
         faults.terminate_restore(self)
 
 
-# Each row's 64-bit hash, summed as numeric: order-independent, and duplicated rows add up (unlike
-# XOR, where two identical rows would cancel out). Tried in order, fastest first:
-# The row is `r.*`, never a bare `r`, which a column named r would shadow.
-# - hash_record_extended (PostgreSQL 14+): each column hashed in binary by its type's hash function,
-#   no text conversion; about 3x faster than COPY TO /dev/null. Values are compared as their type
-#   compares them (numeric 1.0 = 1.00). Fails for a table with a column type that has no hash
-#   support (json, point, ...): that table falls back.
-# - hashtextextended over the row's text form (PostgreSQL 11+), then md5 slices (any version).
-_CONTENT_SUMS = (
-    ("hash_record_extended", "SELECT count(*), coalesce(sum(hash_record_extended(r.*, 0)), 0) FROM {} AS r"),
-    ("hashtextextended(row text)", "SELECT count(*), coalesce(sum(hashtextextended(r.*::text, 0)), 0) FROM {} AS r"),
-    ("md5(row text)", "SELECT count(*), coalesce(sum(('x' || left(md5(r.*::text), 16))::bit(64)::bigint::numeric), 0)"
-                      " FROM {} AS r"),
-)
-
-
-def _content_sum(conn: psycopg.Connection[tuple[Any, ...]], table: sql.Identifier) -> tuple[str, int, str]:
-    last: psycopg.Error | None = None
-    for method, query in _CONTENT_SUMS:
-        try:
-            with conn.transaction():  # a savepoint: a method the server or a column type lacks is rolled back
-                row = conn.execute(sql.SQL(query).format(table)).fetchone()
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.FeatureNotSupported) as exc:
-            last = exc
-            continue
-        assert row is not None
-        return method, int(row[0]), str(row[1])
-    raise StoreError(f"no way to hash the rows of {table.as_string(conn)}: {last}")
+_EARLY_SUMS: ContextVar[EarlySums | None] = ContextVar("early_sums", default=None)
 
 
 def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
     """Fingerprint the database of `conn` inside its current transaction (so a snapshot can be shared)."""
-    conn.execute(_STABLE_SESSION)
+    conn.execute(STABLE_SESSION)
+    offered = _EARLY_SUMS.get()
+    early = offered.usable_in(conn) if offered is not None else {}  # first statement: the transaction's snapshot
     tables = conn.execute(_TABLES).fetchall()
     oids = [int(oid) for oid, _, _ in tables]
     schema: dict[int, dict[str, str]] = {oid: {} for oid in oids}
@@ -345,7 +328,7 @@ def fingerprint_in(conn: psycopg.Connection[tuple[Any, ...]]) -> Fingerprint:
     parts: dict[str, PartPrint] = {}
     for oid, schema_name, table_name in tables:
         ident = sql.Identifier(str(schema_name), str(table_name))
-        method, count, total = _content_sum(conn, ident)
+        method, count, total = early.get(int(oid)) or content_sum(conn, ident)
         content = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:32]
         # The method is part of the schema: two fingerprints made differently are never called equal.
         parts[f"{schema_name}.{table_name}"] = PartPrint(count, content, {**schema[int(oid)], "content hash": method})
