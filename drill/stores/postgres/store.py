@@ -230,6 +230,7 @@ class PostgresStore(PgTransfers):
 
     def lose(self) -> None:
         self.require_destructive("drop")
+        self.early_sums = None
         self.remember_database()  # how to create it again: owner, encoding, locale
         self._drop(self.database)
 
@@ -278,6 +279,7 @@ class PostgresStore(PgTransfers):
 
     def recover_to(self, artifact: BackupArtifact, target_time: float, progress: Progress = no_progress,
                    position: str | None = None) -> None:
+        self.early_sums = None  # the recovered cluster is not what a restore's sums stood for
         if artifact.format == BASE_BACKUP.name:  # the runbook's base_backup_*.tar.gz and WAL folder
             self.verify_backup(artifact)
             base_backups.recover(self, artifact, self.wal_archives.get(artifact.path), target_time, progress)
@@ -295,6 +297,7 @@ class PostgresStore(PgTransfers):
         if self.config.provision != "local":
             raise FaultError(f"the fault {text_of(fault)!r} is planted into local PostgreSQL stores only; "
                              f"{self.name!r} is a {self.config.provision} postgres store")
+        self.early_sums = None  # a planted server fault may change data without a commit (a crash, a full disk)
         if self.shared_lease is not None:  # a server fault on the shared server: replaced after the scenario
             self.shared_lease.taint(f"the fault {text_of(fault)!r} was planted")
         if fault == "killed":

@@ -36,7 +36,7 @@ from drill.stores.base import (
 )
 from drill.stores.postgres import PostgresOptions, base_backups, sql_guard
 from drill.stores.postgres.database import DatabaseInfo, check_postgres_database, create_statement
-from drill.stores.postgres.early_sums import EarlySums, EarlyTableSums
+from drill.stores.postgres.early_sums import EarlySums, EarlyTableSums, RestorePlan
 from drill.stores.postgres.formats import BASE_BACKUP, check_pg_dump_tar
 from drill.stores.postgres.server import PgServer
 
@@ -157,6 +157,7 @@ class PgTransfers(Guarded):
         if into is not None:
             check_postgres_database(into, "restore target")
             require_new_restore_target(self, into)  # `into` its own database would drop it with no safety copy
+        self.early_sums = None  # a restore changes what earlier sums stood for
         self.verify_backup(artifact)  # before the target is touched
         if artifact.format == BASE_BACKUP.name:  # a whole cluster: replayed with its WAL archive, if one was named
             if into is not None:
@@ -228,7 +229,13 @@ class PgTransfers(Guarded):
         if not early_sums or jobs < 2:  # one job prints no `finished item` lines, and leaves no core idle
             self._run_with_progress(args, progress, "pg_restore")
             return None
-        summer = EarlyTableSums(self.server, target, jobs)
+        toc = subprocess.run([self.server.tools.path("pg_restore"), "--list", str(path)], capture_output=True,
+                             text=True, env=self.server.tool_env())
+        plan = RestorePlan.of(toc.stdout) if toc.returncode == 0 else None
+        if plan is None:  # an item that may write to loaded tables (early_sums.py), or an unreadable list
+            self._run_with_progress(args, progress, "pg_restore")
+            return None
+        summer = EarlyTableSums(self.server, target, jobs, plan)
         try:
             self._run_with_progress(args, progress, "pg_restore", on_line=summer.line)
         except BaseException:
