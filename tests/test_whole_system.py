@@ -263,6 +263,15 @@ def test_the_system_benchmark_smoke_run_reports_its_figures(tmp_path: Path) -> N
     assert only["ratio"] == only["drill"]["seconds"] / max(alone.values())
     assert report["parallel_vs_sum"]["median"] == only["drill"]["seconds"] / sum(alone.values())
     assert "whole-system restore (parallel) vs the slowest store alone" in stdout
+    # The CPU counters: every store did some work while restored alone; the two-core bound follows from them.
+    work = {name: s["busy_core_seconds"] for name, s in only["baseline"]["stores"].items()}
+    assert all(seconds > 0 for seconds in work.values()), work
+    assert only["baseline"]["core_seconds_alone"] == sum(work.values())
+    cores = report["machine"]["cpus"]
+    assert only["baseline"]["two_core_bound_ratio"] == max(max(alone.values()), sum(work.values()) / cores) / \
+        max(alone.values())
+    assert 0 < only["drill"]["busy_share"] <= 1.05  # a share of the machine's cores (sampling rounds a little)
+    assert "bound on" in stdout and "cores busy during the parallel restore" in stdout
 
 
 def test_an_endpoint_password_never_shows_in_the_failure() -> None:
