@@ -80,12 +80,43 @@ def busy_core_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 
+# The server process of the slowest store, found by its command line: how much of a core it gets decides whether
+# the store keeps beside the others the pace it has alone (PostgreSQL's backends come and go; Redis's server is
+# replaced when it is lost).
+SERVERS = {"notifydb": ("nx-27017", "nx_27017", "mongod")}
+
+
+def _process_seconds(pid: str) -> float | None:
+    """CPU seconds (user + system) of one process, from /proc/PID/stat; None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _find_server(names: tuple[str, ...]) -> str | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if any(name in command for name in names) and "system_bench" not in command:
+                return entry.name
+    return None
+
+
 class CpuSampler:
-    """The machine's busy core-seconds every 50 ms, in a thread, with each sample's wall time: the busy time
-    inside any window of a run (a store's restore and verify) is read from the samples afterwards."""
+    """The machine's busy core-seconds, and each store server's own CPU seconds, every 50 ms, in a thread, with
+    each sample's wall time: the CPU inside any window of a run (a store's restore and verify) is read from the
+    samples afterwards."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []
+        # store -> (wall time, pid, its CPU seconds): a store may stop its server and start another (`lost`)
+        self.servers: dict[str, list[tuple[float, str, float]]] = {store: [] for store in SERVERS}
+        self._pids: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -97,21 +128,46 @@ class CpuSampler:
         self._stop.set()
         self._thread.join()
 
+    def _take(self) -> None:
+        now = time.time()
+        self.samples.append((now, busy_core_seconds()))
+        for store, names in SERVERS.items():
+            pid = self._pids.get(store)
+            seconds = _process_seconds(pid) if pid else None
+            if seconds is None:  # not found yet, or gone (a version probe, a stopped server): look again
+                pid = _find_server(names)
+                seconds = _process_seconds(pid) if pid else None
+            if pid and seconds is not None:
+                self._pids[store] = pid
+                self.servers[store].append((now, pid, seconds))
+
     def _sample(self) -> None:
         while True:
-            self.samples.append((time.time(), busy_core_seconds()))
+            self._take()
             if self._stop.wait(0.05):
-                self.samples.append((time.time(), busy_core_seconds()))
+                self._take()
                 return
 
-    def _at(self, when: float) -> float:
-        before = [s for s in self.samples if s[0] <= when] or self.samples[:1]
-        after = [s for s in self.samples if s[0] >= when] or self.samples[-1:]
+    @staticmethod
+    def _at(samples: list[tuple[float, float]], when: float) -> float:
+        before = [s for s in samples if s[0] <= when] or samples[:1]
+        after = [s for s in samples if s[0] >= when] or samples[-1:]
         (t0, b0), (t1, b1) = before[-1], after[0]
         return b0 if t1 == t0 else b0 + (b1 - b0) * (when - t0) / (t1 - t0)
 
     def busy_between(self, start: float, end: float) -> float:
-        return self._at(end) - self._at(start)
+        return self._at(self.samples, end) - self._at(self.samples, start)
+
+    def server_between(self, store: str, start: float, end: float) -> float | None:
+        """The CPU seconds the store's server process used in the window: the process running at its end, from
+        the window's start or its own (None: no such process was seen)."""
+        seen = [sample for sample in self.servers.get(store) or [] if sample[0] <= end]
+        if not seen:
+            return None
+        pid = seen[-1][1]
+        samples = [(when, seconds) for when, sample_pid, seconds in seen if sample_pid == pid]
+        started_inside = samples[0][0] > start
+        return self._at(samples, end) - (0.0 if started_inside else self._at(samples, start))
 
 
 def _when(stamp: str) -> float:
@@ -138,6 +194,9 @@ def run(toml: str, sizes: dict[str, int]) -> dict[str, Any]:
                 windows.setdefault(phase["store"], []).extend((_when(phase["started_at"]), _when(phase["ended_at"])))
     for name, window in windows.items():  # the machine's busy core-seconds while the store was restored
         system["stores"][name]["busy_core_seconds"] = cpu.busy_between(min(window), max(window))
+        server = cpu.server_between(name, min(window), max(window))
+        if server is not None:  # the share of a core its server process got meanwhile
+            system["stores"][name]["server_core_share"] = server / (max(window) - min(window))
     start, end = min(min(w) for w in windows.values()), max(max(w) for w in windows.values())
     system["busy_core_seconds"] = cpu.busy_between(start, end)
     system["busy_share"] = system["busy_core_seconds"] / ((end - start) * (os.cpu_count() or 1))
@@ -210,6 +269,10 @@ def print_table(report: dict[str, Any]) -> None:
         rows.append((f"{name}: restore + verify, in parallel vs alone",
                      method.seconds(method.spread([s["seconds"] for s in together])["median"]),
                      method.seconds(method.spread([s["seconds"] for s in alone])["median"]), "-", "-"))
+        if all("server_core_share" in s for s in alone + together):
+            rows.append((f"{name}: its server's share of a core, in parallel vs alone",
+                         f"{method.spread([s['server_core_share'] for s in together])['median']:.0%}",
+                         f"{method.spread([s['server_core_share'] for s in alone])['median']:.0%}", "-", "-"))
     print_rows(rows)
     print(method.load_line(report))
 
