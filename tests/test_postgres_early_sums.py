@@ -11,6 +11,7 @@ changed, and not used once something did.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -82,15 +83,15 @@ def pg() -> Iterator[LivePostgres]:
         yield server
 
 
-@pytest.fixture
-def live_store(pg: LivePostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresStore]:
-    # Every loaded table summed, whatever the timing: on these small tables pg_restore may end before a core was
-    # ever idle long enough (that timing is the bench's business, bench/run.py; what a sum may stand for is this
-    # file's).
+@contextmanager
+def _live(monkeypatch: pytest.MonkeyPatch, name: str, url: str) -> Iterator[PostgresStore]:
+    """drill's live store `name` at `url` (destructive, pg_restore -j 2), every loaded table summed whatever the
+    timing: on these small tables pg_restore may end before a core was ever idle long enough (that timing is the
+    bench's business, bench/run.py; what a sum may stand for is this file's)."""
     monkeypatch.setattr(EarlyTableSums, "LEAVE_UNSUMMED_TO_FINGERPRINT", False)
-    monkeypatch.setenv("APP_URL", pg.url("app"))
-    config = StoreConfig(name="app", kind="postgres", provision="live", url_env="APP_URL", destructive=True,
-                         restore_jobs=2)
+    monkeypatch.setenv(f"{name.upper()}_URL", url)
+    config = StoreConfig(name=name, kind="postgres", provision="live", url_env=f"{name.upper()}_URL",
+                         destructive=True, restore_jobs=2)
     cleanup = CleanupStack()
     try:
         store = provision(config, cleanup)
@@ -98,6 +99,12 @@ def live_store(pg: LivePostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[Po
         yield store
     finally:
         cleanup.run()
+
+
+@pytest.fixture
+def live_store(pg: LivePostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresStore]:
+    with _live(monkeypatch, "app", pg.url("app")) as store:
+        yield store
 
 
 def _oids(pg: LivePostgres, database: str) -> dict[str, int]:
@@ -210,16 +217,10 @@ def test_an_archive_whose_event_trigger_writes_during_the_restore_gets_no_early_
     refresh (half a second); the second view's refresh waits for the first and fires the trigger: ddl_log gains a
     row after its data was loaded. A sum taken before would stand for the backup's
     ddl_log and pass; with no early sums the fingerprint reads the row, as psql does."""
-    monkeypatch.setattr(EarlyTableSums, "LEAVE_UNSUMMED_TO_FINGERPRINT", False)
     pg.psql("CREATE DATABASE audited", "postgres")
     pg.psql(EVENT_LOG, "audited")
-    monkeypatch.setenv("AUDITED_URL", pg.url("audited", owner=False))  # event triggers need a superuser
-    config = StoreConfig(name="audited", kind="postgres", provision="live", url_env="AUDITED_URL", destructive=True,
-                         restore_jobs=2)
-    cleanup = CleanupStack()
-    try:
-        store = provision(config, cleanup)
-        assert isinstance(store, PostgresStore)
+    # Event triggers need a superuser.
+    with _live(monkeypatch, "audited", pg.url("audited", owner=False)) as store:
         copy = _restored(store, tmp_path, "audited_copy")
         assert copy.early_sums is None
         source_rows = int(pg.psql("SELECT count(*) FROM ddl_log", "audited"))
@@ -228,8 +229,6 @@ def test_an_archive_whose_event_trigger_writes_during_the_restore_gets_no_early_
         printed = copy.fingerprint()
         assert printed.parts["public.ddl_log"].count == restored_rows
         assert "public.ddl_log" in [d.part for d in compare(store.fingerprint(), printed)]
-    finally:
-        cleanup.run()
 
 
 def test_restore_plan_reads_the_archives_table_of_contents() -> None:

@@ -190,7 +190,6 @@ class PgTransfers(Guarded):
         if target != self.database and self.config.is_live:
             self.scratch.append(target)
         pause_point(f"restore-started:{self.name}")
-        target_store.early_sums = None
         if fmt in ("pg_dump-custom", "pg_dump-tar"):
             # Tables summed while pg_restore -j loads the others, in a database drill has just created that no
             # client of a live server uses: never an in-place restore of a live store (early_sums.py).
